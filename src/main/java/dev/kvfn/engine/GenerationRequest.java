@@ -1,0 +1,26 @@
+package dev.kvfn.engine;
+
+import java.util.List;
+
+/**
+ * One completion to compute.
+ *
+ * @param promptTokens token ids, already including BOS if the model wants one
+ * @param maxTokens    completion tokens at most (>= 1)
+ * @param sampling     how to pick each token
+ * @param stop         strings that end the completion; the matched stop string is not returned
+ * @param cacheSalt    isolates prefix-cache sharing between tenants (null: the shared default)
+ */
+public record GenerationRequest(int[] promptTokens, int maxTokens, SamplingParams sampling, List<String> stop,
+                                String cacheSalt) {
+    public GenerationRequest {
+        if (promptTokens == null || promptTokens.length == 0) throw new IllegalArgumentException("prompt must not be empty");
+        if (maxTokens < 1) throw new IllegalArgumentException("maxTokens must be >= 1");
+        stop = stop == null ? List.of() : List.copyOf(stop);
+        if (sampling == null) sampling = SamplingParams.GREEDY;
+    }
+
+    public GenerationRequest(int[] promptTokens, int maxTokens, SamplingParams sampling) {
+        this(promptTokens, maxTokens, sampling, List.of(), null);
+    }
+}

@@ -1,0 +1,12 @@
+package dev.kvfn.engine;
+
+/**
+ * What a client may know about the loaded model.
+ *
+ * @param name          model name (GGUF {@code general.name} or the file name)
+ * @param source        where the weights came from (path, or "synthetic:tiny")
+ * @param architecture  e.g. "llama"
+ * @param contextLength maximum positions (prompt + completion)
+ * @param vocabSize     number of tokens
+ */
+public record ModelInfo(String name, String source, String architecture, int contextLength, int vocabSize) {}

@@ -1,0 +1,82 @@
+package dev.kvfn.engine.cpu.kernel;
+
+import dev.kvfn.model.GgmlType;
+import dev.kvfn.model.Tensor;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * Plain-Java reference kernels for every supported type: the fallback when the Vector API module
+ * is absent and the yardstick the vector kernels are tested against.
+ */
+final class ScalarMatrix implements Matrix {
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
+    private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED;
+
+    private final GgmlType type;
+    private final MemorySegment data;
+    private final int rows;
+    private final int cols;
+    private final long rowBytes;
+    private final WorkerPool pool;
+
+    ScalarMatrix(Tensor t, WorkerPool pool) {
+        this.type = t.type();
+        this.data = t.data();
+        this.rows = t.rows();
+        this.cols = t.cols();
+        this.rowBytes = t.type().bytesFor(cols);
+        this.pool = pool;
+    }
+
+    @Override public int rows() { return rows; }
+    @Override public int cols() { return cols; }
+
+    @Override
+    public void multiply(float[] x, float[] out, int batch) {
+        pool.forRange(rows, (from, to) -> {
+            for (int r = from; r < to; r++) {
+                long base = r * rowBytes;
+                for (int b = 0; b < batch; b++) {
+                    out[b * rows + r] = dot(base, x, b * cols);
+                }
+            }
+        });
+    }
+
+    @Override
+    public void row(int r, float[] dst, int offset) {
+        long base = r * rowBytes;
+        for (int c = 0; c < cols; c++) dst[offset + c] = get(base, c);
+    }
+
+    private float dot(long base, float[] x, int xo) {
+        float sum = 0f;
+        for (int c = 0; c < cols; c++) sum += get(base, c) * x[xo + c];
+        return sum;
+    }
+
+    /** Element {@code c} of the row starting at byte {@code base}. */
+    private float get(long base, int c) {
+        return switch (type) {
+            case F32 -> data.get(F32, base + 4L * c);
+            case F16 -> Float.float16ToFloat(data.get(I16, base + 2L * c));
+            case BF16 -> Float.intBitsToFloat(data.get(I16, base + 2L * c) << 16);
+            case Q8_0 -> {
+                long block = base + (c / 32) * 34L;
+                float d = Float.float16ToFloat(data.get(I16, block));
+                yield d * data.get(ValueLayout.JAVA_BYTE, block + 2 + (c % 32));
+            }
+            case Q4_0 -> {
+                long block = base + (c / 32) * 18L;
+                float d = Float.float16ToFloat(data.get(I16, block));
+                int j = c % 32;
+                int packed = data.get(ValueLayout.JAVA_BYTE, block + 2 + (j & 15)) & 0xff;
+                int q = j < 16 ? packed & 0x0f : packed >>> 4;
+                yield d * (q - 8);
+            }
+            default -> throw new IllegalStateException("unsupported " + type);
+        };
+    }
+}

@@ -1,0 +1,59 @@
+package dev.kvfn.model;
+
+/**
+ * ggml tensor element types, with their on-disk ids and block geometry.
+ * Only the types the CPU kernels implement are {@link #supported()}; the rest are listed so a
+ * GGUF that uses them fails with a clear "unsupported type" instead of a parse error, and so
+ * K-quants can be added later by filling in a kernel, not by changing the loader.
+ */
+public enum GgmlType {
+    F32(0, 1, 4, true),
+    F16(1, 1, 2, true),
+    Q4_0(2, 32, 18, true),
+    Q4_1(3, 32, 20, false),
+    Q5_0(6, 32, 22, false),
+    Q5_1(7, 32, 24, false),
+    Q8_0(8, 32, 34, true),
+    Q8_1(9, 32, 36, false),
+    Q2_K(10, 256, 84, false),
+    Q3_K(11, 256, 110, false),
+    Q4_K(12, 256, 144, false),
+    Q5_K(13, 256, 176, false),
+    Q6_K(14, 256, 210, false),
+    Q8_K(15, 256, 292, false),
+    BF16(30, 1, 2, true);
+
+    private final int id;
+    private final int blockSize;
+    private final int bytesPerBlock;
+    private final boolean supported;
+
+    GgmlType(int id, int blockSize, int bytesPerBlock, boolean supported) {
+        this.id = id;
+        this.blockSize = blockSize;
+        this.bytesPerBlock = bytesPerBlock;
+        this.supported = supported;
+    }
+
+    public int id() { return id; }
+    /** Elements per block (1 for plain float types). */
+    public int blockSize() { return blockSize; }
+    public int bytesPerBlock() { return bytesPerBlock; }
+    /** Whether the CPU engine has kernels for this type. */
+    public boolean supported() { return supported; }
+
+    /** Bytes taken by {@code elements} values; {@code elements} must be a whole number of blocks. */
+    public long bytesFor(long elements) {
+        if (elements % blockSize != 0) {
+            throw new IllegalArgumentException(this + " needs a multiple of " + blockSize + " elements, got " + elements);
+        }
+        return elements / blockSize * bytesPerBlock;
+    }
+
+    public static GgmlType byId(int id) {
+        for (GgmlType t : values()) {
+            if (t.id == id) return t;
+        }
+        throw new IllegalArgumentException("unknown ggml tensor type id " + id);
+    }
+}

@@ -1,0 +1,289 @@
+package dev.kvfn.model;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * A GGUF v2/v3 file mapped read-only into memory. Metadata is parsed eagerly (it is small);
+ * tensor data is never copied: each {@link Tensor} is a slice of the mapping.
+ *
+ * <p>Metadata values are boxed Java values: integers as {@link Long} (or {@link Integer} for
+ * 32-bit and smaller types), floats as {@link Float}/{@link Double}, {@link Boolean}, {@link String},
+ * and arrays as {@code String[]}, {@code int[]} (any integer type up to 32 bits), {@code long[]},
+ * {@code float[]}, {@code double[]}, {@code boolean[]} or {@code Object[]} (nested arrays).
+ */
+public final class GgufFile implements AutoCloseable {
+    public static final int MAGIC = 0x46554747; // "GGUF" little-endian
+    public static final int DEFAULT_ALIGNMENT = 32;
+
+    private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED;
+    private static final ValueLayout.OfLong I64 = ValueLayout.JAVA_LONG_UNALIGNED;
+    private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED;
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
+    private static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED;
+
+    private final Path path;
+    private final Arena arena;
+    private final MemorySegment mapping;
+    private final int version;
+    private final Map<String, Object> metadata;
+    private final Map<String, Tensor> tensors;
+    private final long dataOffset;
+
+    private GgufFile(Path path, Arena arena, MemorySegment mapping, int version, Map<String, Object> metadata,
+                     Map<String, Tensor> tensors, long dataOffset) {
+        this.path = path;
+        this.arena = arena;
+        this.mapping = mapping;
+        this.version = version;
+        this.metadata = metadata;
+        this.tensors = tensors;
+        this.dataOffset = dataOffset;
+    }
+
+    /** Maps and parses {@code path}; any defect is a {@link ModelFormatException} naming the file. */
+    public static GgufFile open(Path path) {
+        Arena arena = Arena.ofShared();
+        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
+            MemorySegment seg = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
+            return parse(path, arena, seg);
+        } catch (IOException e) {
+            arena.close();
+            throw new ModelFormatException(path, "cannot read: " + e.getMessage(), e);
+        } catch (RuntimeException e) {
+            arena.close();
+            if (e instanceof ModelFormatException) throw e;
+            throw new ModelFormatException(path, "not a valid GGUF file: " + e.getMessage(), e);
+        }
+    }
+
+    private static GgufFile parse(Path path, Arena arena, MemorySegment seg) {
+        Reader r = new Reader(path, seg);
+        if (seg.byteSize() < 24 || r.i32() != MAGIC) {
+            throw new ModelFormatException(path, "not a GGUF file (bad magic)");
+        }
+        int version = r.i32();
+        if (version != 2 && version != 3) {
+            throw new ModelFormatException(path, "unsupported GGUF version " + version + " (2 and 3 are supported)");
+        }
+        long tensorCount = r.i64();
+        long kvCount = r.i64();
+        if (tensorCount < 0 || tensorCount > 1_000_000 || kvCount < 0 || kvCount > 1_000_000) {
+            throw new ModelFormatException(path, "implausible header counts (tensors " + tensorCount + ", metadata " + kvCount + ")");
+        }
+        Map<String, Object> meta = new LinkedHashMap<>();
+        for (long i = 0; i < kvCount; i++) {
+            String key = r.string();
+            int type = r.i32();
+            meta.put(key, r.value(type));
+        }
+        record Info(String name, long[] shape, GgmlType type, long offset) {}
+        Info[] infos = new Info[(int) tensorCount];
+        for (int i = 0; i < tensorCount; i++) {
+            String name = r.string();
+            int nDims = r.i32();
+            if (nDims < 1 || nDims > 4) throw new ModelFormatException(path, "tensor " + name + " has " + nDims + " dimensions");
+            long[] shape = new long[nDims];
+            for (int d = 0; d < nDims; d++) shape[d] = r.i64();
+            int typeId = r.i32();
+            GgmlType type;
+            try {
+                type = GgmlType.byId(typeId);
+            } catch (IllegalArgumentException e) {
+                throw new ModelFormatException(path, "tensor " + name + " has unknown type id " + typeId);
+            }
+            infos[i] = new Info(name, shape, type, r.i64());
+        }
+        long alignment = meta.get("general.alignment") instanceof Number n ? n.longValue() : DEFAULT_ALIGNMENT;
+        long dataOffset = alignUp(r.pos, alignment);
+        Map<String, Tensor> tensors = new LinkedHashMap<>();
+        for (Info info : infos) {
+            long elements = 1;
+            for (long d : info.shape) elements *= d;
+            long bytes;
+            try {
+                bytes = info.type.bytesFor(elements);
+            } catch (IllegalArgumentException e) {
+                throw new ModelFormatException(path, "tensor " + info.name + ": " + e.getMessage());
+            }
+            long start = dataOffset + info.offset;
+            if (start + bytes > seg.byteSize()) {
+                throw new ModelFormatException(path, "truncated: tensor " + info.name + " ends at byte " + (start + bytes)
+                        + " but the file has " + seg.byteSize() + " bytes");
+            }
+            tensors.put(info.name, new Tensor(info.name, info.type, info.shape, seg.asSlice(start, bytes)));
+        }
+        return new GgufFile(path, arena, seg, version, Collections.unmodifiableMap(meta),
+                Collections.unmodifiableMap(tensors), dataOffset);
+    }
+
+    static long alignUp(long x, long alignment) {
+        return (x + alignment - 1) / alignment * alignment;
+    }
+
+    public Path path() { return path; }
+    public int version() { return version; }
+    public Map<String, Object> metadata() { return metadata; }
+    public Map<String, Tensor> tensors() { return tensors; }
+    public long dataOffset() { return dataOffset; }
+    public MemorySegment mapping() { return mapping; }
+
+    public Tensor tensor(String name) {
+        Tensor t = tensors.get(name);
+        if (t == null) throw new ModelFormatException(path, "missing tensor " + name);
+        return t;
+    }
+
+    public boolean has(String key) { return metadata.containsKey(key); }
+
+    public String string(String key) {
+        Object v = require(key);
+        if (v instanceof String s) return s;
+        throw new ModelFormatException(path, "metadata " + key + " is not a string");
+    }
+
+    public String string(String key, String dflt) {
+        return metadata.get(key) instanceof String s ? s : dflt;
+    }
+
+    public long integer(String key) {
+        Object v = require(key);
+        if (v instanceof Number n && !(v instanceof Float) && !(v instanceof Double)) return n.longValue();
+        throw new ModelFormatException(path, "metadata " + key + " is not an integer");
+    }
+
+    public long integer(String key, long dflt) {
+        return metadata.containsKey(key) ? integer(key) : dflt;
+    }
+
+    public float real(String key, float dflt) {
+        Object v = metadata.get(key);
+        if (v == null) return dflt;
+        if (v instanceof Number n) return n.floatValue();
+        throw new ModelFormatException(path, "metadata " + key + " is not a number");
+    }
+
+    public boolean bool(String key, boolean dflt) {
+        return metadata.get(key) instanceof Boolean b ? b : dflt;
+    }
+
+    /** Typed array accessor, e.g. {@code array("tokenizer.ggml.tokens", String[].class)}. */
+    public <T> T array(String key, Class<T> type) {
+        Object v = require(key);
+        if (type.isInstance(v)) return type.cast(v);
+        throw new ModelFormatException(path, "metadata " + key + " is not a " + type.getSimpleName());
+    }
+
+    private Object require(String key) {
+        Object v = metadata.get(key);
+        if (v == null) throw new ModelFormatException(path, "missing metadata " + key);
+        return v;
+    }
+
+    @Override
+    public void close() {
+        arena.close();
+    }
+
+    /** Sequential little-endian reader over the mapping with bounds checks that name the file. */
+    private static final class Reader {
+        final Path path;
+        final MemorySegment seg;
+        long pos;
+
+        Reader(Path path, MemorySegment seg) {
+            this.path = path;
+            this.seg = seg;
+        }
+
+        void need(long n) {
+            if (n < 0 || pos + n > seg.byteSize()) {
+                throw new ModelFormatException(path, "truncated header at byte " + pos);
+            }
+        }
+
+        int i32() { need(4); int v = seg.get(I32, pos); pos += 4; return v; }
+        long i64() { need(8); long v = seg.get(I64, pos); pos += 8; return v; }
+
+        String string() {
+            long len = i64();
+            if (len > Integer.MAX_VALUE) throw new ModelFormatException(path, "string length " + len + " at byte " + pos);
+            need(len);
+            byte[] b = seg.asSlice(pos, len).toArray(ValueLayout.JAVA_BYTE);
+            pos += len;
+            return new String(b, StandardCharsets.UTF_8);
+        }
+
+        Object value(int type) {
+            return switch (type) {
+                case 0 -> { need(1); yield (int) (seg.get(ValueLayout.JAVA_BYTE, pos++) & 0xff); }
+                case 1 -> { need(1); yield (int) seg.get(ValueLayout.JAVA_BYTE, pos++); }
+                case 2 -> { need(2); int v = seg.get(I16, pos) & 0xffff; pos += 2; yield v; }
+                case 3 -> { need(2); int v = seg.get(I16, pos); pos += 2; yield v; }
+                case 4, 5 -> i32();
+                case 6 -> { need(4); float v = seg.get(F32, pos); pos += 4; yield v; }
+                case 7 -> { need(1); yield seg.get(ValueLayout.JAVA_BYTE, pos++) != 0; }
+                case 8 -> string();
+                case 9 -> array();
+                case 10, 11 -> i64();
+                case 12 -> { need(8); double v = seg.get(F64, pos); pos += 8; yield v; }
+                default -> throw new ModelFormatException(path, "unknown metadata value type " + type + " at byte " + pos);
+            };
+        }
+
+        Object array() {
+            int type = i32();
+            long count = i64();
+            if (count < 0 || count > seg.byteSize()) throw new ModelFormatException(path, "array length " + count + " at byte " + pos);
+            int n = (int) count;
+            switch (type) {
+                case 0, 1, 2, 3, 4, 5 -> {
+                    int[] a = new int[n];
+                    for (int i = 0; i < n; i++) a[i] = (Integer) value(type);
+                    return a;
+                }
+                case 10, 11 -> {
+                    long[] a = new long[n];
+                    for (int i = 0; i < n; i++) a[i] = i64();
+                    return a;
+                }
+                case 6 -> {
+                    need(4L * n);
+                    float[] a = seg.asSlice(pos, 4L * n).toArray(ValueLayout.JAVA_FLOAT_UNALIGNED);
+                    pos += 4L * n;
+                    return a;
+                }
+                case 12 -> {
+                    need(8L * n);
+                    double[] a = seg.asSlice(pos, 8L * n).toArray(ValueLayout.JAVA_DOUBLE_UNALIGNED);
+                    pos += 8L * n;
+                    return a;
+                }
+                case 7 -> {
+                    boolean[] a = new boolean[n];
+                    for (int i = 0; i < n; i++) a[i] = (Boolean) value(type);
+                    return a;
+                }
+                case 8 -> {
+                    String[] a = new String[n];
+                    for (int i = 0; i < n; i++) a[i] = string();
+                    return a;
+                }
+                default -> {
+                    Object[] a = new Object[n];
+                    for (int i = 0; i < n; i++) a[i] = value(type);
+                    return a;
+                }
+            }
+        }
+    }
+}
