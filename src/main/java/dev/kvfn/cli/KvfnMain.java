@@ -1,0 +1,125 @@
+package dev.kvfn.cli;
+
+import dev.kvfn.function.BadRequestException;
+import dev.kvfn.function.GenerateFunction;
+import dev.kvfn.function.GenerateInput;
+import dev.kvfn.function.GenerateOutput;
+import dev.kvfn.model.GgmlType;
+import dev.kvfn.model.SyntheticModel;
+import io.quarkus.runtime.Quarkus;
+import io.quarkus.runtime.QuarkusApplication;
+import io.quarkus.runtime.annotations.QuarkusMain;
+import jakarta.inject.Inject;
+
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Set;
+
+/**
+ * The one entry point: with no arguments kvfn serves; {@code generate} and {@code synth} run once and exit.
+ * Exit status: 0 done, 1 failed, 2 bad command line.
+ */
+@QuarkusMain
+public class KvfnMain implements QuarkusApplication {
+
+    static final String USAGE = """
+            usage: kvfn                      serve the function (HTTP :8080, CloudEvents)
+                   kvfn generate --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P] [--top-k K]
+                                 [--min-p P] [--seed S] [--stop STR]...
+                                             complete TEXT with the configured model (KVFN_MODEL_PATH) and print it
+                   kvfn synth --shape tiny|llama-135m|llama-1b --type F32|F16|Q8_0|Q4_0 --out FILE.gguf [--seed S]
+                                             write a synthetic model with deterministic random weights""";
+
+    @Inject
+    GenerateFunction generate;
+
+    public static void main(String... args) {
+        if (args.length > 0 && args[0].equals("synth")) {
+            System.exit(synth(args, System.out, System.err));
+        }
+        if (args.length > 0 && (args[0].equals("help") || args[0].equals("--help") || args[0].equals("-h"))) {
+            System.out.println(USAGE);
+            System.exit(0);
+        }
+        if (args.length > 0) {
+            // one-shot command: boot config and engine, but open no HTTP port
+            System.setProperty("quarkus.http.host-enabled", "false");
+        }
+        Quarkus.run(KvfnMain.class, args);
+    }
+
+    @Override
+    public int run(String... args) {
+        if (args.length == 0) {
+            Quarkus.waitForExit();
+            return 0;
+        }
+        return switch (args[0]) {
+            case "generate" -> generate(args, System.out, System.err);
+            case "synth" -> synth(args, System.out, System.err);
+            default -> {
+                System.err.println("kvfn: unknown command '" + args[0] + "'\n" + USAGE);
+                yield 2;
+            }
+        };
+    }
+
+    int generate(String[] args, PrintStream out, PrintStream err) {
+        try {
+            CommandLine cl = CommandLine.parse(args, 1,
+                    Set.of("prompt", "max-tokens", "temperature", "top-p", "top-k", "min-p", "seed", "stop", "cache-salt"));
+            if (cl.string("prompt") == null) throw new CommandLine.UsageException("--prompt is required");
+            GenerateInput input = new GenerateInput(cl.string("prompt"), cl.integer("max-tokens"), cl.real("temperature"),
+                    cl.real("top-p"), cl.integer("top-k"), cl.real("min-p"), cl.longValue("seed"), cl.all("stop"),
+                    cl.string("cache-salt"));
+            GenerateOutput result = generate.generate(input).await().atMost(Duration.ofHours(1));
+            out.println(result.text());
+            err.printf("[%d prompt + %d completion tokens, finish %s, ttft %.1f ms, decode %.1f tokens/s]%n",
+                    result.promptTokens(), result.completionTokens(), result.finishReason(), result.ttftMillis(),
+                    result.decodeTokensPerSecond());
+            return 0;
+        } catch (CommandLine.UsageException | BadRequestException e) {
+            err.println("kvfn generate: " + e.getMessage() + "\n" + USAGE);
+            return 2;
+        } catch (RuntimeException e) {
+            err.println("kvfn generate: failed: " + e.getMessage());
+            return 1;
+        }
+    }
+
+    static int synth(String[] args, PrintStream out, PrintStream err) {
+        try {
+            CommandLine cl = CommandLine.parse(args, 1, Set.of("shape", "type", "out", "seed"));
+            String shape = cl.string("shape");
+            String type = cl.string("type");
+            String file = cl.string("out");
+            if (shape == null || type == null || file == null) {
+                throw new CommandLine.UsageException("--shape, --type and --out are required");
+            }
+            GgmlType ggmlType;
+            try {
+                ggmlType = GgmlType.valueOf(type.toUpperCase(java.util.Locale.ROOT));
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.UsageException("--type must be one of F32, F16, Q8_0, Q4_0; got '" + type + "'");
+            }
+            SyntheticModel.Shape s;
+            try {
+                s = SyntheticModel.Shape.byName(shape);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.UsageException(e.getMessage());
+            }
+            Long seed = cl.longValue("seed");
+            long t0 = System.nanoTime();
+            SyntheticModel.write(s, ggmlType, seed == null ? 1L : seed, Path.of(file));
+            out.printf("wrote %s (%s %s) in %.1f s%n", file, shape, ggmlType, (System.nanoTime() - t0) / 1e9);
+            return 0;
+        } catch (CommandLine.UsageException e) {
+            err.println("kvfn synth: " + e.getMessage() + "\n" + USAGE);
+            return 2;
+        } catch (Exception e) {
+            err.println("kvfn synth: failed: " + e.getMessage());
+            return 1;
+        }
+    }
+}

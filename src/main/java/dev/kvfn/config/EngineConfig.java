@@ -1,0 +1,17 @@
+package dev.kvfn.config;
+
+import io.smallrye.config.ConfigMapping;
+import io.smallrye.config.WithDefault;
+
+/** How the engine runs. */
+@ConfigMapping(prefix = "kvfn.engine")
+public interface EngineConfig {
+
+    /** Compute threads (one long-lived worker per thread); 0 means one per available core. Env: KVFN_ENGINE_THREADS. */
+    @WithDefault("0")
+    int threads();
+
+    default int effectiveThreads() {
+        return threads() > 0 ? threads() : Runtime.getRuntime().availableProcessors();
+    }
+}

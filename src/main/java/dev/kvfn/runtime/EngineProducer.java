@@ -1,0 +1,73 @@
+package dev.kvfn.runtime;
+
+import dev.kvfn.config.EngineConfig;
+import dev.kvfn.config.ModelConfig;
+import dev.kvfn.engine.Engine;
+import dev.kvfn.engine.cpu.CpuEngine;
+import dev.kvfn.model.GgmlType;
+import dev.kvfn.model.SyntheticModel;
+import dev.kvfn.model.ModelFormatException;
+import io.quarkus.runtime.Startup;
+import io.quarkus.runtime.configuration.ConfigurationException;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.inject.Disposes;
+import jakarta.enterprise.inject.Produces;
+import jakarta.inject.Singleton;
+import org.jboss.logging.Logger;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * Loads the one engine of this process at start-up, from {@code kvfn.model.*} and {@code kvfn.engine.*}.
+ * With no model configured it serves a built-in synthetic tiny model, so the function runs out of the box.
+ */
+@ApplicationScoped
+public class EngineProducer {
+    private static final Logger LOG = Logger.getLogger(EngineProducer.class);
+    /** Seed of the built-in model: fixed so its (meaningless) output is reproducible across restarts. */
+    static final long BUILT_IN_SEED = 20261128L;
+
+    @Produces
+    @Singleton
+    @Startup
+    Engine engine(ModelConfig model, EngineConfig engine) {
+        int threads = engine.effectiveThreads();
+        if (model.path().isEmpty()) {
+            Path file = writeBuiltInModel();
+            LOG.warnf("No model configured (kvfn.model.path / KVFN_MODEL_PATH): serving the built-in synthetic tiny model. "
+                    + "Its text is meaningless; point KVFN_MODEL_PATH at a Llama-family GGUF for real text.");
+            return CpuEngine.load(file, null, threads);
+        }
+        Path path = model.path().get();
+        CpuEngine loaded;
+        try {
+            loaded = CpuEngine.load(path, model.tokenizer().orElse(null), threads);
+        } catch (ModelFormatException | UncheckedIOException e) {
+            // Quarkus prints a ConfigurationException as its message alone: one line naming the file and the reason
+            throw new ConfigurationException("kvfn cannot start: " + e.getMessage());
+        }
+        LOG.infof("Serving %s (%s, context %d, vocab %d) on %d threads", loaded.model().name(), path,
+                loaded.model().contextLength(), loaded.model().vocabSize(), threads);
+        return loaded;
+    }
+
+    void close(@Disposes Engine engine) {
+        engine.close();
+    }
+
+    private static Path writeBuiltInModel() {
+        try {
+            Path dir = Files.createTempDirectory("kvfn-builtin");
+            Path file = dir.resolve("synthetic-tiny-F32.gguf");
+            SyntheticModel.write(SyntheticModel.Shape.byName("tiny"), GgmlType.F32, BUILT_IN_SEED, file);
+            file.toFile().deleteOnExit();
+            dir.toFile().deleteOnExit();
+            return file;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write the built-in synthetic model", e);
+        }
+    }
+}

@@ -1,0 +1,144 @@
+package dev.kvfn.function;
+
+import dev.kvfn.engine.Engine;
+import dev.kvfn.engine.GenerationRequest;
+import dev.kvfn.engine.GenerationResult;
+import dev.kvfn.engine.SamplingParams;
+import dev.kvfn.engine.TokenSink;
+import io.quarkus.test.junit.QuarkusTest;
+import io.restassured.http.ContentType;
+import io.restassured.response.Response;
+import jakarta.inject.Inject;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static io.restassured.RestAssured.given;
+import static org.hamcrest.Matchers.containsString;
+import static org.hamcrest.Matchers.equalTo;
+import static org.hamcrest.Matchers.greaterThan;
+import static org.hamcrest.Matchers.greaterThanOrEqualTo;
+import static org.hamcrest.Matchers.notNullValue;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/** {@code generate} over plain HTTP and CloudEvents, on the built-in synthetic model (no model configured). */
+@QuarkusTest
+class GenerateFunctionTest {
+
+    @Inject
+    Engine engine;
+
+    private static Response post(String body) {
+        return given().contentType(ContentType.JSON).body(body).when().post("/generate");
+    }
+
+    @Test
+    void completesAPromptWithTokensAndTimings() {
+        post("{\"prompt\": \"Hello world\", \"maxTokens\": 8}").then()
+                .statusCode(200)
+                .body("text", notNullValue())
+                .body("tokens.size()", equalTo(8))
+                .body("completionTokens", equalTo(8))
+                .body("promptTokens", greaterThan(1))
+                .body("finishReason", equalTo("length"))
+                .body("ttftMillis", greaterThanOrEqualTo(0f))
+                .body("decodeTokensPerSecond", greaterThan(0f));
+    }
+
+    @Test
+    void greedyHttpAnswerEqualsTheEngineCalledDirectly() throws Exception {
+        int[] viaHttp = post("{\"prompt\": \"The quick brown fox\", \"maxTokens\": 12, \"temperature\": 0}")
+                .then().statusCode(200).extract().as(GenerateOutput.class).tokens();
+        int[] prompt = engine.tokenizer().encode("The quick brown fox");
+        GenerationResult direct = engine.submit(new GenerationRequest(prompt, 12, SamplingParams.GREEDY), TokenSink.NONE)
+                .result().get(60, TimeUnit.SECONDS);
+        assertArrayEquals(direct.tokens(), viaHttp);
+        assertEquals(direct.text(), engine.tokenizer().decode(viaHttp));
+    }
+
+    @Test
+    void seededSamplingIsReproducible() {
+        String body = "{\"prompt\": \"Once\", \"maxTokens\": 10, \"temperature\": 1.0, \"topK\": 40, \"topP\": 0.9, \"seed\": 7}";
+        int[] a = post(body).then().statusCode(200).extract().as(GenerateOutput.class).tokens();
+        int[] b = post(body).then().statusCode(200).extract().as(GenerateOutput.class).tokens();
+        assertArrayEquals(a, b);
+    }
+
+    @Test
+    void badInputIsA400WithAMessage() {
+        record Case(String body, String message) {}
+        int context = engine.model().contextLength();
+        String longPrompt = "word ".repeat(context * 2);
+        for (Case c : List.of(
+                new Case("{not json", "malformed"),
+                new Case("{}", "prompt"),
+                new Case("{\"prompt\": \"\"}", "prompt"),
+                new Case("{\"prompt\": \"hi\", \"maxTokens\": -1}", "maxTokens"),
+                new Case("{\"prompt\": \"hi\", \"maxTokens\": 0}", "maxTokens"),
+                new Case("{\"prompt\": \"hi\", \"maxTokens\": 2000000000}", "maxTokens"),
+                new Case("{\"prompt\": \"" + longPrompt + "\"}", "context"),
+                new Case("{\"prompt\": \"hi\", \"temperature\": -1}", "temperature"),
+                new Case("{\"prompt\": \"hi\", \"topP\": 0}", "topP"),
+                new Case("{\"prompt\": \"hi\", \"stop\": [\"\"]}", "stop"),
+                new Case("{\"prompt\": \"hi\", \"maxTokens\": \"many\"}", "malformed"))) {
+            post(c.body()).then()
+                    .statusCode(400)
+                    .contentType(ContentType.JSON)
+                    .body("error.message", containsString(c.message()))
+                    .body("error.code", equalTo(400));
+        }
+    }
+
+    @Test
+    void stopStringEndsTheCompletionAndIsNotReturned() {
+        GenerateOutput free = post("{\"prompt\": \"Hello\", \"maxTokens\": 24}").then().statusCode(200)
+                .extract().as(GenerateOutput.class);
+        // pick a stop string from the middle of the greedy completion: the stopped text must be its prefix
+        String text = free.text();
+        org.junit.jupiter.api.Assumptions.assumeTrue(text.length() >= 6, "completion too short to cut: " + text);
+        String stop = text.substring(text.length() / 2, text.length() / 2 + 2);
+        GenerateOutput stopped = post("{\"prompt\": \"Hello\", \"maxTokens\": 24, \"stop\": [\"" + escape(stop) + "\"]}")
+                .then().statusCode(200).extract().as(GenerateOutput.class);
+        assertEquals("stop", stopped.finishReason());
+        assertEquals(text.substring(0, text.indexOf(stop)), stopped.text());
+    }
+
+    @Test
+    void binaryCloudEvent() {
+        given().contentType(ContentType.JSON)
+                .header("ce-id", "42").header("ce-specversion", "1.0")
+                .header("ce-type", "dev.kvfn.generate").header("ce-source", "test")
+                .body("{\"prompt\": \"Hello\", \"maxTokens\": 4}")
+                .post("/")
+                .then().statusCode(200)
+                .header("ce-type", "dev.kvfn.generate.result")
+                .body("completionTokens", equalTo(4));
+    }
+
+    @Test
+    void structuredCloudEvent() {
+        given().contentType("application/cloudevents+json")
+                .body("{\"id\": \"43\", \"specversion\": \"1.0\", \"type\": \"dev.kvfn.generate\", \"source\": \"test\","
+                        + " \"datacontenttype\": \"application/json\", \"data\": {\"prompt\": \"Hello\", \"maxTokens\": 3}}")
+                .post("/")
+                .then().statusCode(200)
+                .body("type", equalTo("dev.kvfn.generate.result"))
+                .body("data.completionTokens", equalTo(3));
+    }
+
+    @Test
+    void invalidCloudEventDataIsA400NotARetryLoop() {
+        given().contentType(ContentType.JSON)
+                .header("ce-id", "44").header("ce-specversion", "1.0")
+                .header("ce-type", "dev.kvfn.generate").header("ce-source", "test")
+                .body("{\"prompt\": \"\"}")
+                .post("/")
+                .then().statusCode(400).body("error.message", containsString("prompt"));
+    }
+
+    private static String escape(String s) {
+        return s.replace("\\", "\\\\").replace("\"", "\\\"").replace("\n", "\\n");
+    }
+}
