@@ -155,6 +155,7 @@ public final class SyntheticModel {
 
         SyntheticVocabulary vocab = SyntheticVocabulary.of(shape.vocab());
         w.putString("tokenizer.ggml.model", "llama")
+                .putString("tokenizer.ggml.pre", "default")
                 .putStringArray("tokenizer.ggml.tokens", vocab.tokens())
                 .putFloat32Array("tokenizer.ggml.scores", vocab.scores())
                 .putIntArray("tokenizer.ggml.token_type", GgufWriter.ValueType.INT32, vocab.types())
