@@ -1,0 +1,293 @@
+package dev.kvfn.model;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayDeque;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.stream.Collectors;
+
+/**
+ * Deterministic random-weight Llama models written as GGUF, for tests, benchmarks and the server's built-in
+ * default. The same (shape, type, seed) always gives a byte-identical file: every matrix row draws from its own
+ * SplitMix64 stream seeded from (seed, tensor name, row), so the result does not depend on thread count or
+ * chunking. Weights are uniform with standard deviation 1/sqrt(cols) so activations stay finite; norms are 1.
+ * Embeddings are tied (no {@code output.weight}).
+ */
+public final class SyntheticModel {
+    private SyntheticModel() {}
+
+    /** Llama hyperparameters of a synthetic model. */
+    public record Shape(String name, int dim, int layers, int heads, int kvHeads, int ffn, int context, int vocab,
+                        float ropeTheta, float rmsEps) {
+
+        public static final Shape TINY = new Shape("tiny", 64, 2, 4, 2, 192, 256, 512, 10000f, 1e-5f);
+        public static final Shape LLAMA_135M = new Shape("llama-135m", 768, 12, 12, 4, 2048, 4096, 32000, 10000f, 1e-5f);
+        public static final Shape LLAMA_1B = new Shape("llama-1b", 2048, 16, 32, 8, 8192, 4096, 32000, 10000f, 1e-5f);
+
+        public Shape {
+            if (name == null || name.isBlank()) throw new IllegalArgumentException("shape name must be non-empty");
+            if (dim <= 0 || layers <= 0 || heads <= 0 || kvHeads <= 0 || ffn <= 0 || context <= 0) {
+                throw new IllegalArgumentException("shape " + name + ": all sizes must be positive");
+            }
+            if (dim % heads != 0) throw new IllegalArgumentException("shape " + name + ": dim " + dim + " is not a multiple of heads " + heads);
+            if (heads % kvHeads != 0) throw new IllegalArgumentException("shape " + name + ": heads " + heads + " is not a multiple of kvHeads " + kvHeads);
+            if ((dim / heads) % 2 != 0) throw new IllegalArgumentException("shape " + name + ": head size " + dim / heads + " must be even for RoPE");
+            if (vocab <= SyntheticVocabulary.FIXED_TOKENS) {
+                throw new IllegalArgumentException("shape " + name + ": vocab must exceed " + SyntheticVocabulary.FIXED_TOKENS + ", got " + vocab);
+            }
+            if (!(ropeTheta > 0) || !(rmsEps > 0)) throw new IllegalArgumentException("shape " + name + ": ropeTheta and rmsEps must be positive");
+        }
+
+        public static List<Shape> presets() { return List.of(TINY, LLAMA_135M, LLAMA_1B); }
+
+        public static Shape byName(String name) {
+            for (Shape s : presets()) {
+                if (s.name.equals(name)) return s;
+            }
+            throw new IllegalArgumentException("unknown synthetic model shape '" + name + "'; valid shapes: "
+                    + presets().stream().map(Shape::name).collect(Collectors.joining(", ")));
+        }
+
+        public int headSize() { return dim / heads; }
+
+        public int kvDim() { return kvHeads * headSize(); }
+
+        /** Number of weights (embedding, all layers, norms). */
+        public long parameterCount() {
+            long perLayer = 2L * dim * dim + 2L * kvDim() * dim + 3L * ffn * dim + 2L * dim;
+            return (long) vocab * dim + layers * perLayer + dim;
+        }
+    }
+
+    /** Types the synthetic weight matrices can be stored in. */
+    public static final List<GgmlType> TYPES = List.of(GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0);
+
+    /** The storage type named {@code name} (e.g. "Q8_0", case-insensitive), if synthetic models support it. */
+    public static GgmlType typeByName(String name) {
+        for (GgmlType t : TYPES) {
+            if (t.name().equalsIgnoreCase(name)) return t;
+        }
+        throw new IllegalArgumentException("unsupported synthetic model type '" + name + "'; valid types: "
+                + TYPES.stream().map(GgmlType::name).collect(Collectors.joining(", ")));
+    }
+
+    /** {@code SyntheticModel <shape> <type> <seed> <out.gguf>}: writes one model and reports size and time. */
+    public static void main(String[] args) throws IOException {
+        if (args.length != 4) {
+            throw new IllegalArgumentException("usage: SyntheticModel <shape> <type> <seed> <out.gguf>; shapes: "
+                    + Shape.presets().stream().map(Shape::name).collect(Collectors.joining(", ")) + "; types: " + TYPES);
+        }
+        Shape shape = Shape.byName(args[0]);
+        GgmlType type = typeByName(args[1]);
+        long seed;
+        try {
+            seed = Long.parseLong(args[2]);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("seed must be an integer, got '" + args[2] + "'");
+        }
+        Path out = Path.of(args[3]);
+        long start = System.nanoTime();
+        write(shape, type, seed, out);
+        System.out.printf("wrote %s (%,d bytes, %,d parameters) in %.1f s%n", out, Files.size(out),
+                shape.parameterCount(), (System.nanoTime() - start) / 1e9);
+    }
+
+    /** Writes the model to {@code out} (via a temporary sibling that is renamed into place). */
+    public static void write(Shape shape, GgmlType type, long seed, Path out) throws IOException {
+        try (ExecutorService pool = newPool()) {
+            writer(shape, type, seed, pool).write(out);
+        }
+    }
+
+    /** The model's GGUF bytes (only sensible for small shapes). */
+    public static byte[] toBytes(Shape shape, GgmlType type, long seed) {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        try (ExecutorService pool = newPool()) {
+            writer(shape, type, seed, pool).write(bytes);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return bytes.toByteArray();
+    }
+
+    /** The built-in default model, tiny/F32/seed 0, as GGUF bytes (about 0.5 MB, built in memory). */
+    public static byte[] inMemoryTiny() {
+        return toBytes(Shape.TINY, GgmlType.F32, 0);
+    }
+
+    private static Path tinyFile;
+
+    /**
+     * The built-in default model (tiny/F32/seed 0) as a temporary file, written once per JVM and deleted on
+     * exit; for code that needs a path, such as {@link GgufFile#open}.
+     */
+    public static synchronized Path tinyTempFile() throws IOException {
+        if (tinyFile == null || !Files.exists(tinyFile)) {
+            Path file = Files.createTempFile("kvfn-synthetic-tiny-", ".gguf");
+            file.toFile().deleteOnExit();
+            Files.write(file, inMemoryTiny());
+            tinyFile = file;
+        }
+        return tinyFile;
+    }
+
+    /** "kvfn-synthetic-llama-1b-Q8_0" */
+    public static String modelName(Shape shape, GgmlType type) {
+        return "kvfn-synthetic-" + shape.name() + "-" + type;
+    }
+
+    /** llama.cpp's {@code llama_ftype} for a model whose matrices are all {@code type}. */
+    public static int fileType(GgmlType type) {
+        return switch (type) {
+            case F32 -> 0;
+            case F16 -> 1;
+            case Q4_0 -> 2;
+            case Q8_0 -> 7;
+            case BF16 -> 32;
+            default -> throw new IllegalArgumentException("synthetic models cannot be written as " + type + "; use one of " + TYPES);
+        };
+    }
+
+    /** The writer with all metadata and tensors declared; tensor bytes are generated on {@code pool} while writing. */
+    static GgufWriter writer(Shape shape, GgmlType type, long seed, ExecutorService pool) {
+        int fileType = fileType(type);
+        if (shape.dim() % type.blockSize() != 0 || shape.ffn() % type.blockSize() != 0) {
+            throw new IllegalArgumentException("shape " + shape.name() + ": dim " + shape.dim() + " and ffn " + shape.ffn()
+                    + " must be multiples of the " + type + " block size " + type.blockSize());
+        }
+        GgufWriter w = new GgufWriter()
+                .putString("general.architecture", "llama")
+                .putString("general.name", modelName(shape, type))
+                .putUInt32("general.alignment", GgufFile.DEFAULT_ALIGNMENT)
+                .putUInt32("general.file_type", fileType)
+                .putUInt32("general.quantization_version", 2)
+                .putUInt32("llama.vocab_size", shape.vocab())
+                .putUInt32("llama.context_length", shape.context())
+                .putUInt32("llama.embedding_length", shape.dim())
+                .putUInt32("llama.block_count", shape.layers())
+                .putUInt32("llama.feed_forward_length", shape.ffn())
+                .putUInt32("llama.attention.head_count", shape.heads())
+                .putUInt32("llama.attention.head_count_kv", shape.kvHeads())
+                .putFloat32("llama.rope.freq_base", shape.ropeTheta())
+                .putUInt32("llama.rope.dimension_count", shape.headSize())
+                .putFloat32("llama.attention.layer_norm_rms_epsilon", shape.rmsEps());
+
+        SyntheticVocabulary vocab = SyntheticVocabulary.of(shape.vocab());
+        w.putString("tokenizer.ggml.model", "llama")
+                .putString("tokenizer.ggml.pre", "default")
+                .putStringArray("tokenizer.ggml.tokens", vocab.tokens())
+                .putFloat32Array("tokenizer.ggml.scores", vocab.scores())
+                .putIntArray("tokenizer.ggml.token_type", GgufWriter.ValueType.INT32, vocab.types())
+                .putUInt32("tokenizer.ggml.bos_token_id", SyntheticVocabulary.BOS)
+                .putUInt32("tokenizer.ggml.eos_token_id", SyntheticVocabulary.EOS)
+                .putUInt32("tokenizer.ggml.unknown_token_id", SyntheticVocabulary.UNK)
+                .putBool("tokenizer.ggml.add_bos_token", true)
+                .putBool("tokenizer.ggml.add_eos_token", false);
+
+        int dim = shape.dim(), kvDim = shape.kvDim(), ffn = shape.ffn();
+        matrix(w, "token_embd.weight", shape.vocab(), dim, type, seed, pool);
+        ones(w, "output_norm.weight", dim);
+        for (int l = 0; l < shape.layers(); l++) {
+            String p = "blk." + l + ".";
+            ones(w, p + "attn_norm.weight", dim);
+            matrix(w, p + "attn_q.weight", dim, dim, type, seed, pool);
+            matrix(w, p + "attn_k.weight", kvDim, dim, type, seed, pool);
+            matrix(w, p + "attn_v.weight", kvDim, dim, type, seed, pool);
+            matrix(w, p + "attn_output.weight", dim, dim, type, seed, pool);
+            ones(w, p + "ffn_norm.weight", dim);
+            matrix(w, p + "ffn_gate.weight", ffn, dim, type, seed, pool);
+            matrix(w, p + "ffn_up.weight", ffn, dim, type, seed, pool);
+            matrix(w, p + "ffn_down.weight", dim, ffn, type, seed, pool);
+        }
+        return w;
+    }
+
+    private static void ones(GgufWriter w, String name, int n) {
+        float[] v = new float[n];
+        Arrays.fill(v, 1f);
+        w.addTensor(name, GgmlType.F32, new long[] {n}, Quantize.encode(v, GgmlType.F32));
+    }
+
+    private static void matrix(GgufWriter w, String name, int rows, int cols, GgmlType type, long seed, ExecutorService pool) {
+        long tensorSeed = mix(seed ^ mix(fnv1a(name)));
+        w.addTensor(name, type, new long[] {cols, rows}, out -> writeRows(out, tensorSeed, rows, cols, type, pool));
+    }
+
+    // about 1 MB of floats per task: big enough to amortise scheduling, small enough to stay out of humongous regions
+    private static final int CHUNK_ELEMENTS = 1 << 18;
+
+    /** Generates and encodes row chunks in parallel and writes them in order, with a bounded number in flight. */
+    private static void writeRows(OutputStream out, long tensorSeed, int rows, int cols, GgmlType type,
+                                  ExecutorService pool) throws IOException {
+        int rowsPerChunk = Math.max(1, CHUNK_ELEMENTS / cols);
+        int inFlight = 2 * Runtime.getRuntime().availableProcessors();
+        float scale = (float) Math.sqrt(3.0 / cols); // uniform(-s, s) has std s/sqrt(3) = 1/sqrt(cols)
+        ArrayDeque<Future<byte[]>> pending = new ArrayDeque<>();
+        try {
+            for (int start = 0; start < rows; start += rowsPerChunk) {
+                int from = start, to = Math.min(rows, start + rowsPerChunk);
+                pending.add(pool.submit(() -> Quantize.encode(randomRows(tensorSeed, from, to, cols, scale), type)));
+                if (pending.size() >= inFlight) out.write(pending.poll().get());
+            }
+            while (!pending.isEmpty()) out.write(pending.poll().get());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("interrupted while generating weights");
+        } catch (ExecutionException e) {
+            throw new IOException("generating weights failed: " + e.getCause(), e.getCause());
+        } finally {
+            for (Future<byte[]> f : pending) f.cancel(true);
+        }
+    }
+
+    /** Rows {@code [from, to)} of a tensor: row r draws from a SplitMix64 stream seeded by (tensor seed, r). */
+    static float[] randomRows(long tensorSeed, int from, int to, int cols, float scale) {
+        float[] v = new float[(to - from) * cols];
+        int i = 0;
+        for (int r = from; r < to; r++) {
+            long state = mix(tensorSeed + r * GOLDEN);
+            for (int c = 0; c < cols; c += 2) {
+                state += GOLDEN;
+                long z = mix(state);
+                // two 24-bit uniforms in [0, 1) from one 64-bit draw, mapped to [-scale, scale)
+                v[i++] = ((z >>> 40) * 0x1p-24f * 2f - 1f) * scale;
+                if (c + 1 < cols) v[i++] = (((z >>> 16) & 0xff_ffffL) * 0x1p-24f * 2f - 1f) * scale;
+            }
+        }
+        return v;
+    }
+
+    private static final long GOLDEN = 0x9e3779b97f4a7c15L;
+
+    /** SplitMix64's output function (Stafford variant 13). */
+    private static long mix(long z) {
+        z = (z ^ (z >>> 30)) * 0xbf58476d1ce4e5b9L;
+        z = (z ^ (z >>> 27)) * 0x94d049bb133111ebL;
+        return z ^ (z >>> 31);
+    }
+
+    private static long fnv1a(String s) {
+        long h = 0xcbf29ce484222325L;
+        for (byte b : s.getBytes(StandardCharsets.UTF_8)) {
+            h ^= b & 0xff;
+            h *= 0x100000001b3L;
+        }
+        return h;
+    }
+
+    private static ExecutorService newPool() {
+        int threads = Runtime.getRuntime().availableProcessors();
+        return Executors.newFixedThreadPool(threads, Thread.ofPlatform().daemon().name("kvfn-synth-", 0).factory());
+    }
+}
