@@ -28,7 +28,7 @@ public class KvfnMain implements QuarkusApplication {
                    kvfn generate --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P] [--top-k K]
                                  [--min-p P] [--seed S] [--stop STR]...
                                              complete TEXT with the configured model (KVFN_MODEL_PATH) and print it
-                   kvfn synth --shape tiny|llama-135m|llama-1b --type F32|F16|Q8_0|Q4_0 --out FILE.gguf [--seed S]
+                   kvfn synth --shape tiny|llama-135m|llama-1b --type F32|F16|BF16|Q8_0|Q4_0 --out FILE.gguf [--seed S]
                                              write a synthetic model with deterministic random weights""";
 
     @Inject
@@ -98,13 +98,9 @@ public class KvfnMain implements QuarkusApplication {
                 throw new CommandLine.UsageException("--shape, --type and --out are required");
             }
             GgmlType ggmlType;
-            try {
-                ggmlType = GgmlType.valueOf(type.toUpperCase(java.util.Locale.ROOT));
-            } catch (IllegalArgumentException e) {
-                throw new CommandLine.UsageException("--type must be one of F32, F16, Q8_0, Q4_0; got '" + type + "'");
-            }
             SyntheticModel.Shape s;
             try {
+                ggmlType = SyntheticModel.typeByName(type);
                 s = SyntheticModel.Shape.byName(shape);
             } catch (IllegalArgumentException e) {
                 throw new CommandLine.UsageException(e.getMessage());

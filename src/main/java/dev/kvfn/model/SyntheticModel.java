@@ -82,27 +82,6 @@ public final class SyntheticModel {
                 + TYPES.stream().map(GgmlType::name).collect(Collectors.joining(", ")));
     }
 
-    /** {@code SyntheticModel <shape> <type> <seed> <out.gguf>}: writes one model and reports size and time. */
-    public static void main(String[] args) throws IOException {
-        if (args.length != 4) {
-            throw new IllegalArgumentException("usage: SyntheticModel <shape> <type> <seed> <out.gguf>; shapes: "
-                    + Shape.presets().stream().map(Shape::name).collect(Collectors.joining(", ")) + "; types: " + TYPES);
-        }
-        Shape shape = Shape.byName(args[0]);
-        GgmlType type = typeByName(args[1]);
-        long seed;
-        try {
-            seed = Long.parseLong(args[2]);
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("seed must be an integer, got '" + args[2] + "'");
-        }
-        Path out = Path.of(args[3]);
-        long start = System.nanoTime();
-        write(shape, type, seed, out);
-        System.out.printf("wrote %s (%,d bytes, %,d parameters) in %.1f s%n", out, Files.size(out),
-                shape.parameterCount(), (System.nanoTime() - start) / 1e9);
-    }
-
     /** Writes the model to {@code out} (via a temporary sibling that is renamed into place). */
     public static void write(Shape shape, GgmlType type, long seed, Path out) throws IOException {
         try (ExecutorService pool = newPool()) {

@@ -4,7 +4,6 @@ import dev.kvfn.config.EngineConfig;
 import dev.kvfn.config.ModelConfig;
 import dev.kvfn.engine.Engine;
 import dev.kvfn.engine.cpu.CpuEngine;
-import dev.kvfn.model.GgmlType;
 import dev.kvfn.model.SyntheticModel;
 import dev.kvfn.model.ModelFormatException;
 import io.quarkus.runtime.Startup;
@@ -17,7 +16,6 @@ import org.jboss.logging.Logger;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
@@ -27,8 +25,6 @@ import java.nio.file.Path;
 @ApplicationScoped
 public class EngineProducer {
     private static final Logger LOG = Logger.getLogger(EngineProducer.class);
-    /** Seed of the built-in model: fixed so its (meaningless) output is reproducible across restarts. */
-    static final long BUILT_IN_SEED = 20261128L;
 
     @Produces
     @Singleton
@@ -36,7 +32,12 @@ public class EngineProducer {
     Engine engine(ModelConfig model, EngineConfig engine) {
         int threads = engine.effectiveThreads();
         if (model.path().isEmpty()) {
-            Path file = writeBuiltInModel();
+            Path file;
+            try {
+                file = SyntheticModel.tinyTempFile();
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot write the built-in synthetic model", e);
+            }
             LOG.warnf("No model configured (kvfn.model.path / KVFN_MODEL_PATH): serving the built-in synthetic tiny model. "
                     + "Its text is meaningless; point KVFN_MODEL_PATH at a Llama-family GGUF for real text.");
             return CpuEngine.load(file, null, threads);
@@ -56,18 +57,5 @@ public class EngineProducer {
 
     void close(@Disposes Engine engine) {
         engine.close();
-    }
-
-    private static Path writeBuiltInModel() {
-        try {
-            Path dir = Files.createTempDirectory("kvfn-builtin");
-            Path file = dir.resolve("synthetic-tiny-F32.gguf");
-            SyntheticModel.write(SyntheticModel.Shape.byName("tiny"), GgmlType.F32, BUILT_IN_SEED, file);
-            file.toFile().deleteOnExit();
-            dir.toFile().deleteOnExit();
-            return file;
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot write the built-in synthetic model", e);
-        }
     }
 }

@@ -273,10 +273,6 @@ class SyntheticModelTest {
         assertSame(GgmlType.Q4_0, SyntheticModel.typeByName("q4_0"));
         e = assertThrows(IllegalArgumentException.class, () -> SyntheticModel.typeByName("Q5_K"));
         assertTrue(e.getMessage().contains("'Q5_K'") && e.getMessage().contains("F32, F16, BF16, Q8_0, Q4_0"), e.getMessage());
-        e = assertThrows(IllegalArgumentException.class, () -> SyntheticModel.main(new String[] {"tiny", "F32", "x", "o.gguf"}));
-        assertTrue(e.getMessage().contains("seed must be an integer"), e.getMessage());
-        e = assertThrows(IllegalArgumentException.class, () -> SyntheticModel.main(new String[] {"tiny"}));
-        assertTrue(e.getMessage().startsWith("usage: SyntheticModel"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> new Shape("odd", 66, 1, 4, 2, 64, 16, 300, 1e4f, 1e-5f));
         assertTrue(e.getMessage().contains("not a multiple of heads"), e.getMessage());
         Shape unaligned = new Shape("unaligned", 48, 1, 4, 2, 64, 16, 300, 1e4f, 1e-5f);
