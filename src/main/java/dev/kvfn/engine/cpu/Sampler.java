@@ -33,8 +33,8 @@ public final class Sampler {
 
     public int sample(float[] logits, SamplingParams p, SplittableRandom rng) {
         if (logits.length < vocab) throw new IllegalArgumentException("logits has " + logits.length + " entries, vocab is " + vocab);
-        if (p.greedy()) return argmax(logits);
-        float max = logits[argmax(logits)];
+        if (p.greedy()) return argmax(logits, vocab);
+        float max = logits[argmax(logits, vocab)];
         if (max == Float.POSITIVE_INFINITY || Float.isNaN(max)) throw new IllegalStateException("logits are not finite");
         // min-p compared in log space: p_i >= minP * p_max  <=>  logit_i >= max + ln(minP)
         float minLogit = p.minP() > 0 ? max + (float) Math.log(p.minP()) : Float.NEGATIVE_INFINITY;
@@ -99,9 +99,9 @@ public final class Sampler {
     }
 
     /** Highest logit, lowest id on ties; NaN logits never win. */
-    public static int argmax(float[] logits) {
+    public static int argmax(float[] logits, int n) {
         int best = 0;
-        for (int i = 1; i < logits.length; i++) if (logits[i] > logits[best] || Float.isNaN(logits[best])) best = i;
+        for (int i = 1; i < n; i++) if (logits[i] > logits[best] || Float.isNaN(logits[best])) best = i;
         return best;
     }
 
