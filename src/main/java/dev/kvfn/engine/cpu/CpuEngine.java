@@ -68,12 +68,17 @@ public final class CpuEngine implements Engine {
      * the embedded vocabulary.
      */
     public static CpuEngine load(Path model, Path tokenizerOrNull, int threads) {
+        return load(model, tokenizerOrNull, threads, Integer.MAX_VALUE);
+    }
+
+    /** As {@link #load(Path, Path, int)}, with the context cut to {@code contextLimit} positions (bounds KV memory). */
+    public static CpuEngine load(Path model, Path tokenizerOrNull, int threads, int contextLimit) {
         if (threads < 1) throw new IllegalArgumentException("threads must be >= 1, got " + threads);
         if (isGguf(model)) {
             GgufFile gguf = GgufFile.open(model);
             try {
                 Tokenizer tok = tokenizerOrNull == null ? Tokenizers.fromGguf(gguf) : Llama2cTokenizer.load(tokenizerOrNull);
-                return fromGguf(gguf, model.toString(), tok, threads);
+                return create(gguf, model.toString(), tok, threads, contextLimit);
             } catch (RuntimeException e) {
                 gguf.close();
                 throw e;
@@ -86,7 +91,7 @@ public final class CpuEngine implements Engine {
         Llama2cCheckpoint checkpoint = Llama2cCheckpoint.open(model);
         WorkerPool pool = new WorkerPool(threads);
         try {
-            LlamaConfig config = LlamaConfig.fromLlama2c(checkpoint.header());
+            LlamaConfig config = LlamaConfig.fromLlama2c(checkpoint.header()).withContextLength(contextLimit);
             LlamaWeights weights = LlamaWeights.load(config, checkpoint.tensors(), model, pool);
             String name = model.getFileName().toString();
             var info = new ModelInfo(name, model.toString(), "llama", config.contextLength(), config.vocab());
@@ -105,8 +110,12 @@ public final class CpuEngine implements Engine {
 
     /** An engine over an already-open GGUF with the given tokenizer; the engine closes {@code gguf}. */
     public static CpuEngine fromGguf(GgufFile gguf, String source, Tokenizer tokenizer, int threads) {
+        return create(gguf, source, tokenizer, threads, Integer.MAX_VALUE);
+    }
+
+    private static CpuEngine create(GgufFile gguf, String source, Tokenizer tokenizer, int threads, int contextLimit) {
         if (threads < 1) throw new IllegalArgumentException("threads must be >= 1, got " + threads);
-        LlamaConfig config = LlamaConfig.fromGguf(gguf);
+        LlamaConfig config = LlamaConfig.fromGguf(gguf).withContextLength(contextLimit);
         WorkerPool pool = new WorkerPool(threads);
         try {
             LlamaWeights weights = LlamaWeights.load(config, gguf.tensors(), gguf.path(), pool);
