@@ -42,6 +42,7 @@ public final class Transformer {
     private int attnLayer, attnStart, attnCount;
     private KvStore attnKv;
     private final WorkerPool.RangeTask attentionTask = this::attendRange;
+    private final WorkerPool.RangeTask swigluTask = this::swigluRange;
 
     public Transformer(LlamaConfig config, LlamaWeights weights, WorkerPool pool) {
         this(config, weights, pool, DEFAULT_MAX_CHUNK);
@@ -140,10 +141,7 @@ public final class Transformer {
             rmsNorm(x, xb, layer.ffnNorm(), n);
             layer.gate().multiply(xb, hb, n);
             layer.up().multiply(xb, hb2, n);
-            for (int i = 0, end = n * hidden; i < end; i++) {
-                float g = hb[i];
-                hb[i] = g / (1f + (float) Math.exp(-g)) * hb2[i];
-            }
+            pool.forRange(n * hidden, swigluTask);
             layer.down().multiply(hb, xb, n);
             add(x, xb, n * dim);
         }
@@ -216,6 +214,14 @@ public final class Transformer {
             }
             float inv = 1f / sum;
             for (int i = qo; i < qo + headSize; i++) xb[i] *= inv;
+        }
+    }
+
+    /** {@code hb = silu(hb) * hb2}: one exp per element, worth spreading over the pool for long chunks. */
+    private void swigluRange(int from, int to) {
+        for (int i = from; i < to; i++) {
+            float g = hb[i];
+            hb[i] = g / (1f + (float) Math.exp(-g)) * hb2[i];
         }
     }
 
