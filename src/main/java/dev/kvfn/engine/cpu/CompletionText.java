@@ -1,0 +1,122 @@
+package dev.kvfn.engine.cpu;
+
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Turns the byte stream of completion tokens into text that is safe to hand to a client: bytes of
+ * a multi-byte character split across tokens wait for the rest, and text that could still become
+ * a stop string is held back until it cannot. When a stop string appears, the text ends just
+ * before it.
+ */
+final class CompletionText {
+    private final List<String> stops;
+    private byte[] pending = new byte[16];
+    private int pendingLength;
+    private final StringBuilder text = new StringBuilder();
+    private int released;
+    private boolean stopped;
+
+    CompletionText(List<String> stops) {
+        for (String s : stops) {
+            if (s == null || s.isEmpty()) throw new IllegalArgumentException("stop strings must not be empty");
+        }
+        this.stops = stops;
+    }
+
+    /** Adds a token's bytes; returns the text that became final (possibly empty). */
+    String append(byte[] bytes) {
+        if (stopped) return "";
+        if (pendingLength + bytes.length > pending.length) {
+            pending = Arrays.copyOf(pending, Math.max(pending.length * 2, pendingLength + bytes.length));
+        }
+        System.arraycopy(bytes, 0, pending, pendingLength, bytes.length);
+        pendingLength += bytes.length;
+        int complete = completePrefix(pending, pendingLength);
+        if (complete > 0) {
+            text.append(new String(pending, 0, complete, StandardCharsets.UTF_8));
+            System.arraycopy(pending, complete, pending, 0, pendingLength - complete);
+            pendingLength -= complete;
+            // held-back text covers every possible start of a stop string, so searching the unreleased part suffices
+            int stopAt = firstStop(released);
+            if (stopAt >= 0) {
+                stopped = true;
+                text.setLength(stopAt);
+                pendingLength = 0;
+                return release(stopAt);
+            }
+        }
+        return release(text.length() - heldForStop());
+    }
+
+    /** The stream ended without a stop string: everything held is final (a cut-off character becomes U+FFFD). */
+    String finish() {
+        if (stopped) return "";
+        if (pendingLength > 0) {
+            text.append(new String(pending, 0, pendingLength, StandardCharsets.UTF_8));
+            pendingLength = 0;
+        }
+        return release(text.length());
+    }
+
+    boolean stopped() {
+        return stopped;
+    }
+
+    /** All final text so far (after {@link #finish()}: the whole completion). */
+    String text() {
+        return text.substring(0, released);
+    }
+
+    private String release(int upTo) {
+        if (upTo <= released) return "";
+        String out = text.substring(released, upTo);
+        released = upTo;
+        return out;
+    }
+
+    private int firstStop(int from) {
+        int best = -1;
+        for (String s : stops) {
+            int at = text.indexOf(s, from);
+            if (at >= 0 && (best < 0 || at < best)) best = at;
+        }
+        return best;
+    }
+
+    /** Length of the longest suffix of the unreleased text that is a proper prefix of some stop string. */
+    private int heldForStop() {
+        int held = 0;
+        int end = text.length();
+        for (String s : stops) {
+            for (int len = Math.min(s.length() - 1, end - released); len > held; len--) {
+                if (endsWith(end, s, len)) {
+                    held = len;
+                    break;
+                }
+            }
+        }
+        return held;
+    }
+
+    private boolean endsWith(int end, String stop, int len) {
+        for (int i = 0; i < len; i++) if (text.charAt(end - len + i) != stop.charAt(i)) return false;
+        return true;
+    }
+
+    /**
+     * Bytes at the front of {@code b[0..n)} that end on a character boundary: a trailing lead byte
+     * whose continuation bytes have not arrived yet is kept back (invalid bytes are not, they
+     * decode to U+FFFD right away).
+     */
+    static int completePrefix(byte[] b, int n) {
+        for (int back = 1; back <= Math.min(3, n); back++) {
+            int u = b[n - back] & 0xff;
+            if ((u & 0xc0) == 0x80) continue; // continuation byte: look further back for its lead
+            int need = u >= 0xf0 && u < 0xf8 ? 4 : u >= 0xe0 && u < 0xf0 ? 3 : u >= 0xc0 && u < 0xe0 ? 2 : 1;
+            return back < need ? n - back : n;
+        }
+        return n;
+    }
+}

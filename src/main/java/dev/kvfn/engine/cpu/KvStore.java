@@ -1,0 +1,26 @@
+package dev.kvfn.engine.cpu;
+
+/**
+ * The keys and values of ONE sequence, addressed by (layer, position, kv head). Attention touches
+ * K/V only through these calls, so the storage behind them (contiguous f32 today, a paged pool of
+ * 16-token blocks with f16/q8 slots next) can change without touching the forward pass. Keeping
+ * the dot product and the weighted sum inside the store lets a quantized store work on its own
+ * encoding instead of handing out float arrays.
+ */
+public interface KvStore {
+
+    /** Positions this sequence may hold (the forward pass refuses to go past it). */
+    int capacity();
+
+    /**
+     * Stores the key and value vectors of every kv head at {@code position} of {@code layer}:
+     * {@code kvDim} floats each, starting at {@code kOffset} / {@code vOffset}.
+     */
+    void write(int layer, int position, float[] k, int kOffset, float[] v, int vOffset);
+
+    /** {@code dot(key(layer, position, kvHead), q[qOffset .. qOffset+headSize))}. */
+    float keyDot(int layer, int position, int kvHead, float[] q, int qOffset);
+
+    /** {@code out[outOffset .. +headSize) += weight * value(layer, position, kvHead)}. */
+    void addValue(int layer, int position, int kvHead, float weight, float[] out, int outOffset);
+}

@@ -1,0 +1,220 @@
+package dev.kvfn.tokenizer;
+
+import dev.kvfn.model.ModelFormatException;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * The tokenizer of llama2.c's {@code tokenizer.bin}: an int32 max token length, then per token a
+ * float32 merge score, an int32 byte length and the piece's bytes. Encoding follows run.c's
+ * {@code encode} (SentencePiece dummy-prefix space, greedy merges by best score, byte fallback at
+ * id byte+3); decoding follows run.c's {@code decode} (leading space dropped after BOS,
+ * {@code <0xXX>} pieces are raw bytes).
+ */
+public final class Llama2cTokenizer implements Tokenizer {
+    public static final int UNK = 0;
+    public static final int BOS = 1;
+    public static final int EOS = 2;
+    /** Ids 3..258 are the byte-fallback tokens {@code <0x00>..<0xFF>}. */
+    private static final int BYTE_OFFSET = 3;
+
+    /** Pieces as raw bytes; held as ISO-8859-1 strings so hashing and concatenation stay byte-exact. */
+    private final String[] pieces;
+    private final float[] scores;
+    private final byte[][] bytes;
+    private final Map<String, Integer> ids;
+
+    private Llama2cTokenizer(String[] pieces, float[] scores) {
+        this.pieces = pieces;
+        this.scores = scores;
+        this.bytes = new byte[pieces.length][];
+        this.ids = new HashMap<>(pieces.length * 2);
+        for (int i = 0; i < pieces.length; i++) {
+            ids.putIfAbsent(pieces[i], i);
+            bytes[i] = outputBytes(i);
+        }
+    }
+
+    /** Reads a llama2.c {@code tokenizer.bin}; a missing or malformed file names itself in the exception. */
+    public static Llama2cTokenizer load(Path path) {
+        byte[] raw;
+        try {
+            raw = Files.readAllBytes(path);
+        } catch (IOException e) {
+            throw new ModelFormatException(path, "cannot read llama2.c tokenizer: " + e, e);
+        }
+        ByteBuffer in = ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN);
+        if (in.remaining() < 4) throw new ModelFormatException(path, "truncated llama2.c tokenizer: no header");
+        int maxLen = in.getInt();
+        if (maxLen < 1 || maxLen > 1 << 16) {
+            throw new ModelFormatException(path, "not a llama2.c tokenizer: implausible max_token_length " + maxLen);
+        }
+        var pieces = new java.util.ArrayList<String>();
+        var scores = new java.util.ArrayList<Float>();
+        while (in.hasRemaining()) {
+            int id = pieces.size();
+            if (in.remaining() < 8) throw new ModelFormatException(path, "truncated llama2.c tokenizer in token " + id);
+            float score = in.getFloat();
+            int len = in.getInt();
+            if (len < 0 || len > maxLen || len > in.remaining()) {
+                throw new ModelFormatException(path, "malformed llama2.c tokenizer: token " + id + " has length " + len
+                        + " (max_token_length " + maxLen + ", " + in.remaining() + " bytes left)");
+            }
+            byte[] b = new byte[len];
+            in.get(b);
+            pieces.add(new String(b, StandardCharsets.ISO_8859_1));
+            scores.add(score);
+        }
+        if (pieces.size() < BYTE_OFFSET + 256) {
+            throw new ModelFormatException(path, "llama2.c tokenizer has " + pieces.size()
+                    + " tokens; at least 259 (control + byte tokens) are expected");
+        }
+        float[] s = new float[scores.size()];
+        for (int i = 0; i < s.length; i++) s[i] = scores.get(i);
+        return new Llama2cTokenizer(pieces.toArray(String[]::new), s);
+    }
+
+    @Override
+    public int vocabSize() {
+        return pieces.length;
+    }
+
+    @Override
+    public int[] encode(String text, boolean addSpecial, boolean parseSpecial) {
+        if (text == null) throw new IllegalArgumentException("text must not be null");
+        int[] out = new int[text.length() * 4 + 3];
+        int n = 0;
+        if (addSpecial) out[n++] = BOS;
+        if (!parseSpecial) return Arrays.copyOf(out, encodeFragment(text, out, n));
+        // <s> and </s> in the text become BOS/EOS; each fragment around them is encoded like a fresh text.
+        int from = 0;
+        while (from <= text.length()) {
+            int bos = text.indexOf("<s>", from), eos = text.indexOf("</s>", from);
+            int at = bos < 0 ? eos : eos < 0 ? bos : Math.min(bos, eos);
+            if (at < 0) {
+                n = encodeFragment(text.substring(from), out, n);
+                break;
+            }
+            n = encodeFragment(text.substring(from, at), out, n);
+            boolean isBos = at == bos;
+            out[n++] = isBos ? BOS : EOS;
+            from = at + (isBos ? 3 : 4);
+        }
+        return Arrays.copyOf(out, n);
+    }
+
+    /** run.c's encode for one piece of plain text, appended at {@code out[n]}; returns the new length. */
+    private int encodeFragment(String text, int[] out, int n) {
+        if (text.isEmpty()) return n;
+        int start = n;
+        Integer space = ids.get(" ");
+        if (space != null) out[n++] = space;
+        byte[] utf8 = text.getBytes(StandardCharsets.UTF_8);
+        for (int i = 0; i < utf8.length; ) {
+            int len = utf8Length(utf8[i]);
+            len = Math.min(len, utf8.length - i);
+            Integer id = ids.get(new String(utf8, i, len, StandardCharsets.ISO_8859_1));
+            if (id != null) {
+                out[n++] = id;
+            } else {
+                for (int j = 0; j < len; j++) out[n++] = (utf8[i + j] & 0xff) + BYTE_OFFSET;
+            }
+            i += len;
+        }
+        // Merge the adjacent pair whose concatenation has the best score until no pair is in the vocabulary.
+        while (true) {
+            float best = Float.NEGATIVE_INFINITY;
+            int bestId = -1, bestAt = -1;
+            for (int i = start; i < n - 1; i++) {
+                Integer id = ids.get(pieces[out[i]] + pieces[out[i + 1]]);
+                if (id != null && scores[id] > best) {
+                    best = scores[id];
+                    bestId = id;
+                    bestAt = i;
+                }
+            }
+            if (bestAt < 0) return n;
+            out[bestAt] = bestId;
+            System.arraycopy(out, bestAt + 2, out, bestAt + 1, n - bestAt - 2);
+            n--;
+        }
+    }
+
+    /** Bytes in the UTF-8 sequence led by {@code b}; a stray continuation byte stands alone. */
+    private static int utf8Length(byte b) {
+        int u = b & 0xff;
+        if (u >= 0xf0 && u < 0xf8) return 4;
+        if (u >= 0xe0) return u < 0xf0 ? 3 : 1;
+        if (u >= 0xc0) return 2;
+        return 1;
+    }
+
+    private byte[] outputBytes(int token) {
+        if (token == UNK || token == BOS || token == EOS) return new byte[0];
+        String p = pieces[token];
+        if (p.length() == 6 && p.startsWith("<0x") && p.endsWith(">")) {
+            try {
+                return new byte[] {(byte) Integer.parseInt(p.substring(3, 5), 16)};
+            } catch (NumberFormatException notAByte) {
+                // an ordinary piece that happens to look like one
+            }
+        }
+        return p.getBytes(StandardCharsets.ISO_8859_1);
+    }
+
+    @Override
+    public byte[] tokenBytes(int token) {
+        checkToken(token);
+        return bytes[token].clone();
+    }
+
+    @Override
+    public String decode(int[] tokens) {
+        var buf = new java.io.ByteArrayOutputStream();
+        int prev = -1;
+        for (int t : tokens) {
+            checkToken(t);
+            byte[] b = bytes[t];
+            int skip = prev == BOS && b.length > 0 && b[0] == ' ' ? 1 : 0;
+            buf.write(b, skip, b.length - skip);
+            prev = t;
+        }
+        return buf.toString(StandardCharsets.UTF_8);
+    }
+
+    @Override
+    public String piece(int token) {
+        checkToken(token);
+        return new String(pieces[token].getBytes(StandardCharsets.ISO_8859_1), StandardCharsets.UTF_8);
+    }
+
+    @Override
+    public int bos() {
+        return BOS;
+    }
+
+    @Override
+    public int eos() {
+        return EOS;
+    }
+
+    /** EOS, and BOS too: llama2.c models separate training stories with BOS, and run.c stops on it. */
+    @Override
+    public boolean isEndOfGeneration(int token) {
+        return token == EOS || token == BOS;
+    }
+
+    private void checkToken(int token) {
+        if (token < 0 || token >= pieces.length) {
+            throw new IllegalArgumentException("token id " + token + " is outside the vocabulary of " + pieces.length);
+        }
+    }
+}
