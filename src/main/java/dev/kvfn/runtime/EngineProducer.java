@@ -46,7 +46,7 @@ public class EngineProducer {
         CpuEngine loaded;
         try {
             loaded = CpuEngine.load(path, model.tokenizer().orElse(null), threads);
-        } catch (ModelFormatException | UncheckedIOException e) {
+        } catch (ModelFormatException | UncheckedIOException | IllegalArgumentException e) {
             // Quarkus prints a ConfigurationException as its message alone: one line naming the file and the reason
             throw new ConfigurationException("kvfn cannot start: " + e.getMessage());
         }
