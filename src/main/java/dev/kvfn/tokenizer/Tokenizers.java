@@ -1,10 +1,18 @@
 package dev.kvfn.tokenizer;
 
 import dev.kvfn.model.GgufFile;
+import dev.kvfn.model.ModelFormatException;
 
-/** Placeholder on the engine branch; the tokenizer branch provides the real SPM/BPE factory. */
+/** Builds the tokenizer a GGUF model describes in its {@code tokenizer.ggml.*} metadata. */
 public final class Tokenizers {
+    private Tokenizers() {}
+
     public static Tokenizer fromGguf(GgufFile gguf) {
-        throw new UnsupportedOperationException("GGUF tokenizers are not on this branch yet: " + gguf.path());
+        String model = gguf.string("tokenizer.ggml.model", null);
+        if (model == null) throw new ModelFormatException(gguf.path(), "no tokenizer (tokenizer.ggml.model is missing)");
+        return switch (model) {
+            case "llama" -> new SpmTokenizer(gguf);
+            default -> throw new ModelFormatException(gguf.path(), "unsupported tokenizer model '" + model + "' (supported: llama)");
+        };
     }
 }

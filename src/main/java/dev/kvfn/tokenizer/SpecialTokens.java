@@ -1,0 +1,87 @@
+package dev.kvfn.tokenizer;
+
+import dev.kvfn.model.GgufFile;
+
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.stream.IntStream;
+
+/**
+ * Control and user-defined tokens: splitting text on their literal forms before normal tokenization
+ * (llama.cpp's {@code tokenizer_st_partition}), and which tokens end generation.
+ */
+final class SpecialTokens {
+    /** A piece of the input: plain text to tokenize ({@code token < 0}), or one special token. */
+    record Fragment(String text, int token) {}
+
+    /** Texts llama.cpp treats as end-of-generation when a vocabulary has them as control tokens. */
+    private static final Set<String> EOG_TEXTS = Set.of("<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
+            "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>", "<｜end▁of▁sentence｜>", "<|return|>", "<|call|>");
+
+    private final String[] texts;   // longest first
+    private final int[] ids;
+    private final boolean[] onlyWhenParsing; // control/unknown tokens match only with parseSpecial
+    private final Set<Integer> endOfGeneration = new HashSet<>();
+
+    private SpecialTokens(String[] texts, int[] ids, boolean[] onlyWhenParsing) {
+        this.texts = texts;
+        this.ids = ids;
+        this.onlyWhenParsing = onlyWhenParsing;
+    }
+
+    static SpecialTokens from(String[] pieces, int[] types, GgufFile gguf) {
+        int[] special = IntStream.range(0, pieces.length)
+                .filter(i -> types[i] == SpmTokenizer.CONTROL || types[i] == SpmTokenizer.USER_DEFINED || types[i] == SpmTokenizer.UNKNOWN)
+                .filter(i -> !pieces[i].isEmpty())
+                .boxed().sorted(Comparator.comparingInt((Integer i) -> -pieces[i].length()).thenComparingInt(i -> i))
+                .mapToInt(Integer::intValue).toArray();
+        String[] texts = new String[special.length];
+        boolean[] parsing = new boolean[special.length];
+        for (int k = 0; k < special.length; k++) {
+            texts[k] = pieces[special[k]];
+            parsing[k] = types[special[k]] != SpmTokenizer.USER_DEFINED;
+        }
+        SpecialTokens st = new SpecialTokens(texts, special, parsing);
+        for (String key : List.of("tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id")) {
+            long id = gguf.integer(key, -1);
+            if (id >= 0 && id < pieces.length) st.endOfGeneration.add((int) id);
+        }
+        for (int i = 0; i < pieces.length; i++) {
+            if (types[i] == SpmTokenizer.CONTROL && EOG_TEXTS.contains(pieces[i])) st.endOfGeneration.add(i);
+        }
+        return st;
+    }
+
+    boolean isEndOfGeneration(int token) {
+        return endOfGeneration.contains(token);
+    }
+
+    List<Fragment> partition(String text, boolean parseSpecial) {
+        List<Fragment> fragments = new ArrayList<>();
+        if (text.isEmpty()) return fragments; // as llama.cpp: no fragment, so no dummy-prefix space either
+        fragments.add(new Fragment(text, -1));
+        for (int k = 0; k < texts.length; k++) {
+            if (onlyWhenParsing[k] && !parseSpecial) continue;
+            String needle = texts[k];
+            List<Fragment> next = new ArrayList<>(fragments.size() + 2);
+            for (Fragment f : fragments) {
+                if (f.token() >= 0 || !f.text().contains(needle)) {
+                    next.add(f);
+                    continue;
+                }
+                String s = f.text();
+                int from = 0;
+                for (int at; (at = s.indexOf(needle, from)) >= 0; from = at + needle.length()) {
+                    if (at > from) next.add(new Fragment(s.substring(from, at), -1));
+                    next.add(new Fragment(needle, ids[k]));
+                }
+                if (from < s.length()) next.add(new Fragment(s.substring(from), -1));
+            }
+            fragments = next;
+        }
+        return fragments;
+    }
+}
