@@ -22,7 +22,10 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 @TestProfile(Stories260kFunctionTest.Stories260k.class)
 class Stories260kFunctionTest {
     static final String PROMPT = "Once upon a time";
-    /** llama2.c run.c output for 96 positions (BOS + prompt + completion), greedy. */
+    /**
+     * llama2.c run.c output for {@code -n 96}: 96 forward passes, the last of which still yields a printed
+     * token, so the completion is 96 - promptTokens + 1 tokens (promptTokens counts BOS).
+     */
     static final String REFERENCE = """
             Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw \
             a big, red ball. She wanted to play with it, but it was too high.
@@ -45,7 +48,7 @@ class Stories260kFunctionTest {
         int promptTokens = given().contentType(ContentType.JSON).body("{\"prompt\": \"" + PROMPT + "\", \"maxTokens\": 1}")
                 .post("/generate").then().statusCode(200).extract().path("promptTokens");
         GenerateOutput out = given().contentType(ContentType.JSON)
-                .body("{\"prompt\": \"" + PROMPT + "\", \"maxTokens\": " + (96 - promptTokens) + ", \"temperature\": 0}")
+                .body("{\"prompt\": \"" + PROMPT + "\", \"maxTokens\": " + (96 - promptTokens + 1) + ", \"temperature\": 0}")
                 .post("/generate").then().statusCode(200).extract().as(GenerateOutput.class);
         assertEquals(REFERENCE, PROMPT + out.text());
         assertEquals("length", out.finishReason());
