@@ -12,7 +12,9 @@ public final class Tokenizers {
         if (model == null) throw new ModelFormatException(gguf.path(), "no tokenizer (tokenizer.ggml.model is missing)");
         return switch (model) {
             case "llama" -> new SpmTokenizer(gguf);
-            default -> throw new ModelFormatException(gguf.path(), "unsupported tokenizer model '" + model + "' (supported: llama)");
+            case "gpt2" -> new BpeTokenizer(gguf);
+            default -> throw new ModelFormatException(gguf.path(), "unsupported tokenizer model '" + model
+                    + "' (supported: llama = SentencePiece, gpt2 = byte-level BPE)");
         };
     }
 }

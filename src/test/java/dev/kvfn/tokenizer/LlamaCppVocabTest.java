@@ -29,7 +29,7 @@ class LlamaCppVocabTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"llama-spm", "phi-3"})
+    @ValueSource(strings = {"llama-spm", "phi-3", "gpt-2", "deepseek-coder", "deepseek-llm", "falcon", "mpt", "starcoder", "refact"})
     void vectorsMatch(String vocab) throws Exception {
         Path gguf = vocabDir().resolve("ggml-vocab-" + vocab + ".gguf");
         assumeTrue(Files.exists(gguf), "shared models absent: " + gguf);
