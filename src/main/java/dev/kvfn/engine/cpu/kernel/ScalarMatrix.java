@@ -35,6 +35,7 @@ final class ScalarMatrix implements Matrix {
 
     @Override
     public void multiply(float[] x, float[] out, int batch) {
+        Matrices.checkMultiply(this, x, out, batch);
         pool.forRange(rows, (from, to) -> {
             for (int r = from; r < to; r++) {
                 long base = r * rowBytes;
@@ -47,6 +48,7 @@ final class ScalarMatrix implements Matrix {
 
     @Override
     public void row(int r, float[] dst, int offset) {
+        Matrices.checkRow(this, r, dst, offset);
         long base = r * rowBytes;
         for (int c = 0; c < cols; c++) dst[offset + c] = get(base, c);
     }
