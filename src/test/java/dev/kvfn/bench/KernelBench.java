@@ -39,8 +39,9 @@ public final class KernelBench {
         if (prefillTokens % CHUNK != 0) throw new IllegalArgumentException("prefill tokens must be a multiple of " + CHUNK);
         System.out.printf("kernels=%s threads=%d prefill=%d tokens (chunks of %d)%n",
                 Matrices.vectorKernels() ? "vector" : "scalar", threads, prefillTokens, CHUNK);
-        System.out.printf("%-5s %8s %12s %8s %10s %12s %12s%n", "type", "GB/tok", "decode ms", "GB/s", "decode t/s", "prefill s", "prefill t/s");
         try (WorkerPool pool = new WorkerPool(threads)) {
+            barrierCost(pool);
+            System.out.printf("%-5s %8s %12s %8s %10s %12s %12s%n", "type", "GB/tok", "decode ms", "GB/s", "decode t/s", "prefill s", "prefill t/s");
             for (String name : types) run(GgmlType.valueOf(name.trim()), pool, prefillTokens);
         }
     }
@@ -86,6 +87,17 @@ public final class KernelBench {
             System.out.printf("%-5s %8.3f %12.1f %8.1f %10.1f %12.2f %12.1f%n", type, bytes / 1e9, decodeS * 1e3,
                     bytes / 1e9 / decodeS, 1 / decodeS, prefillS, prefillTokens / prefillS);
         }
+    }
+
+    /** Cost of one {@code forRange} hand-off with no work: paid ~113 times per decoded token. */
+    private static void barrierCost(WorkerPool pool) {
+        int[] sink = new int[pool.threads() * 16];
+        WorkerPool.RangeTask touch = (from, to) -> sink[from * 16 % sink.length]++;
+        for (int i = 0; i < 200_000; i++) pool.forRange(pool.threads(), touch);
+        int calls = 200_000;
+        long t0 = System.nanoTime();
+        for (int i = 0; i < calls; i++) pool.forRange(pool.threads(), touch);
+        System.out.printf("forRange hand-off: %.2f us per call%n", (System.nanoTime() - t0) / 1e3 / calls);
     }
 
     private static void token(List<Matrix> matrices, float[] x, float[] out, int batch) {
