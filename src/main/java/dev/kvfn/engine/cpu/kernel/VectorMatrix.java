@@ -13,6 +13,7 @@ import jdk.incubator.vector.VectorSpecies;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * Vector API kernels. Only {@link Matrices} reaches this class, and only after checking that the
@@ -26,7 +27,7 @@ import java.nio.ByteOrder;
  * tile of weights to floats once (it stays in L1) and runs a 4-row by 4-vector register-blocked
  * microkernel over a chunk of {@link #NB} input vectors (they stay in L2).
  */
-abstract sealed class VectorMatrix implements Matrix, WorkerPool.RangeTask {
+abstract sealed class VectorMatrix implements Matrix {
     /** 512-bit where the CPU has it: 256-bit vectors cost ~25% on the decode path. */
     static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED.length() >= 16
             ? FloatVector.SPECIES_512 : FloatVector.SPECIES_PREFERRED;
@@ -66,10 +67,9 @@ abstract sealed class VectorMatrix implements Matrix, WorkerPool.RangeTask {
     final int cols;
     final long rowBytes;
     private final WorkerPool pool;
-    // The arguments of the multiply in flight, handed to the pool's threads without allocating a lambda.
-    float[] x;
-    private float[] out;
-    private int batch;
+    /** Reused for every multiply that does not overlap another on this matrix: no allocation per call. */
+    private final Call call;
+    private final AtomicBoolean callInUse = new AtomicBoolean();
 
     VectorMatrix(Tensor t, WorkerPool pool) {
         this.data = t.data();
@@ -77,6 +77,35 @@ abstract sealed class VectorMatrix implements Matrix, WorkerPool.RangeTask {
         this.cols = t.cols();
         this.rowBytes = t.type().bytesFor(cols);
         this.pool = pool;
+        this.call = new Call(this);
+    }
+
+    /**
+     * The arguments of one multiply, handed to the pool's threads without allocating a lambda, plus
+     * per-call scratch. A request thread that multiplies while another uses this matrix gets its own.
+     */
+    private static final class Call implements WorkerPool.RangeTask {
+        final VectorMatrix m;
+        /** Per 32-block sums of x (used by Q4_0 decode). */
+        final float[] blockSums;
+        float[] x;
+        float[] out;
+        int batch;
+
+        Call(VectorMatrix m) {
+            this.m = m;
+            this.blockSums = new float[(m.cols + 31) / 32];
+        }
+
+        @Override
+        public void run(int from, int to) {
+            if (batch == 1) {
+                float[] xs = x, o = out, sums = blockSums;
+                for (int r = from; r < to; r++) o[r] = m.dot(r, xs, sums);
+            } else {
+                m.prefill(from, to, x, out, batch);
+            }
+        }
     }
 
     @Override public final int rows() { return rows; }
@@ -85,31 +114,23 @@ abstract sealed class VectorMatrix implements Matrix, WorkerPool.RangeTask {
     @Override
     public final void multiply(float[] x, float[] out, int batch) {
         Matrices.checkMultiply(this, x, out, batch);
-        this.x = x;
-        this.out = out;
-        this.batch = batch;
-        if (batch == 1) beforeDecode(x);
+        boolean own = callInUse.compareAndSet(false, true);
+        Call c = own ? call : new Call(this);
+        c.x = x;
+        c.out = out;
+        c.batch = batch;
+        if (batch == 1) beforeDecode(x, c.blockSums);
         try {
-            pool.forRange(rows, this);
+            pool.forRange(rows, c);
         } finally {
-            this.x = null;
-            this.out = null;
+            c.x = null;
+            c.out = null;
+            if (own) callInUse.set(false);
         }
     }
 
     /** Per-multiply preparation of the input for the decode path, on the calling thread. */
-    void beforeDecode(float[] x) {}
-
-    @Override
-    public final void run(int from, int to) {
-        if (batch == 1) {
-            float[] xs = x;
-            float[] o = out;
-            for (int r = from; r < to; r++) o[r] = dot(r, xs);
-        } else {
-            prefill(from, to);
-        }
-    }
+    void beforeDecode(float[] x, float[] blockSums) {}
 
     @Override
     public final void row(int r, float[] dst, int offset) {
@@ -117,17 +138,14 @@ abstract sealed class VectorMatrix implements Matrix, WorkerPool.RangeTask {
         dequantize(r, 0, cols, dst, offset);
     }
 
-    /** Fused dequantize-dot of row {@code r} with {@code x[0 .. cols)}. */
-    abstract float dot(int r, float[] x);
+    /** Fused dequantize-dot of row {@code r} with {@code x[0 .. cols)}; {@code sums} as filled by {@link #beforeDecode}. */
+    abstract float dot(int r, float[] x, float[] sums);
 
     /** Writes columns {@code [k0, k0+kc)} of row {@code r} as floats to {@code dst[off ..]}; block types need whole blocks. */
     abstract void dequantize(int r, int k0, int kc, float[] dst, int off);
 
-    private void prefill(int from, int to) {
+    private void prefill(int from, int to, float[] xs, float[] o, int n) {
         float[] w = TILE.get();
-        float[] xs = x;
-        float[] o = out;
-        int n = batch;
         for (int b0 = 0; b0 < n; b0 += NB) {
             int b1 = Math.min(n, b0 + NB);
             for (int k0 = 0; k0 < cols; k0 += KC) {
@@ -250,7 +268,7 @@ abstract sealed class VectorMatrix implements Matrix, WorkerPool.RangeTask {
         F32Matrix(Tensor t, WorkerPool pool) { super(t, pool); }
 
         @Override
-        float dot(int r, float[] x) {
+        float dot(int r, float[] x, float[] sums) {
             MemorySegment d = data;
             long base = r * rowBytes;
             FloatVector acc0 = FloatVector.zero(F), acc1 = acc0;
@@ -277,7 +295,7 @@ abstract sealed class VectorMatrix implements Matrix, WorkerPool.RangeTask {
         F16Matrix(Tensor t, WorkerPool pool) { super(t, pool); }
 
         @Override
-        float dot(int r, float[] x) {
+        float dot(int r, float[] x, float[] sums) {
             MemorySegment d = data;
             long base = r * rowBytes;
             FloatVector acc = FloatVector.zero(F);
@@ -309,7 +327,7 @@ abstract sealed class VectorMatrix implements Matrix, WorkerPool.RangeTask {
         BF16Matrix(Tensor t, WorkerPool pool) { super(t, pool); }
 
         @Override
-        float dot(int r, float[] x) {
+        float dot(int r, float[] x, float[] sums) {
             MemorySegment d = data;
             long base = r * rowBytes;
             FloatVector acc = FloatVector.zero(F);
@@ -341,7 +359,7 @@ abstract sealed class VectorMatrix implements Matrix, WorkerPool.RangeTask {
         Q8Matrix(Tensor t, WorkerPool pool) { super(t, pool); }
 
         @Override
-        float dot(int r, float[] x) {
+        float dot(int r, float[] x, float[] sums) {
             MemorySegment d = data;
             long o = r * rowBytes;
             FloatVector acc = FloatVector.zero(F);
@@ -372,16 +390,11 @@ abstract sealed class VectorMatrix implements Matrix, WorkerPool.RangeTask {
 
     /** Q4_0: per 32 weights an f16 scale then 16 bytes; element j is the low nibble of byte j, j+16 its high nibble. */
     static final class Q4Matrix extends VectorMatrix {
-        /** Per 32-block sums of x for the decode in flight: lets the kernel apply the "-8" once per block. */
-        private final float[] blockSums;
+        Q4Matrix(Tensor t, WorkerPool pool) { super(t, pool); }
 
-        Q4Matrix(Tensor t, WorkerPool pool) {
-            super(t, pool);
-            this.blockSums = new float[cols / 32];
-        }
-
+        /** Per 32-block sums of x: lets the kernel apply the "-8" once per block. */
         @Override
-        void beforeDecode(float[] x) {
+        void beforeDecode(float[] x, float[] blockSums) {
             for (int b = 0; b < blockSums.length; b++) {
                 float s = 0f;
                 for (int j = 0; j < 32; j++) s += x[b * 32 + j];
@@ -390,13 +403,12 @@ abstract sealed class VectorMatrix implements Matrix, WorkerPool.RangeTask {
         }
 
         @Override
-        float dot(int r, float[] x) {
+        float dot(int r, float[] x, float[] sums) {
             // sum (q-8)*d*x = d*(sum q*x) - 8*d*(sum x): the nibbles are zero-extended to int lanes once
             // (x86 has no byte shifts) and converted without a subtraction; the -8 costs one scalar fma per block.
             // Two blocks per iteration on two accumulators: the per-block fixed cost (scale, broadcast,
             // bounds checks) then overlaps better.
             MemorySegment d = data;
-            float[] sums = blockSums;
             long o = r * rowBytes;
             FloatVector acc0 = FloatVector.zero(F), acc1 = acc0;
             float offset0 = 0f, offset1 = 0f;

@@ -139,6 +139,50 @@ class MatrixKernelTest {
     }
 
     @Test
+    void concurrentMultipliesOnOneMatrixDoNotMix() throws Exception {
+        int rows = 67, cols = 256;
+        Random rnd = new Random(11);
+        byte[] bytes = Quantize.encode(gaussian(rnd, rows * cols), GgmlType.Q4_0);
+        for (boolean vector : new boolean[] {true, false}) {
+            Matrix m = build(GgmlType.Q4_0, rows, cols, copyToNative(bytes), vector);
+            float[][] xs = {gaussian(rnd, 7 * cols), gaussian(rnd, 7 * cols)};
+            float[][][] want = new float[2][2][];
+            for (int t = 0; t < 2; t++) {
+                want[t][0] = new float[rows];
+                want[t][1] = new float[7 * rows];
+                m.multiply(xs[t], want[t][0], 1);
+                m.multiply(xs[t], want[t][1], 7);
+            }
+            Thread[] threads = new Thread[2];
+            Throwable[] failure = new Throwable[2];
+            for (int t = 0; t < 2; t++) {
+                int id = t;
+                threads[t] = new Thread(() -> {
+                    try {
+                        float[] o1 = new float[rows], o7 = new float[7 * rows];
+                        for (int i = 0; i < 300; i++) {
+                            m.multiply(xs[id], o1, 1);
+                            m.multiply(xs[id], o7, 7);
+                            // Not bit-exact: a busy pool runs the range inline, so row tiles (and summation order) shift.
+                            assertClose(want[id][0], o1, "decode, thread " + id);
+                            assertClose(want[id][1], o7, "prefill, thread " + id);
+                        }
+                    } catch (Throwable e) {
+                        failure[id] = e;
+                    }
+                });
+                threads[t].start();
+            }
+            for (Thread t : threads) t.join();
+            for (Throwable f : failure) if (f != null) throw new AssertionError("vector=" + vector, f);
+        }
+    }
+
+    private static void assertClose(float[] want, float[] got, String what) {
+        for (int i = 0; i < want.length; i++) assertEquals(want[i], got[i], 1e-4 * (Math.abs(want[i]) + 1), what + " index " + i);
+    }
+
+    @Test
     void floatBackedHeapSegmentWorks() {
         // Vector loads reject heap segments not backed by byte[]: Matrices copies those once.
         float[] wv = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18};
