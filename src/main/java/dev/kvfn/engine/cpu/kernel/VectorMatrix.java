@@ -406,32 +406,42 @@ abstract sealed class VectorMatrix implements Matrix {
         float dot(int r, float[] x, float[] sums) {
             // sum (q-8)*d*x = d*(sum q*x) - 8*d*(sum x): the nibbles are zero-extended to int lanes once
             // (x86 has no byte shifts) and converted without a subtraction; the -8 costs one scalar fma per block.
-            // Two blocks per iteration on two accumulators: the per-block fixed cost (scale, broadcast,
-            // bounds checks) then overlaps better.
+            // Four blocks per iteration on two accumulators: the per-block fixed cost (scale, broadcast,
+            // bounds checks) then overlaps better (1 block: 21 t/s, 2: 23, 4: 24.7 on the 1B shapes).
             MemorySegment d = data;
             long o = r * rowBytes;
             FloatVector acc0 = FloatVector.zero(F), acc1 = acc0;
             float offset0 = 0f, offset1 = 0f;
             int blocks = cols / 32, blk = 0;
-            for (; blk + 1 < blocks; blk += 2, o += 36) {
+            for (; blk + 3 < blocks; blk += 4, o += 72) {
                 int c = blk * 32;
                 float scale0 = Float.float16ToFloat(d.get(I16, o));
                 float scale1 = Float.float16ToFloat(d.get(I16, o + 18));
-                FloatVector s0 = FloatVector.zero(F), s1 = s0;
+                float scale2 = Float.float16ToFloat(d.get(I16, o + 36));
+                float scale3 = Float.float16ToFloat(d.get(I16, o + 54));
+                FloatVector s0 = FloatVector.zero(F), s1 = s0, s2 = s0, s3 = s0;
                 for (int j = 0; j < 16; j += L) {
                     IntVector q0 = (IntVector) ByteVector.fromMemorySegment(B, d, o + 2 + j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
                     IntVector q1 = (IntVector) ByteVector.fromMemorySegment(B, d, o + 20 + j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                    IntVector q2 = (IntVector) ByteVector.fromMemorySegment(B, d, o + 38 + j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                    IntVector q3 = (IntVector) ByteVector.fromMemorySegment(B, d, o + 56 + j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
                     s0 = ((FloatVector) q0.and(0x0f).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, c + j), s0);
                     s1 = ((FloatVector) q1.and(0x0f).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, c + 32 + j), s1);
+                    s2 = ((FloatVector) q2.and(0x0f).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, c + 64 + j), s2);
+                    s3 = ((FloatVector) q3.and(0x0f).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, c + 96 + j), s3);
                     s0 = ((FloatVector) q0.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, c + 16 + j), s0);
                     s1 = ((FloatVector) q1.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, c + 48 + j), s1);
+                    s2 = ((FloatVector) q2.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, c + 80 + j), s2);
+                    s3 = ((FloatVector) q3.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, c + 112 + j), s3);
                 }
                 acc0 = s0.fma(FloatVector.broadcast(F, scale0), acc0);
                 acc1 = s1.fma(FloatVector.broadcast(F, scale1), acc1);
-                offset0 += scale0 * sums[blk];
-                offset1 += scale1 * sums[blk + 1];
+                acc0 = s2.fma(FloatVector.broadcast(F, scale2), acc0);
+                acc1 = s3.fma(FloatVector.broadcast(F, scale3), acc1);
+                offset0 += scale0 * sums[blk] + scale2 * sums[blk + 2];
+                offset1 += scale1 * sums[blk + 1] + scale3 * sums[blk + 3];
             }
-            if (blk < blocks) { // odd block count
+            for (; blk < blocks; blk++, o += 18) { // block count not a multiple of 4
                 int c = blk * 32;
                 float scale = Float.float16ToFloat(d.get(I16, o));
                 FloatVector s = FloatVector.zero(F);
