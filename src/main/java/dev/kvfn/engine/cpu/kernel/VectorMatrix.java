@@ -360,6 +360,7 @@ abstract sealed class VectorMatrix implements Matrix {
 
         @Override
         float dot(int r, float[] x, float[] sums) {
+            // One block per iteration: unrolling over 2 or 4 blocks (which helps Q4_0) measured 20-25% slower here.
             MemorySegment d = data;
             long o = r * rowBytes;
             FloatVector acc = FloatVector.zero(F);
