@@ -18,7 +18,7 @@ import java.util.Random;
  * FFN 8192, vocab 32000), random quantized weights in native memory.
  *
  * <pre>java --add-modules jdk.incubator.vector -cp target/classes:target/test-classes dev.kvfn.bench.KernelBench [threads] [prefillTokens] [types]</pre>
- * e.g. {@code ... KernelBench 2 512 Q8_0,Q4_0,F16}. Decode runs every matrix of one token at batch 1;
+ * e.g. {@code ... KernelBench 2 512 Q8_0,Q4_0,F16}; add {@code -Dkvfn.kernels=scalar} (with prefill 0) for the fallback. Decode runs every matrix of one token at batch 1;
  * prefill runs every matrix for {@code prefillTokens} tokens in 64-token chunks.
  */
 public final class KernelBench {
@@ -79,10 +79,13 @@ public final class KernelBench {
             for (int i = 0; i < tokens; i++) token(matrices, x, out, 1);
             double decodeS = (System.nanoTime() - t0) / 1e9 / tokens;
 
-            token(matrices, x, out, CHUNK); // warm-up of the prefill path
-            long t1 = System.nanoTime();
-            for (int done = 0; done < prefillTokens; done += CHUNK) token(matrices, x, out, CHUNK);
-            double prefillS = (System.nanoTime() - t1) / 1e9;
+            double prefillS = Double.NaN; // prefill 0 skips it (the scalar kernels take minutes)
+            if (prefillTokens > 0) {
+                token(matrices, x, out, CHUNK); // warm-up of the prefill path
+                long t1 = System.nanoTime();
+                for (int done = 0; done < prefillTokens; done += CHUNK) token(matrices, x, out, CHUNK);
+                prefillS = (System.nanoTime() - t1) / 1e9;
+            }
 
             System.out.printf("%-5s %8.3f %12.1f %8.1f %10.1f %12.2f %12.1f%n", type, bytes / 1e9, decodeS * 1e3,
                     bytes / 1e9 / decodeS, 1 / decodeS, prefillS, prefillTokens / prefillS);
