@@ -35,6 +35,7 @@ final class ScalarMatrix implements Matrix {
 
     @Override
     public void multiply(float[] x, float[] out, int batch) {
+        Matrices.checkMultiply(this, x, out, batch);
         pool.forRange(rows, (from, to) -> {
             for (int r = from; r < to; r++) {
                 long base = r * rowBytes;
@@ -47,13 +48,37 @@ final class ScalarMatrix implements Matrix {
 
     @Override
     public void row(int r, float[] dst, int offset) {
+        Matrices.checkRow(this, r, dst, offset);
         long base = r * rowBytes;
         for (int c = 0; c < cols; c++) dst[offset + c] = get(base, c);
     }
 
+    /** One switch per row, then a plain loop per type (a switch per element costs ~3x). */
     private float dot(long base, float[] x, int xo) {
         float sum = 0f;
-        for (int c = 0; c < cols; c++) sum += get(base, c) * x[xo + c];
+        switch (type) {
+            case F32 -> { for (int c = 0; c < cols; c++) sum += data.get(F32, base + 4L * c) * x[xo + c]; }
+            case F16 -> { for (int c = 0; c < cols; c++) sum += Float.float16ToFloat(data.get(I16, base + 2L * c)) * x[xo + c]; }
+            case BF16 -> { for (int c = 0; c < cols; c++) sum += Float.intBitsToFloat(data.get(I16, base + 2L * c) << 16) * x[xo + c]; }
+            case Q8_0 -> {
+                for (int c = 0; c < cols; c += 32, base += 34) {
+                    float block = 0f;
+                    for (int j = 0; j < 32; j++) block += data.get(ValueLayout.JAVA_BYTE, base + 2 + j) * x[xo + c + j];
+                    sum += block * Float.float16ToFloat(data.get(I16, base));
+                }
+            }
+            case Q4_0 -> {
+                for (int c = 0; c < cols; c += 32, base += 18) {
+                    float block = 0f;
+                    for (int j = 0; j < 16; j++) {
+                        int packed = data.get(ValueLayout.JAVA_BYTE, base + 2 + j) & 0xff;
+                        block += ((packed & 0x0f) - 8) * x[xo + c + j] + ((packed >>> 4) - 8) * x[xo + c + 16 + j];
+                    }
+                    sum += block * Float.float16ToFloat(data.get(I16, base));
+                }
+            }
+            default -> throw new IllegalStateException("unsupported " + type);
+        }
         return sum;
     }
 
