@@ -43,8 +43,9 @@ public class KvfnMain implements QuarkusApplication {
             System.exit(0);
         }
         if (args.length > 0) {
-            // one-shot command: boot config and engine, but open no HTTP port
+            // one-shot command: boot config and engine, but open no HTTP port and keep stderr for what matters
             System.setProperty("quarkus.http.host-enabled", "false");
+            System.setProperty("quarkus.log.category.\"io.quarkus\".level", "WARN");
         }
         Quarkus.run(KvfnMain.class, args);
     }

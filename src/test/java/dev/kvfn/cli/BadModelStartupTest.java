@@ -29,7 +29,7 @@ class BadModelStartupTest {
     @Launch(value = {"generate", "--prompt", "hi"}, exitCode = 1)
     void startupFailsNamingTheFile(LaunchResult result) {
         String err = result.getErrorOutput();
-        assertTrue(err.contains("kvfn cannot start: " + MISSING), err);
+        assertTrue(err.contains("kvfn cannot start: " + MISSING + ": no such file"), err);
         assertEquals(1, err.lines().filter(l -> l.contains(MISSING)).count(), err);
         assertTrue(err.lines().noneMatch(l -> l.startsWith("\tat ")), "no stack trace expected:\n" + err);
     }

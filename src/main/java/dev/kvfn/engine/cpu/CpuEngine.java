@@ -20,6 +20,7 @@ import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.SplittableRandom;
@@ -85,7 +86,7 @@ public final class CpuEngine implements Engine {
             }
         }
         if (tokenizerOrNull == null) {
-            throw new IllegalArgumentException(model + ": a llama2.c checkpoint needs its tokenizer.bin; none was given");
+            throw new IllegalArgumentException(model + ": a llama2.c checkpoint needs its tokenizer.bin; none was given (kvfn.model.tokenizer / KVFN_MODEL_TOKENIZER)");
         }
         Llama2cTokenizer tok = Llama2cTokenizer.load(tokenizerOrNull);
         Llama2cCheckpoint checkpoint = Llama2cCheckpoint.open(model);
@@ -132,6 +133,8 @@ public final class CpuEngine implements Engine {
         byte[] head = new byte[4];
         try (InputStream in = Files.newInputStream(model)) {
             if (in.readNBytes(head, 0, 4) < 4) throw new ModelFormatException(model, "file too short to be a model (" + Files.size(model) + " bytes)");
+        } catch (NoSuchFileException e) {
+            throw new ModelFormatException(model, "no such file", e);
         } catch (IOException e) {
             throw new ModelFormatException(model, "cannot read model: " + e, e);
         }
