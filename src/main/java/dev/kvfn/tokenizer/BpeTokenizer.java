@@ -5,7 +5,6 @@ import dev.kvfn.model.ModelFormatException;
 
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
@@ -17,23 +16,13 @@ import java.util.PriorityQueue;
  * {@code llm_tokenizer_bpe}: the text is split by the pre-tokenizer of {@code tokenizer.ggml.pre}, each
  * piece's UTF-8 bytes are mapped to printable characters, and adjacent symbols merge by merge rank.
  */
-public final class BpeTokenizer implements Tokenizer {
-    private final String[] pieces;
-    private final int[] types;
+public final class BpeTokenizer extends VocabularyTokenizer {
     private final Map<String, Integer> ids;
     private final Map<String, Integer> mergeRanks;
-    private final byte[][] bytes;
     private final PreTokenizer preTokenizer;
-    private final SpecialTokens special;
-    private final int bos, eos;
-    private final boolean addBos, addEos;
 
     BpeTokenizer(GgufFile gguf) {
-        pieces = gguf.array("tokenizer.ggml.tokens", String[].class);
-        types = gguf.has("tokenizer.ggml.token_type") ? gguf.array("tokenizer.ggml.token_type", int[].class) : normalTypes(pieces.length);
-        if (types.length != pieces.length) {
-            throw new ModelFormatException(gguf.path(), "tokenizer arrays disagree in length (tokens " + pieces.length + ", token_type " + types.length + ")");
-        }
+        super(gguf, false);
         String[] merges = gguf.array("tokenizer.ggml.merges", String[].class);
         ids = new HashMap<>(pieces.length * 2);
         for (int i = 0; i < pieces.length; i++) ids.putIfAbsent(pieces[i], i);
@@ -48,60 +37,16 @@ public final class BpeTokenizer implements Tokenizer {
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(gguf.path(), e.getMessage());
         }
-        bos = (int) gguf.integer("tokenizer.ggml.bos_token_id", -1);
-        eos = (int) gguf.integer("tokenizer.ggml.eos_token_id", -1);
-        addBos = gguf.bool("tokenizer.ggml.add_bos_token", false);
-        addEos = gguf.bool("tokenizer.ggml.add_eos_token", false);
-        bytes = new byte[pieces.length][];
-        for (int i = 0; i < pieces.length; i++) bytes[i] = pieceBytes(i);
-        special = SpecialTokens.from(pieces, types, gguf);
-    }
-
-    private static int[] normalTypes(int n) {
-        int[] a = new int[n];
-        Arrays.fill(a, SpmTokenizer.NORMAL);
-        return a;
-    }
-
-    private byte[] pieceBytes(int id) {
-        return switch (types[id]) {
-            case SpmTokenizer.CONTROL, SpmTokenizer.UNUSED -> new byte[0];
-            case SpmTokenizer.USER_DEFINED -> pieces[id].getBytes(StandardCharsets.UTF_8);
-            default -> ByteLevel.decode(pieces[id]);
-        };
-    }
-
-    @Override public int vocabSize() { return pieces.length; }
-    @Override public int bos() { return bos; }
-    @Override public int eos() { return eos; }
-    @Override public String piece(int token) { return pieces[token]; }
-    @Override public byte[] tokenBytes(int token) { return bytes[token]; }
-
-    @Override
-    public boolean isEndOfGeneration(int token) {
-        return token == eos || special.isEndOfGeneration(token);
     }
 
     @Override
-    public String decode(int[] tokens) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        for (int t : tokens) out.writeBytes(bytes[t]);
-        return out.toString(StandardCharsets.UTF_8);
+    byte[] pieceBytes(String piece, int type) {
+        return ByteLevel.decode(piece);
     }
 
     @Override
-    public int[] encode(String text, boolean addSpecial, boolean parseSpecial) {
-        List<Integer> out = new ArrayList<>();
-        if (addSpecial && addBos && bos >= 0) out.add(bos);
-        for (SpecialTokens.Fragment f : special.partition(text, parseSpecial)) {
-            if (f.token() >= 0) {
-                out.add(f.token());
-                continue;
-            }
-            for (String word : preTokenizer.split(f.text())) encodeWord(ByteLevel.encode(word), out);
-        }
-        if (addSpecial && addEos && eos >= 0) out.add(eos);
-        return out.stream().mapToInt(Integer::intValue).toArray();
+    void encodeText(String text, boolean afterSpecial, List<Integer> out) {
+        for (String word : preTokenizer.split(text)) encodeWord(ByteLevel.encode(word), out);
     }
 
     private record Bigram(int left, int right, int rank, int len) {}

@@ -34,7 +34,7 @@ final class SpecialTokens {
 
     static SpecialTokens from(String[] pieces, int[] types, GgufFile gguf) {
         int[] special = IntStream.range(0, pieces.length)
-                .filter(i -> types[i] == SpmTokenizer.CONTROL || types[i] == SpmTokenizer.USER_DEFINED || types[i] == SpmTokenizer.UNKNOWN)
+                .filter(i -> types[i] == VocabularyTokenizer.CONTROL || types[i] == VocabularyTokenizer.USER_DEFINED || types[i] == VocabularyTokenizer.UNKNOWN)
                 .filter(i -> !pieces[i].isEmpty())
                 .boxed().sorted(Comparator.comparingInt((Integer i) -> -pieces[i].length()).thenComparingInt(i -> i))
                 .mapToInt(Integer::intValue).toArray();
@@ -42,7 +42,7 @@ final class SpecialTokens {
         boolean[] parsing = new boolean[special.length];
         for (int k = 0; k < special.length; k++) {
             texts[k] = pieces[special[k]];
-            parsing[k] = types[special[k]] != SpmTokenizer.USER_DEFINED;
+            parsing[k] = types[special[k]] != VocabularyTokenizer.USER_DEFINED;
         }
         SpecialTokens st = new SpecialTokens(texts, special, parsing);
         for (String key : List.of("tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id")) {
@@ -50,7 +50,7 @@ final class SpecialTokens {
             if (id >= 0 && id < pieces.length) st.endOfGeneration.add((int) id);
         }
         for (int i = 0; i < pieces.length; i++) {
-            if (types[i] == SpmTokenizer.CONTROL && EOG_TEXTS.contains(pieces[i])) st.endOfGeneration.add(i);
+            if (types[i] == VocabularyTokenizer.CONTROL && EOG_TEXTS.contains(pieces[i])) st.endOfGeneration.add(i);
         }
         return st;
     }

@@ -3,7 +3,6 @@ package dev.kvfn.tokenizer;
 import dev.kvfn.model.GgufFile;
 import dev.kvfn.model.ModelFormatException;
 
-import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -17,27 +16,21 @@ import java.util.PriorityQueue;
  * {@code llm_tokenizer_spm}: spaces become U+2581, a space is prefixed to the first text fragment, adjacent
  * symbols merge greedily by vocabulary score, and pieces not in the vocabulary fall back to byte tokens.
  */
-public final class SpmTokenizer implements Tokenizer {
-    static final int NORMAL = 1, UNKNOWN = 2, CONTROL = 3, USER_DEFINED = 4, UNUSED = 5, BYTE = 6;
+public final class SpmTokenizer extends VocabularyTokenizer {
     private static final String SPACE = "\u2581";
 
-    private final String[] pieces;
     private final float[] scores;
-    private final int[] types;
     private final Map<String, Integer> ids;
     private final int[] byteTokens = new int[256];
-    private final byte[][] bytes;
-    private final SpecialTokens special;
-    private final int bos, eos, unk;
-    private final boolean addBos, addEos, addSpacePrefix;
+    private final int unk;
+    private final boolean addSpacePrefix;
 
     SpmTokenizer(GgufFile gguf) {
-        pieces = gguf.array("tokenizer.ggml.tokens", String[].class);
+        super(gguf, true);
         scores = gguf.has("tokenizer.ggml.scores") ? gguf.array("tokenizer.ggml.scores", float[].class) : new float[pieces.length];
-        types = gguf.has("tokenizer.ggml.token_type") ? gguf.array("tokenizer.ggml.token_type", int[].class) : filled(pieces.length, NORMAL);
-        if (scores.length != pieces.length || types.length != pieces.length) {
+        if (scores.length != pieces.length) {
             throw new ModelFormatException(gguf.path(), "tokenizer arrays disagree in length (tokens " + pieces.length
-                    + ", scores " + scores.length + ", token_type " + types.length + ")");
+                    + ", scores " + scores.length + ")");
         }
         ids = new HashMap<>(pieces.length * 2);
         for (int i = 0; i < pieces.length; i++) ids.putIfAbsent(pieces[i], i);
@@ -47,68 +40,24 @@ public final class SpmTokenizer implements Tokenizer {
                 byteTokens[Integer.parseInt(pieces[i].substring(3, 5), 16)] = i;
             }
         }
-        bos = (int) gguf.integer("tokenizer.ggml.bos_token_id", 1);
-        eos = (int) gguf.integer("tokenizer.ggml.eos_token_id", 2);
         unk = (int) gguf.integer("tokenizer.ggml.unknown_token_id", 0);
-        addBos = gguf.bool("tokenizer.ggml.add_bos_token", true);
-        addEos = gguf.bool("tokenizer.ggml.add_eos_token", false);
         addSpacePrefix = gguf.bool("tokenizer.ggml.add_space_prefix", true);
-        bytes = new byte[pieces.length][];
-        for (int i = 0; i < pieces.length; i++) bytes[i] = pieceBytes(i);
-        special = SpecialTokens.from(pieces, types, gguf);
     }
 
-    private static int[] filled(int n, int v) {
-        int[] a = new int[n];
-        Arrays.fill(a, v);
-        return a;
-    }
-
-    private byte[] pieceBytes(int id) {
-        return switch (types[id]) {
-            case CONTROL, UNUSED -> new byte[0];
-            case BYTE -> new byte[] {(byte) Integer.parseInt(pieces[id].substring(3, 5), 16)};
+    @Override
+    byte[] pieceBytes(String piece, int type) {
+        return switch (type) {
+            case BYTE -> new byte[] {(byte) Integer.parseInt(piece.substring(3, 5), 16)};
             case UNKNOWN -> "\u2585".getBytes(StandardCharsets.UTF_8); // what llama.cpp prints for <unk>
-            case USER_DEFINED -> pieces[id].getBytes(StandardCharsets.UTF_8);
-            default -> pieces[id].replace(SPACE, " ").getBytes(StandardCharsets.UTF_8);
+            default -> piece.replace(SPACE, " ").getBytes(StandardCharsets.UTF_8);
         };
     }
 
-    @Override public int vocabSize() { return pieces.length; }
-    @Override public int bos() { return bos; }
-    @Override public int eos() { return eos; }
-    @Override public String piece(int token) { return pieces[token]; }
-    @Override public byte[] tokenBytes(int token) { return bytes[token]; }
-
     @Override
-    public boolean isEndOfGeneration(int token) {
-        return token == eos || special.isEndOfGeneration(token);
-    }
-
-    @Override
-    public String decode(int[] tokens) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        for (int t : tokens) out.writeBytes(bytes[t]);
-        return out.toString(StandardCharsets.UTF_8);
-    }
-
-    @Override
-    public int[] encode(String text, boolean addSpecial, boolean parseSpecial) {
-        List<Integer> out = new ArrayList<>();
-        if (addSpecial && addBos && bos >= 0) out.add(bos);
-        boolean prevSpecial = true; // llama.cpp: prefix a space to text that starts the prompt or follows a special token
-        for (SpecialTokens.Fragment f : special.partition(text, parseSpecial)) {
-            if (f.token() >= 0) {
-                out.add(f.token());
-                prevSpecial = true;
-            } else {
-                String t = (addSpacePrefix && prevSpecial ? " " : "") + f.text();
-                encodeText(t.replace(" ", SPACE), out);
-                prevSpecial = false;
-            }
-        }
-        if (addSpecial && addEos && eos >= 0) out.add(eos);
-        return out.stream().mapToInt(Integer::intValue).toArray();
+    void encodeText(String text, boolean afterSpecial, List<Integer> out) {
+        // llama.cpp: a space is prefixed to text that starts the prompt or follows a special token
+        String t = (addSpacePrefix && afterSpecial ? " " : "") + text;
+        encodeEscaped(t.replace(" ", SPACE), out);
     }
 
     /** One symbol of the merge list: a span of the text, linked to its neighbours. */
@@ -118,7 +67,7 @@ public final class SpmTokenizer implements Tokenizer {
 
     private record Bigram(int left, int right, float score, int len) {}
 
-    private void encodeText(String text, List<Integer> out) {
+    private void encodeEscaped(String text, List<Integer> out) {
         if (text.isEmpty()) return;
         // split into code points
         List<Symbol> symbols = new ArrayList<>();
