@@ -65,6 +65,11 @@ record PreTokenizer(String name, List<Pattern> patterns, boolean ignoreMerges) {
         throw new IllegalArgumentException("unsupported BPE pre-tokenizer tokenizer.ggml.pre='" + name + "'");
     }
 
+    /** Every {@code tokenizer.ggml.pre} value this class knows. */
+    static List<String> supportedNames() {
+        return BY_NAME.keySet().stream().flatMap(List::stream).sorted().toList();
+    }
+
     List<String> split(String text) {
         List<String> pieces = List.of(text);
         for (Pattern pattern : patterns) {
