@@ -138,6 +138,28 @@ class GenerateFunctionTest {
                 .then().statusCode(400).body("error.message", containsString("prompt"));
     }
 
+    @Test
+    void tokenizeCountsWhatGenerateCountsAsThePrompt() {
+        int promptTokens = post("{\"prompt\": \"Hello world\", \"maxTokens\": 1}").then().statusCode(200)
+                .extract().path("promptTokens");
+        given().contentType(ContentType.JSON).body("{\"text\": \"Hello world\"}").post("/tokenize").then()
+                .statusCode(200)
+                .body("count", equalTo(promptTokens))
+                .body("tokens[0]", equalTo(engine.tokenizer().bos()));
+        given().contentType(ContentType.JSON).body("{\"text\": \"Hello world\", \"addSpecial\": false}").post("/tokenize")
+                .then().statusCode(200).body("count", equalTo(promptTokens - 1));
+        given().contentType(ContentType.JSON).body("{}").post("/tokenize").then()
+                .statusCode(400).body("error.message", containsString("text"));
+        given().contentType(ContentType.JSON)
+                .header("ce-id", "45").header("ce-specversion", "1.0")
+                .header("ce-type", "dev.kvfn.tokenize").header("ce-source", "test")
+                .body("{\"text\": \"Hello world\"}")
+                .post("/")
+                .then().statusCode(200)
+                .header("ce-type", "dev.kvfn.tokenize.result")
+                .body("count", equalTo(promptTokens));
+    }
+
     private static String escape(String s) {
         return s.replace("\\", "\\\\").replace("\"", "\\\"").replace("\n", "\\n");
     }
