@@ -160,6 +160,14 @@ class GenerateFunctionTest {
                 .body("count", equalTo(promptTokens));
     }
 
+    @Test
+    void readyAndLiveOnceTheModelIsLoaded() {
+        given().get("/q/health/ready").then().statusCode(200)
+                .body("status", equalTo("UP"))
+                .body("checks.find { it.name == 'kvfn-engine' }.data.model", equalTo(engine.model().name()));
+        given().get("/q/health/live").then().statusCode(200).body("status", equalTo("UP"));
+    }
+
     private static String escape(String s) {
         return s.replace("\\", "\\\\").replace("\"", "\\\"").replace("\n", "\\n");
     }
