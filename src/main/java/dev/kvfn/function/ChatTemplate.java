@@ -1,0 +1,95 @@
+package dev.kvfn.function;
+
+import com.hubspot.jinjava.Jinjava;
+import com.hubspot.jinjava.JinjavaConfig;
+import com.hubspot.jinjava.interpret.RenderResult;
+import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
+import org.jboss.logging.Logger;
+
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Renders chat messages into a prompt with the model's own {@code tokenizer.chat_template} (a Jinja2 template,
+ * rendered with Jinjava configured like Hugging Face's: trim_blocks, lstrip_blocks). When the model has no
+ * template, or Jinjava cannot render it (a feature it lacks, or the template raises), the documented fallback is
+ * ChatML: {@code <|im_start|>role\ncontent<|im_end|>\n} per message, then {@code <|im_start|>assistant\n}.
+ */
+public final class ChatTemplate {
+    private static final Logger LOG = Logger.getLogger(ChatTemplate.class);
+
+    /** One chat message. */
+    public record Message(String role, String content) {}
+
+    private final String template; // null: ChatML fallback
+    private final String bosToken;
+    private final String eosToken;
+    private final Jinjava jinjava;
+    private volatile boolean warned;
+
+    public ChatTemplate(String template, String bosToken, String eosToken) {
+        this.template = template == null || template.isBlank() ? null : template;
+        this.bosToken = bosToken == null ? "" : bosToken;
+        this.eosToken = eosToken == null ? "" : eosToken;
+        this.jinjava = new Jinjava(JinjavaConfig.newBuilder().withTrimBlocks(true).withLstripBlocks(true)
+                .withFailOnUnknownTokens(false).build());
+        jinjava.getGlobalContext().registerFunction(new ELFunctionDefinition("", "raise_exception",
+                ChatTemplate.class, "raiseException", String.class));
+    }
+
+    /** Whether the model's own template is used (false: ChatML fallback). */
+    public boolean fromModel() {
+        return template != null;
+    }
+
+    public String render(List<Message> messages) {
+        if (template != null) {
+            Map<String, Object> context = new HashMap<>();
+            context.put("messages", messages.stream().map(m -> {
+                Map<String, Object> map = new LinkedHashMap<>();
+                map.put("role", m.role());
+                map.put("content", m.content());
+                return map;
+            }).toList());
+            context.put("add_generation_prompt", true);
+            context.put("bos_token", bosToken);
+            context.put("eos_token", eosToken);
+            RenderResult result;
+            try {
+                result = jinjava.renderForResult(template, context);
+            } finally {
+                String raised = RAISED.get();
+                RAISED.remove();
+                if (raised != null) throw new BadRequestException("the model's chat template rejected the messages: " + raised);
+            }
+            if (result.getErrors().stream().noneMatch(e -> e.getSeverity() == com.hubspot.jinjava.interpret.TemplateError.ErrorType.FATAL)) {
+                return result.getOutput();
+            }
+            if (!warned) {
+                warned = true;
+                LOG.warnf("the model's chat template cannot be rendered (%s); using the ChatML fallback",
+                        result.getErrors().getFirst().getMessage());
+            }
+        }
+        return chatMl(messages);
+    }
+
+    static String chatMl(List<Message> messages) {
+        StringBuilder sb = new StringBuilder();
+        for (Message m : messages) {
+            sb.append("<|im_start|>").append(m.role()).append('\n').append(m.content()).append("<|im_end|>\n");
+        }
+        return sb.append("<|im_start|>assistant\n").toString();
+    }
+
+    /** What {@code raise_exception} said during this thread's render: Jinjava swallows exceptions thrown by functions. */
+    private static final ThreadLocal<String> RAISED = new ThreadLocal<>();
+
+    /** Templates call {@code raise_exception(msg)} to reject a conversation (e.g. roles out of order). */
+    public static String raiseException(String message) {
+        if (RAISED.get() == null) RAISED.set(message);
+        throw new IllegalStateException(message);
+    }
+}

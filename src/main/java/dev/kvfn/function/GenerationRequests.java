@@ -1,0 +1,83 @@
+package dev.kvfn.function;
+
+import dev.kvfn.config.LimitsConfig;
+import dev.kvfn.engine.Engine;
+import dev.kvfn.engine.GenerationRequest;
+import dev.kvfn.engine.SamplingParams;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
+
+import java.util.List;
+
+/**
+ * Turns what a client asked for (Funqy {@code generate} or the OpenAI API) into a {@link GenerationRequest},
+ * checking every field against the limits and the model's context. One place, so both APIs refuse the same
+ * things with the same messages, in their own field names.
+ */
+@ApplicationScoped
+public class GenerationRequests {
+    static final int MAX_STOP_STRINGS = 16;
+
+    /** The fields of one API: their names in messages, and its defaults. A null default max means the configured one. */
+    public record Style(String maxTokens, String topP, String topK, String minP, Integer defaultMaxTokens,
+                        float defaultTemperature) {
+        public static final Style FUNQY = new Style("maxTokens", "topP", "topK", "minP", null, 0f);
+        public static final Style OPENAI_COMPLETIONS = new Style("max_tokens", "top_p", "top_k", "min_p", 16, 1f);
+        public static final Style OPENAI_CHAT = new Style("max_tokens", "top_p", "top_k", "min_p", null, 1f);
+    }
+
+    /** Sampling and length knobs as a client sent them (null: not given). */
+    public record Knobs(Integer maxTokens, Float temperature, Float topP, Integer topK, Float minP, Long seed,
+                        List<String> stop, String cacheSalt) {}
+
+    @Inject
+    Engine engine;
+
+    @Inject
+    LimitsConfig limits;
+
+    /** Tokenizes {@code prompt} (BOS as the model asks, special-token text parsed) and checks the knobs. */
+    public GenerationRequest build(String prompt, Knobs k, Style style) {
+        if (prompt == null || prompt.isEmpty()) throw new BadRequestException("\"prompt\" must be a non-empty string");
+        if (prompt.length() > limits.maxPromptChars()) {
+            throw new BadRequestException("the prompt has " + prompt.length() + " characters; the limit is " + limits.maxPromptChars());
+        }
+        int[] tokens = engine.tokenizer().encode(prompt);
+        int context = engine.model().contextLength();
+        if (tokens.length >= context) {
+            throw new BadRequestException("the prompt is " + tokens.length + " tokens; the model's context is " + context
+                    + " tokens and at least one must be left for the completion");
+        }
+        int room = context - tokens.length;
+        int maxTokens;
+        if (k.maxTokens() == null) {
+            maxTokens = Math.min(style.defaultMaxTokens() != null ? style.defaultMaxTokens() : limits.defaultMaxTokens(), room);
+        } else {
+            maxTokens = k.maxTokens();
+            if (maxTokens < 1) throw new BadRequestException("\"" + style.maxTokens() + "\" must be >= 1, got " + maxTokens);
+            if (maxTokens > limits.maxTokens()) {
+                throw new BadRequestException("\"" + style.maxTokens() + "\" is " + maxTokens + "; the limit is " + limits.maxTokens());
+            }
+            if (maxTokens > room) {
+                throw new BadRequestException("the prompt (" + tokens.length + " tokens) + \"" + style.maxTokens() + "\" ("
+                        + maxTokens + ") exceeds the model's context of " + context + " tokens");
+            }
+        }
+        float temperature = k.temperature() == null ? style.defaultTemperature() : k.temperature();
+        if (!(temperature >= 0f && temperature <= 100f)) throw new BadRequestException("\"temperature\" must be in [0, 100]");
+        float topP = k.topP() == null ? 1f : k.topP();
+        if (!(topP > 0f && topP <= 1f)) throw new BadRequestException("\"" + style.topP() + "\" must be in (0, 1]");
+        int topK = k.topK() == null ? 0 : k.topK();
+        if (topK < 0) throw new BadRequestException("\"" + style.topK() + "\" must be >= 0 (0 disables it)");
+        float minP = k.minP() == null ? 0f : k.minP();
+        if (!(minP >= 0f && minP <= 1f)) throw new BadRequestException("\"" + style.minP() + "\" must be in [0, 1]");
+        long seed = k.seed() == null ? System.nanoTime() : k.seed();
+        List<String> stop = k.stop() == null ? List.of() : k.stop();
+        if (stop.size() > MAX_STOP_STRINGS) throw new BadRequestException("at most " + MAX_STOP_STRINGS + " \"stop\" strings");
+        for (String s : stop) {
+            if (s == null || s.isEmpty()) throw new BadRequestException("\"stop\" strings must be non-empty");
+        }
+        return new GenerationRequest(tokens, maxTokens, new SamplingParams(temperature, topK, topP, minP, seed), stop,
+                k.cacheSalt());
+    }
+}
