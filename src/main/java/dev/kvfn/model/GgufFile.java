@@ -126,6 +126,16 @@ public final class GgufFile implements AutoCloseable {
                 Collections.unmodifiableMap(tensors), dataOffset);
     }
 
+    /** Whether {@code path} starts with the GGUF magic (false for other files and for files that cannot be read). */
+    public static boolean isGguf(Path path) {
+        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
+            java.nio.ByteBuffer head = java.nio.ByteBuffer.allocate(4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            return ch.read(head) == 4 && head.getInt(0) == MAGIC;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
     static long alignUp(long x, long alignment) {
         return (x + alignment - 1) / alignment * alignment;
     }

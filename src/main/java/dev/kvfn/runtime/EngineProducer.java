@@ -5,6 +5,8 @@ import dev.kvfn.config.ModelConfig;
 import dev.kvfn.engine.Engine;
 import dev.kvfn.engine.cpu.CpuEngine;
 import dev.kvfn.model.SyntheticModel;
+import dev.kvfn.function.ChatTemplate;
+import dev.kvfn.model.GgufFile;
 import dev.kvfn.model.ModelFormatException;
 import io.quarkus.runtime.Startup;
 import io.quarkus.runtime.configuration.ConfigurationException;
@@ -53,6 +55,25 @@ public class EngineProducer {
         LOG.infof("Serving %s (%s, context %d, vocab %d) on %d threads", loaded.model().name(), path,
                 loaded.model().contextLength(), loaded.model().vocabSize(), threads);
         return loaded;
+    }
+
+    /** The model's {@code tokenizer.chat_template}, or the ChatML fallback when it has none (llama2.c, built-in). */
+    @Produces
+    @Singleton
+    ChatTemplate chatTemplate(ModelConfig model, Engine engine) {
+        String template = null;
+        Path path = model.path().orElse(null);
+        if (path != null && GgufFile.isGguf(path)) {
+            try (GgufFile gguf = GgufFile.open(path)) {
+                template = gguf.string("tokenizer.chat_template", null);
+            }
+        }
+        var tok = engine.tokenizer();
+        String bos = tok.bos() >= 0 ? tok.piece(tok.bos()) : "";
+        String eos = tok.eos() >= 0 ? tok.piece(tok.eos()) : "";
+        ChatTemplate chat = new ChatTemplate(template, bos, eos);
+        if (!chat.fromModel()) LOG.infof("The model has no chat template: chat completions use the ChatML fallback");
+        return chat;
     }
 
     void close(@Disposes Engine engine) {

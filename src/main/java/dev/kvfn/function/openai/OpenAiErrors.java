@@ -1,0 +1,67 @@
+package dev.kvfn.function.openai;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import dev.kvfn.function.BadRequestException;
+import jakarta.ws.rs.NotFoundException;
+import jakarta.ws.rs.WebApplicationException;
+import jakarta.ws.rs.core.MediaType;
+import jakarta.ws.rs.core.Response;
+import org.jboss.resteasy.reactive.server.ServerExceptionMapper;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/** Errors in OpenAI's shape: {@code {"error": {"message", "type", "param", "code"}}} with the matching status. */
+public class OpenAiErrors {
+
+    /** The request named a model this replica does not serve. */
+    static final class ModelNotFoundException extends RuntimeException {
+        ModelNotFoundException(String model) {
+            super("The model `" + model + "` does not exist.", null, false, false);
+        }
+    }
+
+    static Response error(int status, String message, String type, String code) {
+        Map<String, Object> error = new LinkedHashMap<>();
+        error.put("message", message);
+        error.put("type", type);
+        error.put("param", null);
+        error.put("code", code);
+        return Response.status(status).type(MediaType.APPLICATION_JSON).entity(Map.of("error", error)).build();
+    }
+
+    @ServerExceptionMapper
+    Response badRequest(BadRequestException e) {
+        return error(400, e.getMessage(), "invalid_request_error", null);
+    }
+
+    @ServerExceptionMapper
+    Response illegalArgument(IllegalArgumentException e) {
+        return error(400, e.getMessage(), "invalid_request_error", null);
+    }
+
+    @ServerExceptionMapper
+    Response malformedJson(JsonProcessingException e) {
+        return error(400, "malformed request body: " + e.getOriginalMessage(), "invalid_request_error", null);
+    }
+
+    @ServerExceptionMapper
+    Response modelNotFound(ModelNotFoundException e) {
+        return error(404, e.getMessage(), "invalid_request_error", "model_not_found");
+    }
+
+    @ServerExceptionMapper
+    Response notFound(NotFoundException e) {
+        return error(404, "no such endpoint", "invalid_request_error", null);
+    }
+
+    /** What the REST layer rejects before our code runs (a body Jackson cannot read arrives here as a bare 400). */
+    @ServerExceptionMapper
+    Response rejected(WebApplicationException e) {
+        int status = e.getResponse().getStatus();
+        Throwable cause = e.getCause();
+        String message = status == 400 ? "malformed request body" + (cause instanceof JsonProcessingException j
+                ? ": " + j.getOriginalMessage() : "") : e.getMessage();
+        return error(status, message, status < 500 ? "invalid_request_error" : "server_error", null);
+    }
+}
