@@ -8,6 +8,7 @@ import dev.kvfn.model.SyntheticModel;
 import dev.kvfn.function.ChatTemplate;
 import dev.kvfn.model.GgufFile;
 import dev.kvfn.model.ModelFormatException;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.Startup;
 import io.quarkus.runtime.configuration.ConfigurationException;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -31,7 +32,11 @@ public class EngineProducer {
     @Produces
     @Singleton
     @Startup
-    Engine engine(ModelConfig model, EngineConfig engine) {
+    Engine engine(ModelConfig model, EngineConfig engine, MeterRegistry registry) {
+        return new MeteredEngine(load(model, engine), registry);
+    }
+
+    private static Engine load(ModelConfig model, EngineConfig engine) {
         int threads = engine.effectiveThreads();
         if (model.path().isEmpty()) {
             Path file;

@@ -22,6 +22,7 @@ import static org.hamcrest.Matchers.greaterThanOrEqualTo;
 import static org.hamcrest.Matchers.notNullValue;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** {@code generate} over plain HTTP and CloudEvents, on the built-in synthetic model (no model configured). */
 @QuarkusTest
@@ -166,6 +167,26 @@ class GenerateFunctionTest {
                 .body("status", equalTo("UP"))
                 .body("checks.find { it.name == 'kvfn-engine' }.data.model", equalTo(engine.model().name()));
         given().get("/q/health/live").then().statusCode(200).body("status", equalTo("UP"));
+    }
+
+    static double metric(String text, String name) {
+        return text.lines().filter(l -> l.startsWith(name + "{") || l.startsWith(name + " "))
+                .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).sum();
+    }
+
+    @Test
+    void metricsArePublishedAndMove() {
+        String before = given().get("/q/metrics").then().statusCode(200).extract().asString();
+        post("{\"prompt\": \"Hello\", \"maxTokens\": 5}").then().statusCode(200);
+        String after = given().get("/q/metrics").then().statusCode(200).extract().asString();
+        assertEquals(1, metric(after, "kvfn_requests_total") - metric(before, "kvfn_requests_total"), 1e-9);
+        assertEquals(5, metric(after, "kvfn_completion_tokens_total") - metric(before, "kvfn_completion_tokens_total"), 1e-9);
+        assertEquals(1, metric(after, "kvfn_time_to_first_token_seconds_count") - metric(before, "kvfn_time_to_first_token_seconds_count"), 1e-9);
+        assertEquals(1, metric(after, "kvfn_time_per_output_token_seconds_count") - metric(before, "kvfn_time_per_output_token_seconds_count"), 1e-9);
+        for (String name : List.of("kvfn_prompt_tokens_total", "kvfn_cached_tokens_total", "kvfn_requests_in_flight",
+                "kvfn_time_to_first_token_seconds_bucket", "kvfn_prompt_length_tokens_count")) {
+            assertTrue(after.contains(name), name + " missing from /q/metrics");
+        }
     }
 
     private static String escape(String s) {

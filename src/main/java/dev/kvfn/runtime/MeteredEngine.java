@@ -1,0 +1,81 @@
+package dev.kvfn.runtime;
+
+import dev.kvfn.engine.Engine;
+import dev.kvfn.engine.Generation;
+import dev.kvfn.engine.GenerationRequest;
+import dev.kvfn.engine.GenerationResult;
+import dev.kvfn.engine.ModelInfo;
+import dev.kvfn.engine.TokenSink;
+import dev.kvfn.tokenizer.Tokenizer;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The engine as the rest of the app sees it: every request is counted and timed on its way through, whichever
+ * API it came from. Names follow Prometheus conventions under the prefix {@code kvfn_}.
+ */
+final class MeteredEngine implements Engine {
+    private final Engine engine;
+    private final Counter requests, failures, promptTokens, completionTokens, cachedTokens;
+    private final Timer ttft;
+    private final Timer timePerOutputToken;
+    private final DistributionSummary promptLength;
+    private final AtomicInteger inFlight = new AtomicInteger();
+
+    MeteredEngine(Engine engine, MeterRegistry registry) {
+        this.engine = engine;
+        String model = engine.model().name();
+        requests = Counter.builder("kvfn.requests").tag("model", model).description("generations submitted").register(registry);
+        failures = Counter.builder("kvfn.request.failures").tag("model", model).description("generations that failed").register(registry);
+        promptTokens = Counter.builder("kvfn.prompt.tokens").tag("model", model).description("prompt tokens in").register(registry);
+        completionTokens = Counter.builder("kvfn.completion.tokens").tag("model", model).description("completion tokens out").register(registry);
+        // one tier today; the tiered KV cache adds host and redis
+        cachedTokens = Counter.builder("kvfn.cached.tokens").tag("model", model).tag("tier", "pool")
+                .description("prompt tokens served from the KV cache instead of computed").register(registry);
+        ttft = Timer.builder("kvfn.time.to.first.token").tag("model", model).publishPercentileHistogram()
+                .minimumExpectedValue(Duration.ofMillis(1)).maximumExpectedValue(Duration.ofMinutes(2))
+                .description("from submit to the first completion token").register(registry);
+        timePerOutputToken = Timer.builder("kvfn.time.per.output.token").tag("model", model).publishPercentileHistogram()
+                .minimumExpectedValue(Duration.ofNanos(100_000)).maximumExpectedValue(Duration.ofSeconds(10))
+                .description("decode time per completion token after the first").register(registry);
+        promptLength = DistributionSummary.builder("kvfn.prompt.length").tag("model", model).baseUnit("tokens")
+                .description("prompt tokens per request").register(registry);
+        registry.gauge("kvfn.requests.in.flight", java.util.List.of(io.micrometer.core.instrument.Tag.of("model", model)),
+                inFlight, AtomicInteger::get);
+    }
+
+    @Override public ModelInfo model() { return engine.model(); }
+    @Override public Tokenizer tokenizer() { return engine.tokenizer(); }
+    @Override public void close() { engine.close(); }
+
+    @Override
+    public Generation submit(GenerationRequest request, TokenSink sink) {
+        Generation g = engine.submit(request, sink);
+        requests.increment();
+        inFlight.incrementAndGet();
+        g.result().whenComplete((r, failure) -> {
+            inFlight.decrementAndGet();
+            if (failure != null) {
+                failures.increment();
+                return;
+            }
+            record(r);
+        });
+        return g;
+    }
+
+    private void record(GenerationResult r) {
+        promptTokens.increment(r.promptTokens());
+        promptLength.record(r.promptTokens());
+        completionTokens.increment(r.completionTokens());
+        cachedTokens.increment(r.cachedTokens());
+        if (r.completionTokens() > 0) ttft.record(r.ttftNanos(), TimeUnit.NANOSECONDS);
+        if (r.completionTokens() > 1) timePerOutputToken.record(r.decodeNanos() / (r.completionTokens() - 1), TimeUnit.NANOSECONDS);
+    }
+}
