@@ -225,6 +225,37 @@ class BatchedForwardTest {
         });
     }
 
+    // ---- no allocation per step ----
+
+    @Test
+    void aStepAllocatesNothingOnceWarm() throws Exception {
+        var threads = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        org.junit.jupiter.api.Assumptions.assumeTrue(threads.isThreadAllocatedMemorySupported(),
+                "this JVM cannot count allocated bytes per thread");
+        // one thread: every share of the work runs on this thread, so its allocation counter sees it all
+        withTinySynthetic(1, (config, weights, pool) -> {
+            var t = new Transformer(config, weights, pool, 16);
+            var batch = new Transformer.StepBatch(16, 4, config.vocab());
+            KvStore[] stores = new KvStore[4];
+            for (int s = 0; s < 4; s++) stores[s] = ContiguousKvStore.forModel(config);
+            long tid = Thread.currentThread().threadId();
+            long perStep = Long.MAX_VALUE;
+            for (int round = 0; round < 20 && perStep > 0; round++) {
+                long before = threads.getThreadAllocatedBytes(tid);
+                for (int step = 0; step < 200; step++) {
+                    // the same slots every step: a decode row of each of three sequences around a prompt chunk
+                    batch.clear();
+                    batch.add(7, 20, stores[0], true);
+                    for (int i = 0; i < 5; i++) batch.add(9 + i, 30 + i, stores[1], i == 4);
+                    batch.add(8, 40, stores[2], true).add(6, 50, stores[3], true);
+                    t.forward(batch);
+                }
+                perStep = (threads.getThreadAllocatedBytes(tid) - before) / 200;
+            }
+            assertEquals(0, perStep, "bytes allocated per step once the JIT has compiled the step");
+        });
+    }
+
     // ---- bad input ----
 
     @Test
