@@ -47,7 +47,7 @@ public final class Transformer {
     private final int[] lastRow = new int[1];
 
     // What the attention task works on; set before each forRange (a capturing lambda would allocate).
-    private int attnLayer;
+    private int attnLayer, attnRows;
     private int[] attnPositions;
     private KvStore[] attnStores;
     private final WorkerPool.RangeTask attentionTask = this::attendRange;
@@ -180,6 +180,7 @@ public final class Transformer {
                     stores[b].write(l, positions[b], k, b * kvDim, v, b * kvDim);
                 }
                 attnLayer = l;
+                attnRows = n;
                 pool.forRange(n * heads, attentionTask);
                 layer.wo().multiply(xb, xb2, n);
                 add(x, xb2, n * dim);
@@ -301,16 +302,20 @@ public final class Transformer {
     }
 
     /**
-     * Causal attention for the (row, head) pairs {@code [from, to)} of the current step, written
-     * into {@code xb}; each row reads only its own sequence's store, up to its own position. Softmax is computed online (running max and sum, rescaling the accumulated
-     * output when the max grows), so no per-thread score buffer of context length is needed.
+     * Causal attention for the (head, row) pairs {@code [from, to)} of the current step, written
+     * into {@code xb}; each row reads only its own sequence's store, up to its own position.
+     * Pairs are numbered head-major: a row's cost grows with its position (late prompt rows and
+     * long-context decode rows cost most), while every head costs the same, so contiguous shares
+     * of whole heads stay balanced across threads. Softmax is computed online (running max and
+     * sum, rescaling the accumulated output when the max grows), so no per-thread score buffer of
+     * context length is needed.
      */
     private void attendRange(int from, int to) {
         int[] positions = attnPositions;
         KvStore[] stores = attnStores;
-        int layer = attnLayer;
+        int layer = attnLayer, rows = attnRows;
         for (int pair = from; pair < to; pair++) {
-            int b = pair / heads, h = pair % heads;
+            int h = pair / rows, b = pair % rows;
             KvStore kv = stores[b];
             int kvHead = h / kvGroup;
             int qo = b * dim + h * headSize;
