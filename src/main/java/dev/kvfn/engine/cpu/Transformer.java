@@ -113,18 +113,21 @@ public final class Transformer {
             throw new IllegalArgumentException("positions " + startPos + ".." + (startPos + count - 1)
                     + " do not fit a sequence of " + kv.capacity() + " positions");
         }
-        for (int done = 0; done < count; ) {
-            int n = Math.min(maxRows, count - done);
-            for (int b = 0; b < n; b++) {
-                chunkPositions[b] = startPos + done + b;
-                chunkStores[b] = kv;
+        try {
+            for (int done = 0; done < count; ) {
+                int n = Math.min(maxRows, count - done);
+                for (int b = 0; b < n; b++) {
+                    chunkPositions[b] = startPos + done + b;
+                    chunkStores[b] = kv;
+                }
+                boolean last = done + n == count;
+                lastRow[0] = n - 1;
+                forwardRows(tokens, from + done, chunkPositions, chunkStores, n, lastRow, last ? 1 : 0, logits);
+                done += n;
             }
-            boolean last = done + n == count;
-            lastRow[0] = n - 1;
-            forwardRows(tokens, from + done, chunkPositions, chunkStores, n, lastRow, last ? 1 : 0, logits);
-            done += n;
+        } finally {
+            java.util.Arrays.fill(chunkStores, 0, Math.min(maxRows, count), null); // do not keep a finished sequence alive
         }
-        java.util.Arrays.fill(chunkStores, 0, Math.min(maxRows, count), null); // do not keep a finished sequence alive
         return logits;
     }
 
