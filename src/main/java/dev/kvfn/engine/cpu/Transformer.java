@@ -4,43 +4,52 @@ import dev.kvfn.engine.cpu.kernel.VectorMath;
 import dev.kvfn.engine.cpu.kernel.WorkerPool;
 
 /**
- * The whole Llama forward pass, in the spirit of llama2.c's {@code forward()}, for a batch of
- * tokens of ONE sequence at consecutive positions. Prefill pushes a chunk of prompt tokens
- * through every weight matrix at once (each weight row is read once per chunk, not per token);
- * decode is the same code with a batch of one.
+ * The whole Llama forward pass, in the spirit of llama2.c's {@code forward()}, for one step of
+ * token rows that may belong to SEVERAL sequences. Row {@code i} is token {@code tokens[i]} at
+ * position {@code positions[i]} of the sequence whose keys and values live in {@code stores[i]}.
+ * Every weight matrix multiplies all rows of the step at once, so each weight row is streamed once
+ * per step whether the rows are one prompt chunk, one decode token of each of 16 streams, or a mix
+ * (continuous batching). Attention is the only per-sequence part: row {@code i} attends over
+ * positions {@code [0, positions[i]]} of its own store.
  *
- * <p>Activations are laid out token-major: row {@code b} of a buffer holds token {@code b} of the
- * chunk. All buffers are allocated here, sized for {@link #maxChunk()} tokens; the per-token path
- * allocates nothing. Not thread-safe: one caller at a time (the engine thread).
+ * <p>Activations are laid out row-major: row {@code b} of a buffer holds row {@code b} of the step.
+ * All buffers are allocated here, sized for {@link #maxRows()} rows; a step allocates nothing.
+ * Not thread-safe: one caller at a time (the engine thread).
  */
 public final class Transformer {
-    /** Prompt tokens pushed through the weights at once; bounds activation memory. */
+    /** Token rows pushed through the weights at once; bounds activation memory. */
     public static final int DEFAULT_MAX_CHUNK = 512;
 
     private final LlamaConfig config;
     private final LlamaWeights weights;
     private final WorkerPool pool;
-    private final int maxChunk;
+    private final int maxRows;
 
     private final int dim, kvDim, hidden, heads, headSize, kvGroup, ropeHalf;
     private final float attentionScale;
     private final float[] ropeInvFreq;
 
-    private final float[] x;        // residual stream      [chunk][dim]
-    private final float[] xb;       // normed input / attention output [chunk][dim]
-    private final float[] xb2;      // projection output    [chunk][dim]
-    private final float[] q;        // queries              [chunk][dim]
-    private final float[] k;        // keys                 [chunk][kvDim]
-    private final float[] v;        // values               [chunk][kvDim]
-    private final float[] hb;       // gate, then SwiGLU    [chunk][hidden]
-    private final float[] hb2;      // up                   [chunk][hidden]
-    private final float[] ropeCos;  // per token, per pair  [chunk][ropeHalf]
+    private final float[] x;        // residual stream      [row][dim]
+    private final float[] xb;       // normed input / attention output [row][dim]
+    private final float[] xb2;      // projection output    [row][dim]
+    private final float[] q;        // queries              [row][dim]
+    private final float[] k;        // keys                 [row][kvDim]
+    private final float[] v;        // values               [row][kvDim]
+    private final float[] hb;       // gate, then SwiGLU    [row][hidden]
+    private final float[] hb2;      // up                   [row][hidden]
+    private final float[] ropeCos;  // per row, per pair    [row][ropeHalf]
     private final float[] ropeSin;
-    private final float[] logits;   // last position only   [vocab]
+    private final float[] logits;   // single-sequence path: last position only [vocab]
+
+    // The single-sequence path describes its chunks here, so it allocates nothing either.
+    private final int[] chunkPositions;
+    private final KvStore[] chunkStores;
+    private final int[] lastRow = new int[1];
 
     // What the attention task works on; set before each forRange (a capturing lambda would allocate).
-    private int attnLayer, attnStart, attnCount;
-    private KvStore attnKv;
+    private int attnLayer, attnRows;
+    private int[] attnPositions;
+    private KvStore[] attnStores;
     private final WorkerPool.RangeTask attentionTask = this::attendRange;
     private final WorkerPool.RangeTask swigluTask = this::swigluRange;
 
@@ -48,12 +57,13 @@ public final class Transformer {
         this(config, weights, pool, DEFAULT_MAX_CHUNK);
     }
 
-    public Transformer(LlamaConfig config, LlamaWeights weights, WorkerPool pool, int maxChunk) {
-        if (maxChunk < 1) throw new IllegalArgumentException("maxChunk must be >= 1, got " + maxChunk);
+    /** @param maxRows the most token rows one step may carry, over all its sequences */
+    public Transformer(LlamaConfig config, LlamaWeights weights, WorkerPool pool, int maxRows) {
+        if (maxRows < 1) throw new IllegalArgumentException("maxRows must be >= 1, got " + maxRows);
         this.config = config;
         this.weights = weights;
         this.pool = pool;
-        this.maxChunk = Math.min(maxChunk, config.contextLength());
+        this.maxRows = maxRows;
         this.dim = config.dim();
         this.kvDim = config.kvDim();
         this.hidden = config.hiddenDim();
@@ -63,8 +73,8 @@ public final class Transformer {
         this.ropeHalf = config.ropeDim() / 2;
         this.attentionScale = (float) (1.0 / Math.sqrt(headSize));
         this.ropeInvFreq = config.ropeInverseFrequencies(weights.ropeFreqFactors());
-        int n = this.maxChunk;
-        this.x = new float[n * dim];
+        int n = maxRows;
+        this.x = new float[Math.multiplyExact(n, dim)];
         this.xb = new float[n * dim];
         this.xb2 = new float[n * dim];
         this.q = new float[n * dim];
@@ -75,16 +85,22 @@ public final class Transformer {
         this.ropeCos = new float[n * ropeHalf];
         this.ropeSin = new float[n * ropeHalf];
         this.logits = new float[config.vocab()];
+        this.chunkPositions = new int[n];
+        this.chunkStores = new KvStore[n];
     }
 
     public LlamaConfig config() { return config; }
 
-    public int maxChunk() { return maxChunk; }
+    /** The most token rows one {@link #forward(StepBatch)} step may carry. */
+    public int maxRows() { return maxRows; }
+
+    /** The single-sequence path's chunk size: the same as {@link #maxRows()}. */
+    public int maxChunk() { return maxRows; }
 
     /**
      * Runs {@code tokens[from .. from+count)} at positions {@code startPos ..} of the sequence held
      * in {@code kv}, writing their keys and values there, and returns the logits of the last one.
-     * Longer inputs are processed in chunks of {@link #maxChunk()}.
+     * Longer inputs are processed in steps of {@link #maxRows()} rows.
      *
      * @return an internal buffer of {@code vocab} logits, valid until the next call
      */
@@ -97,66 +113,172 @@ public final class Transformer {
             throw new IllegalArgumentException("positions " + startPos + ".." + (startPos + count - 1)
                     + " do not fit a sequence of " + kv.capacity() + " positions");
         }
-        for (int done = 0; done < count; ) {
-            int n = Math.min(maxChunk, count - done);
-            forwardChunk(tokens, from + done, n, startPos + done, kv, done + n == count);
-            done += n;
+        try {
+            for (int done = 0; done < count; ) {
+                int n = Math.min(maxRows, count - done);
+                for (int b = 0; b < n; b++) {
+                    chunkPositions[b] = startPos + done + b;
+                    chunkStores[b] = kv;
+                }
+                boolean last = done + n == count;
+                lastRow[0] = n - 1;
+                forwardRows(tokens, from + done, chunkPositions, chunkStores, n, lastRow, last ? 1 : 0, logits);
+                done += n;
+            }
+        } finally {
+            java.util.Arrays.fill(chunkStores, 0, Math.min(maxRows, count), null); // do not keep a finished sequence alive
         }
         return logits;
     }
 
-    private void forwardChunk(int[] tokens, int from, int n, int start, KvStore kv, boolean wantLogits) {
-        for (int b = 0; b < n; b++) {
-            int token = tokens[from + b];
-            if (token < 0 || token >= config.vocab()) {
-                throw new IllegalArgumentException("token id " + token + " is outside the vocabulary of " + config.vocab());
-            }
-            weights.tokenEmbedding().row(token, x, b * dim);
+    /**
+     * One step over the rows of {@code batch}; writes {@code batch.logitCount()} logit vectors,
+     * row-major, into {@link StepBatch#logits()}. The batch is left as it was (call
+     * {@link StepBatch#clear()} to build the next step).
+     */
+    public void forward(StepBatch batch) {
+        if (batch.vocab != config.vocab()) {
+            throw new IllegalArgumentException("step batch was sized for a vocabulary of " + batch.vocab
+                    + ", the model has " + config.vocab());
         }
-        ropeTables(start, n);
+        forward(batch.tokens, batch.positions, batch.stores, batch.rows, batch.logitRows, batch.logitCount, batch.logits);
+    }
 
-        for (int l = 0; l < config.layers(); l++) {
-            LlamaWeights.Layer layer = weights.layers()[l];
+    /**
+     * One step of {@code rows} token rows from any number of sequences. Row {@code i} is token
+     * {@code tokens[i]} at position {@code positions[i]} of the sequence in {@code stores[i]}; the
+     * rows of one sequence must be consecutive, at consecutive positions, in order. Each row's key
+     * and value are written to its store before attention reads it, so a row attends over
+     * {@code [0, positions[i]]} of its own sequence and never sees another sequence.
+     *
+     * <p>Logits are computed only for rows {@code logitRows[0 .. logitCount)} (increasing): vector
+     * {@code j} goes to {@code logitsOut[j*vocab .. (j+1)*vocab)}. Everything is checked before any
+     * store is written, so a refused step leaves every sequence as it was.
+     */
+    public void forward(int[] tokens, int[] positions, KvStore[] stores, int rows, int[] logitRows, int logitCount,
+                        float[] logitsOut) {
+        forwardRows(tokens, 0, positions, stores, rows, logitRows, logitCount, logitsOut);
+    }
 
-            // attention: x += Wo · attention(rope(Wq·norm(x)), rope(Wk·norm(x)), Wv·norm(x))
-            rmsNorm(x, xb, layer.attnNorm(), n);
-            layer.wq().multiply(xb, q, n);
-            layer.wk().multiply(xb, k, n);
-            layer.wv().multiply(xb, v, n);
-            for (int b = 0; b < n; b++) {
-                rotate(q, b * dim, heads, b);
-                rotate(k, b * kvDim, config.kvHeads(), b);
-                kv.write(l, start + b, k, b * kvDim, v, b * kvDim);
+    private void forwardRows(int[] tokens, int tokenFrom, int[] positions, KvStore[] stores, int n, int[] logitRows,
+                             int logitCount, float[] logitsOut) {
+        checkStep(tokens, tokenFrom, positions, stores, n, logitRows, logitCount, logitsOut);
+        for (int b = 0; b < n; b++) weights.tokenEmbedding().row(tokens[tokenFrom + b], x, b * dim);
+        ropeTables(positions, n);
+
+        attnPositions = positions;
+        attnStores = stores;
+        try {
+            for (int l = 0; l < config.layers(); l++) {
+                LlamaWeights.Layer layer = weights.layers()[l];
+
+                // attention: x += Wo · attention(rope(Wq·norm(x)), rope(Wk·norm(x)), Wv·norm(x))
+                rmsNorm(x, xb, layer.attnNorm(), n);
+                layer.wq().multiply(xb, q, n);
+                layer.wk().multiply(xb, k, n);
+                layer.wv().multiply(xb, v, n);
+                for (int b = 0; b < n; b++) {
+                    rotate(q, b * dim, heads, b);
+                    rotate(k, b * kvDim, config.kvHeads(), b);
+                    stores[b].write(l, positions[b], k, b * kvDim, v, b * kvDim);
+                }
+                attnLayer = l;
+                attnRows = n;
+                pool.forRange(n * heads, attentionTask);
+                layer.wo().multiply(xb, xb2, n);
+                add(x, xb2, n * dim);
+
+                // feed-forward: x += W2 · (silu(W1·norm(x)) * W3·norm(x))
+                rmsNorm(x, xb, layer.ffnNorm(), n);
+                layer.gate().multiply(xb, hb, n);
+                layer.up().multiply(xb, hb2, n);
+                pool.forRange(n * hidden, swigluTask);
+                layer.down().multiply(hb, xb, n);
+                add(x, xb, n * dim);
             }
-            attnLayer = l;
-            attnStart = start;
-            attnCount = n;
-            attnKv = kv;
-            pool.forRange(n * heads, attentionTask);
-            attnKv = null;
-            layer.wo().multiply(xb, xb2, n);
-            add(x, xb2, n * dim);
-
-            // feed-forward: x += W2 · (silu(W1·norm(x)) * W3·norm(x))
-            rmsNorm(x, xb, layer.ffnNorm(), n);
-            layer.gate().multiply(xb, hb, n);
-            layer.up().multiply(xb, hb2, n);
-            pool.forRange(n * hidden, swigluTask);
-            layer.down().multiply(hb, xb, n);
-            add(x, xb, n * dim);
+        } finally {
+            attnPositions = null;
+            attnStores = null;
         }
 
-        if (wantLogits) {
-            // Only the last position's next-token distribution is ever sampled.
-            rmsNormRow(x, (n - 1) * dim, xb, 0, weights.outputNorm());
-            weights.output().multiply(xb, logits, 1);
+        if (logitCount > 0) {
+            // Only rows whose next token is sampled pay for the classifier, all in one multiply.
+            for (int j = 0; j < logitCount; j++) rmsNormRow(x, logitRows[j] * dim, xb, j * dim, weights.outputNorm());
+            weights.output().multiply(xb, logitsOut, logitCount);
         }
     }
 
-    /** cos/sin of every (token, pair) angle of this chunk, computed once and shared by all layers and heads. */
-    private void ropeTables(int start, int n) {
+    /** Refuses a malformed step before anything is written, with a message naming the bad row. */
+    private void checkStep(int[] tokens, int tokenFrom, int[] positions, KvStore[] stores, int n, int[] logitRows,
+                           int logitCount, float[] logitsOut) {
+        if (n < 1) throw new IllegalArgumentException("a step needs at least one row, got " + n);
+        if (n > maxRows) {
+            throw new IllegalArgumentException("a step of " + n + " rows exceeds this transformer's maximum of " + maxRows);
+        }
+        if (tokens == null || positions == null || stores == null) {
+            throw new IllegalArgumentException("tokens, positions and stores must not be null");
+        }
+        if (tokenFrom + n > tokens.length || n > positions.length || n > stores.length) {
+            throw new IllegalArgumentException(n + " rows need " + n + " tokens, positions and stores; got arrays of "
+                    + (tokens.length - tokenFrom) + ", " + positions.length + " and " + stores.length);
+        }
+        int vocab = config.vocab();
+        int runStart = 0; // first row of the sequence the current row belongs to
         for (int b = 0; b < n; b++) {
-            int pos = start + b;
+            int token = tokens[tokenFrom + b];
+            if (token < 0 || token >= vocab) {
+                throw new IllegalArgumentException("row " + b + ": token id " + token + " is outside the vocabulary of " + vocab);
+            }
+            KvStore store = stores[b];
+            if (store == null) throw new IllegalArgumentException("row " + b + " has no KV store");
+            int pos = positions[b];
+            if (pos < 0 || pos >= store.capacity()) {
+                throw new IllegalArgumentException("row " + b + ": position " + pos + " does not fit a sequence of "
+                        + store.capacity() + " positions");
+            }
+            if (b > 0 && store == stores[b - 1]) {
+                if (pos != positions[b - 1] + 1) {
+                    throw new IllegalArgumentException("row " + b + ": position " + pos + " does not follow position "
+                            + positions[b - 1] + " of the same sequence in row " + (b - 1)
+                            + " (a sequence's rows must be at consecutive positions, in order)");
+                }
+            } else {
+                // A new sequence starts here; it must not have had rows earlier in the step.
+                for (int earlier = 0; earlier < runStart; earlier++) {
+                    if (stores[earlier] == store) {
+                        throw new IllegalArgumentException("row " + b + " continues the sequence of row " + earlier
+                                + " after rows of another sequence (a sequence's rows must be consecutive)");
+                    }
+                }
+                runStart = b;
+            }
+        }
+        if (logitCount < 0 || logitCount > n) {
+            throw new IllegalArgumentException("logit count " + logitCount + " must be between 0 and the " + n + " rows");
+        }
+        if (logitCount > 0) {
+            if (logitRows == null || logitRows.length < logitCount) {
+                throw new IllegalArgumentException(logitCount + " logit rows requested but the row list holds "
+                        + (logitRows == null ? 0 : logitRows.length));
+            }
+            for (int j = 0; j < logitCount; j++) {
+                int r = logitRows[j];
+                if (r < 0 || r >= n || (j > 0 && r <= logitRows[j - 1])) {
+                    throw new IllegalArgumentException("logit row " + r + " at index " + j
+                            + " must be one of the " + n + " rows and above the one before it");
+                }
+            }
+            if (logitsOut == null || (long) logitCount * vocab > logitsOut.length) {
+                throw new IllegalArgumentException("the logits buffer holds " + (logitsOut == null ? 0 : logitsOut.length)
+                        + " floats; " + logitCount + " rows x vocabulary " + vocab + " needed");
+            }
+        }
+    }
+
+    /** cos/sin of every (row, pair) angle of this step, each row at its own position, shared by all layers and heads. */
+    private void ropeTables(int[] positions, int n) {
+        for (int b = 0; b < n; b++) {
+            int pos = positions[b];
             for (int i = 0; i < ropeHalf; i++) {
                 float angle = pos * ropeInvFreq[i];
                 ropeCos[b * ropeHalf + i] = (float) Math.cos(angle);
@@ -183,18 +305,24 @@ public final class Transformer {
     }
 
     /**
-     * Causal attention for the (token, head) pairs {@code [from, to)} of the current chunk, written
-     * into {@code xb}. Softmax is computed online (running max and sum, rescaling the accumulated
-     * output when the max grows), so no per-thread score buffer of context length is needed.
+     * Causal attention for the (head, row) pairs {@code [from, to)} of the current step, written
+     * into {@code xb}; each row reads only its own sequence's store, up to its own position.
+     * Pairs are numbered head-major: a row's cost grows with its position (late prompt rows and
+     * long-context decode rows cost most), while every head costs the same, so contiguous shares
+     * of whole heads stay balanced across threads. Softmax is computed online (running max and
+     * sum, rescaling the accumulated output when the max grows), so no per-thread score buffer of
+     * context length is needed.
      */
     private void attendRange(int from, int to) {
-        KvStore kv = attnKv;
-        int layer = attnLayer;
+        int[] positions = attnPositions;
+        KvStore[] stores = attnStores;
+        int layer = attnLayer, rows = attnRows;
         for (int pair = from; pair < to; pair++) {
-            int b = pair / heads, h = pair % heads;
+            int h = pair / rows, b = pair % rows;
+            KvStore kv = stores[b];
             int kvHead = h / kvGroup;
             int qo = b * dim + h * headSize;
-            int last = attnStart + b;
+            int last = positions[b];
             java.util.Arrays.fill(xb, qo, qo + headSize, 0f);
             float max = Float.NEGATIVE_INFINITY, sum = 0f;
             for (int t = 0; t <= last; t++) {
@@ -237,5 +365,91 @@ public final class Transformer {
 
     private static void add(float[] acc, float[] delta, int n) {
         for (int i = 0; i < n; i++) acc[i] += delta[i];
+    }
+
+    /**
+     * A reusable description of one step: token rows with their positions and sequences, which
+     * rows want logits, and the buffer those logits land in. Everything is preallocated, so a
+     * scheduler can {@link #clear()} and refill it every step without allocating.
+     */
+    public static final class StepBatch {
+        private final int vocab;
+        private final int[] tokens;
+        private final int[] positions;
+        private final KvStore[] stores;
+        private final int[] logitRows;
+        private final float[] logits;
+        private int rows, logitCount;
+
+        /**
+         * @param maxRows      the most rows a step may carry (at most the transformer's {@link #maxRows()})
+         * @param maxLogitRows the most rows that may want logits (usually the most sequences per step)
+         * @param vocab        the model's vocabulary: each logit row is this long
+         */
+        public StepBatch(int maxRows, int maxLogitRows, int vocab) {
+            if (maxRows < 1 || maxLogitRows < 1 || maxLogitRows > maxRows || vocab < 1) {
+                throw new IllegalArgumentException("a step batch needs 1 <= maxLogitRows <= maxRows and vocab >= 1, got "
+                        + maxLogitRows + ", " + maxRows + ", " + vocab);
+            }
+            this.vocab = vocab;
+            this.tokens = new int[maxRows];
+            this.positions = new int[maxRows];
+            this.stores = new KvStore[maxRows];
+            this.logitRows = new int[maxLogitRows];
+            this.logits = new float[Math.multiplyExact(maxLogitRows, vocab)];
+        }
+
+        /**
+         * Appends a row: {@code token} at {@code position} of the sequence in {@code store}. With
+         * {@code wantLogits} its next-token logits are computed, as logit row {@link #logitCount()} - 1.
+         *
+         * @return this batch, to chain calls
+         */
+        public StepBatch add(int token, int position, KvStore store, boolean wantLogits) {
+            if (rows == tokens.length) {
+                throw new IllegalStateException("step batch is full: " + rows + " rows");
+            }
+            if (store == null) throw new IllegalArgumentException("row " + rows + " has no KV store");
+            if (wantLogits && logitCount == logitRows.length) {
+                throw new IllegalStateException("step batch already has its " + logitCount + " logit rows");
+            }
+            tokens[rows] = token;
+            positions[rows] = position;
+            stores[rows] = store;
+            if (wantLogits) logitRows[logitCount++] = rows;
+            rows++;
+            return this;
+        }
+
+        /** Empties the batch for the next step (and lets go of the stores it referenced). */
+        public void clear() {
+            java.util.Arrays.fill(stores, 0, rows, null);
+            rows = 0;
+            logitCount = 0;
+        }
+
+        public int rows() { return rows; }
+
+        public int logitCount() { return logitCount; }
+
+        /** The step row whose logits are logit row {@code j}. */
+        public int logitRow(int j) {
+            java.util.Objects.checkIndex(j, logitCount);
+            return logitRows[j];
+        }
+
+        /**
+         * Logit row {@code j} lives at {@code logits()[j*vocab .. (j+1)*vocab)}; valid until the
+         * next forward over this batch.
+         */
+        public float[] logits() { return logits; }
+
+        /** Where logit row {@code j} starts in {@link #logits()}. */
+        public int logitOffset(int j) {
+            java.util.Objects.checkIndex(j, logitCount);
+            return j * vocab;
+        }
+
+        public int vocab() { return vocab; }
     }
 }
