@@ -25,8 +25,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
- * Every kernel type x {vector, scalar} x batch {1, 7, 32} against a float64 reference built from
- * values dequantized here, independently of the kernels.
+ * Every kernel type x {vector, scalar} x batch {1, 7, 32} and the small-batch sizes around every
+ * path boundary, against a float64 reference built from values dequantized here, independently of
+ * the kernels.
  */
 class MatrixKernelTest {
     /** Float accumulation over up to 2048 terms: error relative to sum |w*x| stays far below this. */
@@ -57,6 +58,19 @@ class MatrixKernelTest {
                     // Column counts that are not a multiple of the vector length exercise the scalar tails.
                     if (type.blockSize() == 1) list.add(Arguments.of(type, vector, batch, 5, 1037));
                     else list.add(Arguments.of(type, vector, batch, 5, 224)); // 7 blocks: tails of the unrolled block loops
+                }
+            }
+        }
+        // Small-batch path (Q8_0 up to 16 vectors, Q4_0 up to 8, then the tile path): every group split
+        // (4s, 6 as 3+3, tails of 3, 2, 1) and both sides of each limit. 13 rows over 3 threads leave
+        // shares with a partial 4-row block; 5 rows leave shares with no full block at all.
+        for (GgmlType type : List.of(GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0)) {
+            for (boolean vector : new boolean[] {true, false}) {
+                for (int batch : new int[] {2, 3, 4, 5, 6, 8, 9, 10, 16, 17}) {
+                    list.add(Arguments.of(type, vector, batch, 67, 256));
+                    list.add(Arguments.of(type, vector, batch, 13, 2048));
+                    if (type.blockSize() == 1) list.add(Arguments.of(type, vector, batch, 5, 1037));
+                    else list.add(Arguments.of(type, vector, batch, 5, 224));
                 }
             }
         }
