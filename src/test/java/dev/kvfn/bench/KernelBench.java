@@ -17,9 +17,11 @@ import java.util.Random;
  * Kernel throughput on the weight shapes of a Llama-1B (dim 2048, 16 layers, 8 KV heads of 64,
  * FFN 8192, vocab 32000), random quantized weights in native memory.
  *
- * <pre>java --add-modules jdk.incubator.vector -cp target/classes:target/test-classes dev.kvfn.bench.KernelBench [threads] [prefillTokens] [types]</pre>
- * e.g. {@code ... KernelBench 2 512 Q8_0,Q4_0,F16}; add {@code -Dkvfn.kernels=scalar} (with prefill 0) for the fallback. Decode runs every matrix of one token at batch 1;
- * prefill runs every matrix for {@code prefillTokens} tokens in 64-token chunks.
+ * <pre>java --add-modules jdk.incubator.vector -cp target/classes:target/test-classes dev.kvfn.bench.KernelBench [threads] [prefillTokens] [types] [batches]</pre>
+ * e.g. {@code ... KernelBench 2 512 Q8_0,Q4_0,F16 1,2,4,8,16,32,64}; add {@code -Dkvfn.kernels=scalar} (with prefill 0 and
+ * batches "none") for the fallback. Decode runs every matrix of one token at batch 1; prefill runs every matrix for
+ * {@code prefillTokens} tokens in 64-token chunks. The batch table then runs every matrix once per step with each batch
+ * size, one input vector per sequence as in continuous batching, and reports the aggregate tokens/s.
  */
 public final class KernelBench {
     private static final int DIM = 2048, KV_DIM = 512, FFN = 8192, VOCAB = 32000, LAYERS = 16, CHUNK = 64;
@@ -36,17 +38,21 @@ public final class KernelBench {
         int threads = args.length > 0 ? Integer.parseInt(args[0]) : 2;
         int prefillTokens = args.length > 1 ? Integer.parseInt(args[1]) : 512;
         String[] types = (args.length > 2 ? args[2] : "Q8_0,Q4_0,F16").split(",");
+        String batchList = args.length > 3 ? args[3] : "1,2,4,8,16,32,64";
+        int[] batches = batchList.equals("none") ? new int[0]
+                : java.util.Arrays.stream(batchList.split(",")).mapToInt(b -> Integer.parseInt(b.trim())).toArray();
+        for (int b : batches) if (b < 1 || b > CHUNK) throw new IllegalArgumentException("batch sizes must be in [1, " + CHUNK + "], got " + b);
         if (prefillTokens % CHUNK != 0) throw new IllegalArgumentException("prefill tokens must be a multiple of " + CHUNK);
         System.out.printf("kernels=%s threads=%d prefill=%d tokens (chunks of %d)%n",
                 Matrices.vectorKernels() ? "vector" : "scalar", threads, prefillTokens, CHUNK);
         try (WorkerPool pool = new WorkerPool(threads)) {
             barrierCost(pool);
             System.out.printf("%-5s %8s %12s %8s %10s %12s %12s%n", "type", "GB/tok", "decode ms", "GB/s", "decode t/s", "prefill s", "prefill t/s");
-            for (String name : types) run(GgmlType.valueOf(name.trim()), pool, prefillTokens);
+            for (String name : types) run(GgmlType.valueOf(name.trim()), pool, prefillTokens, batches);
         }
     }
 
-    private static void run(GgmlType type, WorkerPool pool, int prefillTokens) {
+    private static void run(GgmlType type, WorkerPool pool, int prefillTokens, int[] batches) {
         try (Arena arena = Arena.ofShared()) { // shared: the pool's threads read it
             List<Matrix> matrices = new ArrayList<>();
             long bytes = 0;
@@ -89,6 +95,24 @@ public final class KernelBench {
 
             System.out.printf("%-5s %8.3f %12.1f %8.1f %10.1f %12.2f %12.1f%n", type, bytes / 1e9, decodeS * 1e3,
                     bytes / 1e9 / decodeS, 1 / decodeS, prefillS, prefillTokens / prefillS);
+            if (batches.length > 0) batchTable(type, matrices, x, out, batches);
+        }
+    }
+
+    /** One step = every matrix once at {@code batch} rows: the per-step time and tokens/s summed over the batch. */
+    private static void batchTable(GgmlType type, List<Matrix> matrices, float[] x, float[] out, int[] batches) {
+        System.out.printf("  %-5s %6s %10s %14s %14s%n", type, "batch", "step ms", "aggregate t/s", "per-seq t/s");
+        for (int batch : batches) {
+            for (int i = 0; i < 3; i++) token(matrices, x, out, batch); // JIT of this batch's path
+            int steps = 0;
+            long t0 = System.nanoTime(), elapsed;
+            do {
+                token(matrices, x, out, batch);
+                steps++;
+                elapsed = System.nanoTime() - t0;
+            } while (elapsed < 1_500_000_000L || steps < 3);
+            double stepS = elapsed / 1e9 / steps;
+            System.out.printf("  %-5s %6d %10.1f %14.1f %14.2f%n", "", batch, stepS * 1e3, batch / stepS, 1 / stepS);
         }
     }
 
