@@ -22,7 +22,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 final class MeteredEngine implements Engine {
     private final Engine engine;
-    private final Counter requests, failures, promptTokens, completionTokens, cachedTokens;
+    private final Counter requests, failures, cancelled, promptTokens, completionTokens, cachedTokens;
     private final Timer ttft;
     private final Timer timePerOutputToken;
     private final DistributionSummary promptLength;
@@ -33,6 +33,8 @@ final class MeteredEngine implements Engine {
         String model = engine.model().name();
         requests = Counter.builder("kvfn.requests").tag("model", model).description("generations submitted").register(registry);
         failures = Counter.builder("kvfn.request.failures").tag("model", model).description("generations that failed").register(registry);
+        cancelled = Counter.builder("kvfn.requests.cancelled").tag("model", model)
+                .description("generations stopped early because the client went away or asked").register(registry);
         promptTokens = Counter.builder("kvfn.prompt.tokens").tag("model", model).description("prompt tokens in").register(registry);
         completionTokens = Counter.builder("kvfn.completion.tokens").tag("model", model).description("completion tokens out").register(registry);
         // one tier today; the tiered KV cache adds host and redis
@@ -71,6 +73,7 @@ final class MeteredEngine implements Engine {
     }
 
     private void record(GenerationResult r) {
+        if (r.finishReason() == dev.kvfn.engine.FinishReason.CANCELLED) cancelled.increment();
         promptTokens.increment(r.promptTokens());
         promptLength.record(r.promptTokens());
         completionTokens.increment(r.completionTokens());

@@ -252,8 +252,7 @@ public class OpenAiResource {
                     if (event == DONE) return;
                 }
             } catch (IOException e) {
-                g.cancel();
-                throw e;
+                g.cancel(); // the client went away: nobody to report this to
             } catch (InterruptedException e) {
                 g.cancel();
                 Thread.currentThread().interrupt();
