@@ -67,6 +67,21 @@ class DeployManifestsTest {
     }
 
     @Test
+    void samTemplateServesEveryPathThroughTheQuarkusHandler() throws Exception {
+        // SAM's short-form tags (!Ref, !Sub) are plain tagged scalars to a generic YAML reader
+        JsonNode sam = read("sam-template.yaml");
+        JsonNode fn = sam.path("Resources").path("KvfnFunction");
+        assertEquals("AWS::Serverless::Function", fn.path("Type").asText());
+        assertEquals("io.quarkus.amazon.lambda.runtime.QuarkusStreamHandler::handleRequest", fn.path("Properties").path("Handler").asText());
+        assertEquals("../target/function.zip", fn.path("Properties").path("CodeUri").asText());
+        JsonNode http = fn.path("Properties").path("Events").path("Http");
+        assertEquals("HttpApi", http.path("Type").asText());
+        assertEquals("/{proxy+}", http.path("Properties").path("Path").asText());
+        assertTrue(fn.path("Properties").path("Environment").path("Variables").path("JDK_JAVA_OPTIONS").asText()
+                .contains("jdk.incubator.vector"), "the Vector API module on Lambda too");
+    }
+
+    @Test
     void dockerfilesAreMultiStageAndRunTheLauncherAsANonRootUser() throws Exception {
         for (String f : List.of("Dockerfile.jvm", "Dockerfile.native")) {
             List<String> lines = Files.readAllLines(Path.of("deploy", f));

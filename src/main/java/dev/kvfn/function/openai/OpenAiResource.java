@@ -59,6 +59,26 @@ public class OpenAiResource {
 
     private static final long STARTED = System.currentTimeMillis() / 1000;
 
+    /**
+     * Behind API Gateway (the {@code lambda} build) a response is delivered whole, so a stream would never
+     * arrive token by token: refuse {@code stream: true} there instead of hanging the client.
+     */
+    static final boolean ON_LAMBDA = classPresent("io.quarkus.amazon.lambda.http.LambdaHttpHandler");
+
+    /** Whether this build serves through AWS Lambda (the {@code lambda} Maven profile). */
+    public static boolean onLambda() {
+        return ON_LAMBDA;
+    }
+
+    private static boolean classPresent(String name) {
+        try {
+            Class.forName(name, false, OpenAiResource.class.getClassLoader());
+            return true;
+        } catch (ClassNotFoundException e) {
+            return false;
+        }
+    }
+
     @Inject
     Engine engine;
 
@@ -229,6 +249,8 @@ public class OpenAiResource {
     private Response stream(GenerationRequest request, HttpServerResponse http, boolean includeUsage,
                             Function<String, Object> deltaChunk, Function<String, Object> finalChunk,
                             Function<Usage, Object> usageChunk) {
+        if (ON_LAMBDA) throw new BadRequestException("\"stream\": true is not available when kvfn runs as an AWS Lambda "
+                + "behind API Gateway, which delivers responses whole; send the request without it");
         LinkedBlockingQueue<Object> events = new LinkedBlockingQueue<>();
         Generation g = engine.submit(request, (token, text) -> {
             if (!text.isEmpty()) events.add(deltaChunk.apply(text));
