@@ -30,18 +30,28 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 @TestProfile(DisconnectTest.SlowModel.class)
 class DisconnectTest {
 
-    public static class SlowModel implements QuarkusTestProfile {
-        @Override
-        public Map<String, String> getConfigOverrides() {
-            try {
-                Path file = Files.createTempDirectory("kvfn-disconnect").resolve("llama-135m-Q4_0.gguf");
+    /** A model slow enough on 2 cores (~100-200 tokens/s) that a long completion outlasts what a test watches. */
+    static synchronized Path slowModel() {
+        try {
+            if (slowModel == null) {
+                Path file = Files.createTempDirectory("kvfn-slow").resolve("llama-135m-Q4_0.gguf");
                 SyntheticModel.write(SyntheticModel.Shape.byName("llama-135m"), GgmlType.Q4_0, 3, file);
                 file.toFile().deleteOnExit();
                 file.getParent().toFile().deleteOnExit();
-                return Map.of("kvfn.model.path", file.toString());
-            } catch (Exception e) {
-                throw new IllegalStateException(e);
+                slowModel = file;
             }
+            return slowModel;
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static Path slowModel;
+
+    public static class SlowModel implements QuarkusTestProfile {
+        @Override
+        public Map<String, String> getConfigOverrides() {
+            return Map.of("kvfn.model.path", slowModel().toString());
         }
     }
 
