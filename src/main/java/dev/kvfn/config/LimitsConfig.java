@@ -15,6 +15,14 @@ public interface LimitsConfig {
     @WithDefault("64")
     int defaultMaxTokens();
 
+    /** Requests running or waiting at once; one more is answered 429 with Retry-After. */
+    @WithDefault("64")
+    int maxRequests();
+
+    /** A request still running after this long is cancelled (its completion so far is returned, finish "cancelled"). */
+    @WithDefault("10m")
+    java.time.Duration requestTimeout();
+
     /** Largest accepted prompt, in characters (a cheap guard before tokenizing). */
     @WithDefault("1000000")
     int maxPromptChars();

@@ -1,5 +1,6 @@
 package dev.kvfn.function;
 
+import dev.kvfn.engine.QueueFullException;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
@@ -27,7 +28,11 @@ public class HttpErrors {
         Throwable failure = rootOf(ctx.failure());
         int status;
         String message;
-        if (failure instanceof BadRequestException || failure instanceof IllegalArgumentException) {
+        if (failure instanceof QueueFullException full) {
+            status = 429;
+            message = full.getMessage();
+            ctx.response().putHeader("Retry-After", String.valueOf(full.retryAfterSeconds()));
+        } else if (failure instanceof BadRequestException || failure instanceof IllegalArgumentException) {
             status = 400;
             message = failure.getMessage();
         } else if (failure == null && ctx.statusCode() == 400) {
@@ -43,7 +48,8 @@ public class HttpErrors {
         }
         JsonObject body = new JsonObject().put("error", new JsonObject()
                 .put("message", message)
-                .put("type", status == 400 ? "invalid_request_error" : status >= 500 ? "server_error" : "request_error")
+                .put("type", status == 400 ? "invalid_request_error" : status == 429 ? "rate_limit_error"
+                        : status >= 500 ? "server_error" : "request_error")
                 .put("code", status));
         ctx.response().setStatusCode(status).putHeader("Content-Type", "application/json").end(body.encode());
     }
@@ -51,6 +57,7 @@ public class HttpErrors {
     private static Throwable rootOf(Throwable t) {
         Throwable cur = t;
         while (cur != null && !(cur instanceof BadRequestException) && !(cur instanceof IllegalArgumentException)
+                && !(cur instanceof QueueFullException)
                 && cur.getCause() != null && cur.getCause() != cur) {
             cur = cur.getCause();
         }

@@ -1,6 +1,7 @@
 package dev.kvfn.runtime;
 
 import dev.kvfn.config.EngineConfig;
+import dev.kvfn.config.LimitsConfig;
 import dev.kvfn.config.ModelConfig;
 import dev.kvfn.engine.Engine;
 import dev.kvfn.engine.cpu.CpuEngine;
@@ -32,8 +33,8 @@ public class EngineProducer {
     @Produces
     @Singleton
     @Startup
-    Engine engine(ModelConfig model, EngineConfig engine, MeterRegistry registry) {
-        return new MeteredEngine(load(model, engine), registry);
+    Engine engine(ModelConfig model, EngineConfig engine, LimitsConfig limits, MeterRegistry registry) {
+        return new ServingEngine(load(model, engine), registry, limits.maxRequests(), limits.requestTimeout());
     }
 
     private static Engine load(ModelConfig model, EngineConfig engine) {

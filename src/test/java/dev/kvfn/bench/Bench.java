@@ -18,7 +18,7 @@ import java.util.concurrent.TimeUnit;
  * Synthesizes Llama-1B-shaped models (cached under target/bench-models) and prints llama-bench style
  * prompt-processing (pp512) and generation (tg128) throughput, single stream.
  * Options (system properties): kvfn.bench.threads (default 2), kvfn.bench.types (default Q8_0,Q4_0),
- * kvfn.bench.shape (default llama-1b), kvfn.bench.repeat (default 2).
+ * kvfn.bench.shape (default llama-1b), kvfn.bench.repeat (default 3; the best run is reported).
  */
 public final class Bench {
 
@@ -26,7 +26,7 @@ public final class Bench {
         int threads = Integer.getInteger("kvfn.bench.threads", 2);
         String shape = System.getProperty("kvfn.bench.shape", "llama-1b");
         String[] types = System.getProperty("kvfn.bench.types", "Q8_0,Q4_0").split(",");
-        int repeat = Integer.getInteger("kvfn.bench.repeat", 2);
+        int repeat = Integer.getInteger("kvfn.bench.repeat", 3);
         Path dir = Path.of(System.getProperty("kvfn.bench.dir", "target/bench-models"));
         Files.createDirectories(dir);
 

@@ -1,6 +1,7 @@
 package dev.kvfn.function.openai;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import dev.kvfn.engine.QueueFullException;
 import dev.kvfn.function.BadRequestException;
 import jakarta.ws.rs.NotFoundException;
 import jakarta.ws.rs.WebApplicationException;
@@ -43,6 +44,12 @@ public class OpenAiErrors {
     @ServerExceptionMapper
     Response malformedJson(JsonProcessingException e) {
         return error(400, "malformed request body: " + e.getOriginalMessage(), "invalid_request_error", null);
+    }
+
+    @ServerExceptionMapper
+    Response queueFull(QueueFullException e) {
+        return Response.fromResponse(error(429, e.getMessage(), "rate_limit_error", "queue_full"))
+                .header("Retry-After", e.retryAfterSeconds()).build();
     }
 
     @ServerExceptionMapper

@@ -59,6 +59,26 @@ public class OpenAiResource {
 
     private static final long STARTED = System.currentTimeMillis() / 1000;
 
+    /**
+     * Behind API Gateway (the {@code lambda} build) a response is delivered whole, so a stream would never
+     * arrive token by token: refuse {@code stream: true} there instead of hanging the client.
+     */
+    static final boolean ON_LAMBDA = classPresent("io.quarkus.amazon.lambda.http.LambdaHttpHandler");
+
+    /** Whether this build serves through AWS Lambda (the {@code lambda} Maven profile). */
+    public static boolean onLambda() {
+        return ON_LAMBDA;
+    }
+
+    private static boolean classPresent(String name) {
+        try {
+            Class.forName(name, false, OpenAiResource.class.getClassLoader());
+            return true;
+        } catch (ClassNotFoundException e) {
+            return false;
+        }
+    }
+
     @Inject
     Engine engine;
 
@@ -74,7 +94,7 @@ public class OpenAiResource {
     @GET
     @Path("/models")
     public Map<String, Object> models() {
-        return Map.of("object", "list", "data", List.of(new ModelCard(engine.model().name(), "model", STARTED, "kvfn",
+        return fields("object", "list", "data", List.of(new ModelCard(engine.model().name(), "model", STARTED, "kvfn",
                 engine.model().contextLength())));
     }
 
@@ -93,15 +113,15 @@ public class OpenAiResource {
         long created = System.currentTimeMillis() / 1000;
         if (Boolean.TRUE.equals(in.stream())) {
             return stream(request, http, includeUsage(in.streamOptions()),
-                    delta -> Map.of("id", id, "object", "text_completion", "created", created, "model", engine.model().name(),
+                    delta -> fields("id", id, "object", "text_completion", "created", created, "model", engine.model().name(),
                             "choices", List.of(choice("text", delta, null))),
-                    reason -> Map.of("id", id, "object", "text_completion", "created", created, "model", engine.model().name(),
+                    reason -> fields("id", id, "object", "text_completion", "created", created, "model", engine.model().name(),
                             "choices", List.of(choice("text", "", reason))),
-                    usage -> Map.of("id", id, "object", "text_completion", "created", created, "model", engine.model().name(),
+                    usage -> fields("id", id, "object", "text_completion", "created", created, "model", engine.model().name(),
                             "choices", List.of(), "usage", usage));
         }
         GenerationResult r = await(request, http);
-        return Response.ok(Map.of("id", id, "object", "text_completion", "created", created, "model", engine.model().name(),
+        return Response.ok(fields("id", id, "object", "text_completion", "created", created, "model", engine.model().name(),
                 "choices", List.of(choice("text", r.text(), finishReason(r))), "usage", Usage.of(r))).build();
     }
 
@@ -126,17 +146,24 @@ public class OpenAiResource {
         long created = System.currentTimeMillis() / 1000;
         if (Boolean.TRUE.equals(in.stream())) {
             return stream(request, http, includeUsage(in.streamOptions()),
-                    delta -> Map.of("id", id, "object", "chat.completion.chunk", "created", created, "model", engine.model().name(),
-                            "choices", List.of(choice("delta", Map.of("role", "assistant", "content", delta), null))),
-                    reason -> Map.of("id", id, "object", "chat.completion.chunk", "created", created, "model", engine.model().name(),
-                            "choices", List.of(choice("delta", Map.of(), reason))),
-                    usage -> Map.of("id", id, "object", "chat.completion.chunk", "created", created, "model", engine.model().name(),
+                    delta -> fields("id", id, "object", "chat.completion.chunk", "created", created, "model", engine.model().name(),
+                            "choices", List.of(choice("delta", fields("role", "assistant", "content", delta), null))),
+                    reason -> fields("id", id, "object", "chat.completion.chunk", "created", created, "model", engine.model().name(),
+                            "choices", List.of(choice("delta", fields(), reason))),
+                    usage -> fields("id", id, "object", "chat.completion.chunk", "created", created, "model", engine.model().name(),
                             "choices", List.of(), "usage", usage));
         }
         GenerationResult r = await(request, http);
-        return Response.ok(Map.of("id", id, "object", "chat.completion", "created", created, "model", engine.model().name(),
-                "choices", List.of(choice("message", Map.of("role", "assistant", "content", r.text()), finishReason(r))),
+        return Response.ok(fields("id", id, "object", "chat.completion", "created", created, "model", engine.model().name(),
+                "choices", List.of(choice("message", fields("role", "assistant", "content", r.text()), finishReason(r))),
                 "usage", Usage.of(r))).build();
+    }
+
+    /** A JSON object whose fields keep the order given (OpenAI's own order), unlike Map.of. */
+    static Map<String, Object> fields(Object... keyValues) {
+        Map<String, Object> m = new java.util.LinkedHashMap<>();
+        for (int i = 0; i < keyValues.length; i += 2) m.put((String) keyValues[i], keyValues[i + 1]);
+        return m;
     }
 
     private void checkModel(String model) {
@@ -229,13 +256,15 @@ public class OpenAiResource {
     private Response stream(GenerationRequest request, HttpServerResponse http, boolean includeUsage,
                             Function<String, Object> deltaChunk, Function<String, Object> finalChunk,
                             Function<Usage, Object> usageChunk) {
+        if (ON_LAMBDA) throw new BadRequestException("\"stream\": true is not available when kvfn runs as an AWS Lambda "
+                + "behind API Gateway, which delivers responses whole; send the request without it");
         LinkedBlockingQueue<Object> events = new LinkedBlockingQueue<>();
         Generation g = engine.submit(request, (token, text) -> {
             if (!text.isEmpty()) events.add(deltaChunk.apply(text));
         });
         g.result().whenComplete((r, failure) -> {
             if (failure != null) {
-                events.add(Map.of("error", Map.of("message", "generation failed", "type", "server_error")));
+                events.add(fields("error", fields("message", "generation failed", "type", "server_error")));
             } else {
                 events.add(finalChunk.apply(finishReason(r)));
                 if (includeUsage) events.add(usageChunk.apply(Usage.of(r)));
@@ -252,8 +281,7 @@ public class OpenAiResource {
                     if (event == DONE) return;
                 }
             } catch (IOException e) {
-                g.cancel();
-                throw e;
+                g.cancel(); // the client went away: nobody to report this to
             } catch (InterruptedException e) {
                 g.cancel();
                 Thread.currentThread().interrupt();

@@ -12,27 +12,45 @@ import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 
+import dev.kvfn.engine.QueueFullException;
+
 import java.time.Duration;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * The engine as the rest of the app sees it: every request is counted and timed on its way through, whichever
- * API it came from. Names follow Prometheus conventions under the prefix {@code kvfn_}.
+ * The engine as the rest of the app sees it, whichever API a request came from: admission (at most
+ * {@code maxRequests} running or waiting, beyond that a {@link QueueFullException}), a deadline per request (then it
+ * is cancelled), and metrics, named by Prometheus conventions under the prefix {@code kvfn_}.
  */
-final class MeteredEngine implements Engine {
+final class ServingEngine implements Engine {
+    private static final ScheduledExecutorService DEADLINES = Executors.newSingleThreadScheduledExecutor(
+            Thread.ofPlatform().daemon().name("kvfn-deadlines").factory());
+
     private final Engine engine;
-    private final Counter requests, failures, promptTokens, completionTokens, cachedTokens;
+    private final int maxRequests;
+    private final Duration deadline;
+    private final Counter rejected;
+    private final Counter requests, failures, cancelled, promptTokens, completionTokens, cachedTokens;
     private final Timer ttft;
     private final Timer timePerOutputToken;
     private final DistributionSummary promptLength;
     private final AtomicInteger inFlight = new AtomicInteger();
 
-    MeteredEngine(Engine engine, MeterRegistry registry) {
+    ServingEngine(Engine engine, MeterRegistry registry, int maxRequests, Duration deadline) {
         this.engine = engine;
+        this.maxRequests = maxRequests;
+        this.deadline = deadline;
         String model = engine.model().name();
+        rejected = Counter.builder("kvfn.requests.rejected").tag("model", model)
+                .description("requests refused because the replica was full (HTTP 429)").register(registry);
         requests = Counter.builder("kvfn.requests").tag("model", model).description("generations submitted").register(registry);
         failures = Counter.builder("kvfn.request.failures").tag("model", model).description("generations that failed").register(registry);
+        cancelled = Counter.builder("kvfn.requests.cancelled").tag("model", model)
+                .description("generations stopped early because the client went away or asked").register(registry);
         promptTokens = Counter.builder("kvfn.prompt.tokens").tag("model", model).description("prompt tokens in").register(registry);
         completionTokens = Counter.builder("kvfn.completion.tokens").tag("model", model).description("completion tokens out").register(registry);
         // one tier today; the tiered KV cache adds host and redis
@@ -56,10 +74,23 @@ final class MeteredEngine implements Engine {
 
     @Override
     public Generation submit(GenerationRequest request, TokenSink sink) {
-        Generation g = engine.submit(request, sink);
+        if (inFlight.incrementAndGet() > maxRequests) {
+            inFlight.decrementAndGet();
+            rejected.increment();
+            throw new QueueFullException("this replica already has " + maxRequests
+                    + " requests running or waiting (kvfn.limits.max-requests); retry shortly", 1);
+        }
+        Generation g;
+        try {
+            g = engine.submit(request, sink);
+        } catch (RuntimeException e) {
+            inFlight.decrementAndGet();
+            throw e;
+        }
         requests.increment();
-        inFlight.incrementAndGet();
+        ScheduledFuture<?> timeout = DEADLINES.schedule(g::cancel, deadline.toNanos(), TimeUnit.NANOSECONDS);
         g.result().whenComplete((r, failure) -> {
+            timeout.cancel(false);
             inFlight.decrementAndGet();
             if (failure != null) {
                 failures.increment();
@@ -71,6 +102,7 @@ final class MeteredEngine implements Engine {
     }
 
     private void record(GenerationResult r) {
+        if (r.finishReason() == dev.kvfn.engine.FinishReason.CANCELLED) cancelled.increment();
         promptTokens.increment(r.promptTokens());
         promptLength.record(r.promptTokens());
         completionTokens.increment(r.completionTokens());

@@ -1,0 +1,88 @@
+package dev.kvfn.function;
+
+import dev.kvfn.model.GgmlType;
+import dev.kvfn.model.SyntheticModel;
+import io.quarkus.test.common.http.TestHTTPResource;
+import io.quarkus.test.junit.QuarkusTest;
+import io.quarkus.test.junit.QuarkusTestProfile;
+import io.quarkus.test.junit.TestProfile;
+import org.junit.jupiter.api.Test;
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.net.Socket;
+import java.net.URL;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+
+import static io.restassured.RestAssured.given;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * A streaming client that goes away cancels its generation: on a model slow enough (llama-135m shape) that 2000
+ * tokens would take many seconds, the request leaves the engine right after the socket closes.
+ */
+@QuarkusTest
+@TestProfile(DisconnectTest.SlowModel.class)
+class DisconnectTest {
+
+    /** A model slow enough on 2 cores (~100-200 tokens/s) that a long completion outlasts what a test watches. */
+    static synchronized Path slowModel() {
+        try {
+            if (slowModel == null) {
+                Path file = Files.createTempDirectory("kvfn-slow").resolve("llama-135m-Q4_0.gguf");
+                SyntheticModel.write(SyntheticModel.Shape.byName("llama-135m"), GgmlType.Q4_0, 3, file);
+                file.toFile().deleteOnExit();
+                file.getParent().toFile().deleteOnExit();
+                slowModel = file;
+            }
+            return slowModel;
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static Path slowModel;
+
+    public static class SlowModel implements QuarkusTestProfile {
+        @Override
+        public Map<String, String> getConfigOverrides() {
+            return Map.of("kvfn.model.path", slowModel().toString());
+        }
+    }
+
+    @TestHTTPResource("/")
+    URL base;
+
+    static double metric(String name) {
+        return GenerateFunctionTest.metric(given().get("/q/metrics").then().statusCode(200).extract().asString(), name);
+    }
+
+    @Test
+    void closingTheStreamCancelsTheGeneration() throws Exception {
+        double cancelledBefore = metric("kvfn_requests_cancelled_total");
+        String body = "{\"prompt\": \"Once upon a time\", \"max_tokens\": 2000, \"temperature\": 0, \"stream\": true}";
+        try (Socket socket = new Socket(base.getHost(), base.getPort())) {
+            OutputStream out = socket.getOutputStream();
+            out.write(("POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                    + "Content-Length: " + body.getBytes(StandardCharsets.UTF_8).length + "\r\n\r\n" + body)
+                    .getBytes(StandardCharsets.UTF_8));
+            out.flush();
+            BufferedReader in = new BufferedReader(new InputStreamReader(socket.getInputStream(), StandardCharsets.UTF_8));
+            String line;
+            while ((line = in.readLine()) != null && !line.startsWith("data: ")) {
+                // headers, chunk sizes
+            }
+            assertTrue(line != null && line.startsWith("data: {"), "first event arrives before we hang up: " + line);
+            assertEquals(1.0, metric("kvfn_requests_in_flight"), "the generation is running");
+        }
+        long deadline = System.nanoTime() + 20_000_000_000L;
+        while (metric("kvfn_requests_in_flight") > 0 && System.nanoTime() < deadline) Thread.sleep(50);
+        assertEquals(0.0, metric("kvfn_requests_in_flight"), "the generation left the engine");
+        assertEquals(1.0, metric("kvfn_requests_cancelled_total") - cancelledBefore, "it ended as cancelled, not by running out");
+    }
+}
