@@ -16,7 +16,7 @@ import static org.hamcrest.Matchers.equalTo;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** One request at a time and a one-second deadline, on a model too slow to finish 2000 tokens in a second. */
+/** One request at a time and a three-second deadline, on a model too slow to finish 2000 tokens in that time (the window also leaves room to send the second request while the first runs). */
 @QuarkusTest
 @TestProfile(LimitsTest.OneAtATime.class)
 class LimitsTest {
@@ -26,7 +26,7 @@ class LimitsTest {
         public Map<String, String> getConfigOverrides() {
             return Map.of("kvfn.model.path", DisconnectTest.slowModel().toString(),
                     "kvfn.limits.max-requests", "1",
-                    "kvfn.limits.request-timeout", "1s");
+                    "kvfn.limits.request-timeout", "3s");
         }
     }
 
