@@ -23,6 +23,11 @@ public interface Engine extends AutoCloseable {
      */
     Generation submit(GenerationRequest request, TokenSink sink);
 
+    /** The scheduler's and KV pool's current numbers (cheap: a published snapshot). */
+    default EngineStats stats() {
+        return EngineStats.NONE;
+    }
+
     @Override
     void close();
 }

@@ -1,15 +1,22 @@
 package dev.kvfn.engine.cpu;
 
 import dev.kvfn.engine.Engine;
+import dev.kvfn.engine.EngineStats;
 import dev.kvfn.engine.FinishReason;
 import dev.kvfn.engine.Generation;
 import dev.kvfn.engine.GenerationRequest;
 import dev.kvfn.engine.GenerationResult;
 import dev.kvfn.engine.ModelInfo;
+import dev.kvfn.engine.QueueFullException;
 import dev.kvfn.engine.TokenSink;
 import dev.kvfn.engine.cpu.kernel.WorkerPool;
+import dev.kvfn.kv.BlockHasher;
+import dev.kvfn.kv.BlockKey;
+import dev.kvfn.kv.BlockPool;
+import dev.kvfn.kv.KvLayout;
 import dev.kvfn.model.GgufFile;
 import dev.kvfn.model.Llama2cCheckpoint;
+import dev.kvfn.model.ModelFingerprint;
 import dev.kvfn.model.ModelFormatException;
 import dev.kvfn.tokenizer.Llama2cTokenizer;
 import dev.kvfn.tokenizer.Tokenizer;
@@ -17,36 +24,67 @@ import dev.kvfn.tokenizer.Tokenizers;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.lang.management.ManagementFactory;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * The pure-Java engine: one model, one KV store, one engine thread that serves requests in
- * submission order (FIFO), each to completion. Tokens stream to the request's sink from that
- * thread.
+ * The pure-Java engine: one model, one paged KV pool, one scheduler thread that runs continuous
+ * batching. Each step it admits waiting requests while the pool has blocks for them (taking the
+ * longest cached prefix of full blocks first), then builds one batch of token rows — one decode
+ * row for every sequence that has sampled its last token, then prompt chunks under the step's token
+ * budget (chunked prefill) — and runs it as one forward pass, so each weight matrix is streamed
+ * once per step for all sequences. When a decoding sequence needs a block and none is free, the
+ * newest sequence is preempted: its blocks are released (full ones stay cached) and it is re-queued
+ * first in line, to be recomputed from its prompt plus what it has generated. Tokens stream to each
+ * request's sink from the scheduler thread.
  */
 public final class CpuEngine implements Engine {
     private final ModelInfo info;
     private final Tokenizer tokenizer;
     private final LlamaConfig config;
-    private final WorkerPool pool;
+    private final WorkerPool workers;
     private final Transformer transformer;
-    private final KvStore kv;
+    private final BlockPool pool;
+    private final BlockHasher hasher;
+    private final ModelFingerprint fingerprint;
+    private final EngineOptions options;
     private final Sampler sampler;
     private final AutoCloseable mapping;
-    private final LinkedBlockingQueue<Job> queue = new LinkedBlockingQueue<>();
+    private final int blockTokens;
+    private final int stepBudget;
+
+    private final LinkedBlockingQueue<Sequence> incoming = new LinkedBlockingQueue<>();
+    private final AtomicInteger queued = new AtomicInteger(); // incoming + waiting, for the queue limit
     private final Thread thread;
     private volatile boolean closed;
+    private volatile EngineStats stats = EngineStats.NONE;
 
-    private CpuEngine(ModelInfo info, Tokenizer tokenizer, LlamaConfig config, LlamaWeights weights,
-                      WorkerPool pool, AutoCloseable mapping) {
+    // scheduler state: touched only by the scheduler thread
+    private final ArrayDeque<Sequence> waiting = new ArrayDeque<>();
+    private final ArrayList<Sequence> running = new ArrayList<>();
+    private final Transformer.StepBatch batch;
+    private final Sequence[] stepSeqs;
+    private final int[] stepRows;   // rows each scheduled sequence got this step
+    private final int[] stepLogit;  // its logit row, or -1
+    private final float[] rowLogits;
+    private final int[] hitBlocks;
+    private int stepCount;
+    private long preemptions, steps;
+
+    private CpuEngine(ModelInfo info, Tokenizer tokenizer, LlamaConfig config, LlamaWeights weights, WorkerPool workers,
+                      AutoCloseable mapping, ModelFingerprint fingerprint, long modelBytes, EngineOptions options) {
         if (tokenizer.vocabSize() != config.vocab()) {
             throw new IllegalArgumentException(info.source() + ": the tokenizer has " + tokenizer.vocabSize()
                     + " tokens but the model's vocabulary is " + config.vocab());
@@ -54,13 +92,64 @@ public final class CpuEngine implements Engine {
         this.info = info;
         this.tokenizer = tokenizer;
         this.config = config;
-        this.pool = pool;
-        this.transformer = new Transformer(config, weights, pool);
-        this.kv = ContiguousKvStore.forModel(config);
+        this.workers = workers;
+        this.options = options;
+        this.fingerprint = fingerprint;
+        this.stepBudget = Math.min(options.maxStepTokens(), Transformer.DEFAULT_MAX_CHUNK * 4);
+        this.transformer = new Transformer(config, weights, workers, stepBudget);
+        KvLayout layout = new KvLayout(config.layers(), config.kvHeads(), config.headSize(), options.blockTokens(), options.kvType());
+        this.blockTokens = layout.blockTokens();
+        this.pool = BlockPool.ofBytes(layout, poolBytes(options, layout, config.contextLength(), modelBytes));
+        this.hasher = new BlockHasher(fingerprint.digest(), layout);
         this.sampler = new Sampler(config.vocab());
         this.mapping = mapping;
+        int maxSeqs = options.maxSeqs();
+        this.batch = new Transformer.StepBatch(stepBudget, maxSeqs, config.vocab());
+        this.stepSeqs = new Sequence[maxSeqs];
+        this.stepRows = new int[maxSeqs];
+        this.stepLogit = new int[maxSeqs];
+        this.rowLogits = new float[config.vocab()];
+        this.hitBlocks = new int[blocksFor(config.contextLength())];
+        publishStats();
         this.thread = Thread.ofPlatform().name("kvfn-cpu-engine").daemon().unstarted(this::serve);
         this.thread.start();
+    }
+
+    /**
+     * The pool size: {@code kvfn.kv.pool-bytes} when set; otherwise enough for {@code maxSeqs}
+     * sequences at full context, capped at {@code poolMemoryFraction} of the physical memory left
+     * after the model file and the Java heap (the pool is off-heap), and at least one full-context
+     * sequence's worth when that fits.
+     */
+    static long poolBytes(EngineOptions o, KvLayout layout, int contextLength, long modelBytes) {
+        if (o.poolBytes() > 0) return o.poolBytes();
+        long perSequence = (long) ((contextLength + layout.blockTokens() - 1) / layout.blockTokens()) * layout.blockBytes();
+        long wanted = perSequence * o.maxSeqs();
+        long physical = physicalMemory();
+        long left = Math.max(0, physical - modelBytes - Runtime.getRuntime().maxMemory());
+        long cap = (long) (left * o.poolMemoryFraction());
+        return Math.max(layout.blockBytes(), Math.min(wanted, Math.max(cap, Math.min(perSequence, left))));
+    }
+
+    private static long physicalMemory() {
+        try {
+            if (ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os) {
+                return os.getTotalMemorySize();
+            }
+        } catch (RuntimeException | LinkageError e) {
+            // fall through: no management bean (some native images)
+        }
+        return 8L << 30;
+    }
+
+    /** Loads with default options (see {@link EngineOptions#defaults}). */
+    public static CpuEngine load(Path model, Path tokenizerOrNull, int threads) {
+        return load(model, tokenizerOrNull, EngineOptions.defaults(threads));
+    }
+
+    /** As {@link #load(Path, Path, int)}, with the context cut to {@code contextLimit} positions (bounds KV memory). */
+    public static CpuEngine load(Path model, Path tokenizerOrNull, int threads, int contextLimit) {
+        return load(model, tokenizerOrNull, EngineOptions.defaults(threads).withContextLimit(contextLimit));
     }
 
     /**
@@ -68,18 +157,12 @@ public final class CpuEngine implements Engine {
      * {@code tokenizer.bin}; for a GGUF a non-null {@code tokenizerOrNull} (llama2.c format) replaces
      * the embedded vocabulary.
      */
-    public static CpuEngine load(Path model, Path tokenizerOrNull, int threads) {
-        return load(model, tokenizerOrNull, threads, Integer.MAX_VALUE);
-    }
-
-    /** As {@link #load(Path, Path, int)}, with the context cut to {@code contextLimit} positions (bounds KV memory). */
-    public static CpuEngine load(Path model, Path tokenizerOrNull, int threads, int contextLimit) {
-        if (threads < 1) throw new IllegalArgumentException("threads must be >= 1, got " + threads);
+    public static CpuEngine load(Path model, Path tokenizerOrNull, EngineOptions options) {
         if (isGguf(model)) {
             GgufFile gguf = GgufFile.open(model);
             try {
                 Tokenizer tok = tokenizerOrNull == null ? Tokenizers.fromGguf(gguf) : Llama2cTokenizer.load(tokenizerOrNull);
-                return create(gguf, model.toString(), tok, threads, contextLimit);
+                return create(gguf, model.toString(), tok, options);
             } catch (RuntimeException e) {
                 gguf.close();
                 throw e;
@@ -90,15 +173,15 @@ public final class CpuEngine implements Engine {
         }
         Llama2cTokenizer tok = Llama2cTokenizer.load(tokenizerOrNull);
         Llama2cCheckpoint checkpoint = Llama2cCheckpoint.open(model);
-        WorkerPool pool = new WorkerPool(threads);
+        WorkerPool workers = new WorkerPool(options.threads());
         try {
-            LlamaConfig config = LlamaConfig.fromLlama2c(checkpoint.header()).withContextLength(contextLimit);
-            LlamaWeights weights = LlamaWeights.load(config, checkpoint.tensors(), model, pool);
+            LlamaConfig config = LlamaConfig.fromLlama2c(checkpoint.header()).withContextLength(options.contextLimit());
+            LlamaWeights weights = LlamaWeights.load(config, checkpoint.tensors(), model, workers);
             String name = model.getFileName().toString();
             var info = new ModelInfo(name, model.toString(), "llama", config.contextLength(), config.vocab());
-            return new CpuEngine(info, tok, config, weights, pool, checkpoint);
+            return new CpuEngine(info, tok, config, weights, workers, checkpoint, ModelFingerprint.of(model), fileSize(model), options);
         } catch (RuntimeException e) {
-            pool.close();
+            workers.close();
             checkpoint.close();
             throw e;
         }
@@ -111,21 +194,29 @@ public final class CpuEngine implements Engine {
 
     /** An engine over an already-open GGUF with the given tokenizer; the engine closes {@code gguf}. */
     public static CpuEngine fromGguf(GgufFile gguf, String source, Tokenizer tokenizer, int threads) {
-        return create(gguf, source, tokenizer, threads, Integer.MAX_VALUE);
+        return create(gguf, source, tokenizer, EngineOptions.defaults(threads));
     }
 
-    private static CpuEngine create(GgufFile gguf, String source, Tokenizer tokenizer, int threads, int contextLimit) {
-        if (threads < 1) throw new IllegalArgumentException("threads must be >= 1, got " + threads);
-        LlamaConfig config = LlamaConfig.fromGguf(gguf).withContextLength(contextLimit);
-        WorkerPool pool = new WorkerPool(threads);
+    private static CpuEngine create(GgufFile gguf, String source, Tokenizer tokenizer, EngineOptions options) {
+        LlamaConfig config = LlamaConfig.fromGguf(gguf).withContextLength(options.contextLimit());
+        WorkerPool workers = new WorkerPool(options.threads());
         try {
-            LlamaWeights weights = LlamaWeights.load(config, gguf.tensors(), gguf.path(), pool);
+            LlamaWeights weights = LlamaWeights.load(config, gguf.tensors(), gguf.path(), workers);
             String name = gguf.string("general.name", String.valueOf(gguf.path().getFileName()));
             var info = new ModelInfo(name, source, "llama", config.contextLength(), config.vocab());
-            return new CpuEngine(info, tokenizer, config, weights, pool, gguf);
+            return new CpuEngine(info, tokenizer, config, weights, workers, gguf, ModelFingerprint.of(gguf.path()),
+                    fileSize(gguf.path()), options);
         } catch (RuntimeException e) {
-            pool.close();
+            workers.close();
             throw e;
+        }
+    }
+
+    private static long fileSize(Path p) {
+        try {
+            return Files.size(p);
+        } catch (IOException e) {
+            return 0;
         }
     }
 
@@ -142,17 +233,27 @@ public final class CpuEngine implements Engine {
     }
 
     @Override
-    public ModelInfo model() {
-        return info;
-    }
+    public ModelInfo model() { return info; }
 
     @Override
-    public Tokenizer tokenizer() {
-        return tokenizer;
-    }
+    public Tokenizer tokenizer() { return tokenizer; }
 
-    public LlamaConfig config() {
-        return config;
+    public LlamaConfig config() { return config; }
+
+    public EngineOptions options() { return options; }
+
+    public ModelFingerprint fingerprint() { return fingerprint; }
+
+    public KvLayout kvLayout() { return pool.layout(); }
+
+    @Override
+    public EngineStats stats() { return stats; }
+
+    /** The KV pool; touch it only while the engine is idle (tests check its accounting). */
+    BlockPool pool() { return pool; }
+
+    private int blocksFor(int positions) {
+        return (positions + blockTokens - 1) / blockTokens;
     }
 
     @Override
@@ -171,72 +272,252 @@ public final class CpuEngine implements Engine {
         for (String s : request.stop()) {
             if (s == null || s.isEmpty()) throw new IllegalArgumentException("stop strings must not be empty");
         }
-        var job = new Job(request, sink == null ? TokenSink.NONE : sink, System.nanoTime());
-        queue.add(job);
-        if (closed && queue.remove(job)) job.result.completeExceptionally(new IllegalStateException("engine is closed"));
-        return job;
+        int limit = Math.min(request.maxTokens(), config.contextLength() - prompt.length);
+        int blocks = blocksFor(prompt.length + limit);
+        if (blocks > pool.capacity()) {
+            throw new IllegalArgumentException("prompt plus max tokens (" + (prompt.length + limit) + " positions) need " + blocks
+                    + " KV blocks but the pool holds " + pool.capacity() + " (kvfn.kv.pool-bytes); send a shorter request");
+        }
+        if (queued.incrementAndGet() > options.maxQueue()) {
+            queued.decrementAndGet();
+            throw new QueueFullException("the engine's queue already holds " + options.maxQueue()
+                    + " waiting requests (kvfn.scheduler.max-queue); retry shortly", 1);
+        }
+        var seq = new Sequence(request, sink == null ? TokenSink.NONE : sink, limit, System.nanoTime());
+        incoming.add(seq);
+        if (closed && incoming.remove(seq)) {
+            queued.decrementAndGet();
+            seq.result.completeExceptionally(new IllegalStateException("engine is closed"));
+        }
+        return seq;
     }
+
+    // ---- the scheduler loop --------------------------------------------------------------------
 
     private void serve() {
-        while (!closed) {
-            Job job;
-            try {
-                job = queue.take();
-            } catch (InterruptedException e) {
-                break;
+        try {
+            while (!closed) {
+                if (running.isEmpty() && waiting.isEmpty()) {
+                    Sequence s;
+                    try {
+                        s = incoming.take();
+                    } catch (InterruptedException e) {
+                        break;
+                    }
+                    waiting.add(s);
+                }
+                for (Sequence s; (s = incoming.poll()) != null; ) waiting.add(s);
+                reapCancelled();
+                admit();
+                if (!buildStep()) continue;
+                try {
+                    transformer.forward(batch);
+                } catch (RuntimeException | Error e) {
+                    failStep(e);
+                    continue;
+                }
+                steps++;
+                finishStep();
+                publishStats();
             }
-            try {
-                job.result.complete(run(job));
-            } catch (Throwable t) {
-                job.result.completeExceptionally(t);
+        } catch (Throwable t) {
+            // A bug in the scheduler must not leave callers waiting forever.
+            for (Sequence s : running) s.result.completeExceptionally(t);
+            for (Sequence s : waiting) s.result.completeExceptionally(t);
+            running.clear();
+            waiting.clear();
+        }
+        for (Sequence s : running) {
+            s.store.release();
+            s.result.complete(s.finish(FinishReason.CANCELLED));
+        }
+        running.clear();
+        for (Sequence s : waiting) s.result.completeExceptionally(new IllegalStateException("engine closed before the request ran"));
+        for (Sequence s; (s = incoming.poll()) != null; ) {
+            s.result.completeExceptionally(new IllegalStateException("engine closed before the request ran"));
+        }
+        publishStats();
+    }
+
+    /** Cancelled sequences leave at the start of a step, releasing their blocks. */
+    private void reapCancelled() {
+        for (int i = running.size() - 1; i >= 0; i--) {
+            Sequence s = running.get(i);
+            if (s.cancelled) {
+                running.remove(i);
+                s.store.release();
+                s.result.complete(s.finish(FinishReason.CANCELLED));
             }
         }
-        for (Job job; (job = queue.poll()) != null; ) {
-            job.result.completeExceptionally(new IllegalStateException("engine closed before the request ran"));
+        for (var it = waiting.iterator(); it.hasNext(); ) {
+            Sequence s = it.next();
+            if (s.cancelled) {
+                it.remove();
+                queued.decrementAndGet();
+                s.result.complete(s.finish(FinishReason.CANCELLED));
+            }
         }
     }
 
-    private GenerationResult run(Job job) {
-        GenerationRequest req = job.request;
-        int[] prompt = req.promptTokens();
-        var text = new CompletionText(req.stop());
-        int limit = Math.min(req.maxTokens(), config.contextLength() - prompt.length);
-        int[] tokens = new int[limit];
-        int n = 0;
-        long first = 0, last = 0;
-        FinishReason reason = null;
-        if (job.cancelled) {
-            return new GenerationResult("", new int[0], prompt.length, 0, FinishReason.CANCELLED, 0, 0);
-        }
-        SplittableRandom rng = Sampler.random(req.sampling());
-        float[] logits = transformer.forward(prompt, 0, prompt.length, 0, kv);
-        while (reason == null) {
-            if (job.cancelled || closed) {
-                reason = FinishReason.CANCELLED;
-                text.finish();
-                break;
-            }
-            int token = sampler.sample(logits, req.sampling(), rng);
-            last = System.nanoTime();
-            if (n == 0) first = last;
-            tokens[n++] = token;
-            String piece;
-            if (tokenizer.isEndOfGeneration(token)) {
-                reason = FinishReason.STOP;
-                piece = text.finish();
-            } else {
-                piece = text.append(tokenizer.tokenBytes(token));
-                if (text.stopped()) reason = FinishReason.STOP;
-                else if (n == limit) {
-                    reason = FinishReason.LENGTH;
-                    piece += text.finish();
+    /** Admits waiting sequences, first in line first, while there are slots and blocks. */
+    private void admit() {
+        while (running.size() < options.maxSeqs() && !waiting.isEmpty()) {
+            Sequence s = waiting.peekFirst();
+            // Longest chain of cached full blocks, leaving at least one token to compute (its logits start decoding).
+            int hits = 0;
+            if (options.prefixCaching()) {
+                int maxHits = (s.length - 1) / blockTokens;
+                while (hits < maxHits) {
+                    int b = pool.lookup(s.key(hits));
+                    if (b < 0) break;
+                    hitBlocks[hits++] = b;
                 }
             }
-            job.sink.onToken(token, piece);
-            if (reason == null) logits = transformer.forward(tokens, n - 1, 1, prompt.length + n - 1, kv);
+            int idleHits = 0;
+            for (int i = 0; i < hits; i++) if (pool.refCount(hitBlocks[i]) == 0) idleHits++;
+            int needed = blocksFor(Math.min(s.length + 1, s.maxLength())) - hits;
+            if (pool.available() - idleHits < needed) return; // wait for running sequences to free blocks
+            waiting.pollFirst();
+            queued.decrementAndGet();
+            for (int i = 0; i < hits; i++) {
+                pool.take(hitBlocks[i]);
+                s.store.append(hitBlocks[i]);
+            }
+            s.computed = hits * blockTokens;
+            s.hashed = hits;
+            if (!s.admitted) s.cachedTokens = s.computed;
+            s.admitted = true;
+            running.add(s);
         }
-        return new GenerationResult(text.text(), Arrays.copyOf(tokens, n), prompt.length, 0, reason,
-                n == 0 ? 0 : first - job.submitted, n == 0 ? 0 : last - first);
+    }
+
+    /**
+     * Fills the step batch: a decode row for every sequence with one token pending (preempting the
+     * newest sequence when one needs a block and the pool is out), then prompt chunks in admission
+     * order under the token budget. Returns false when there is nothing to run.
+     */
+    private boolean buildStep() {
+        batch.clear();
+        stepCount = 0;
+        int n = 0, budget = stepBudget;
+        for (int i = 0; i < running.size() && budget > 0; i++) {
+            Sequence s = running.get(i);
+            if (s.length - s.computed != 1) continue;
+            boolean gone = false;
+            while (!grow(s, s.computed + 1)) {
+                Sequence victim = running.getLast(); // unscheduled: decode rows are added in list order
+                preempt(victim);
+                if (victim == s) {
+                    gone = true;
+                    break;
+                }
+            }
+            if (gone) break; // s was the last sequence
+            n = schedule(n, s, 1);
+            budget--;
+        }
+        for (int i = 0; i < running.size() && budget > 0; i++) {
+            Sequence s = running.get(i);
+            int pending = s.length - s.computed;
+            if (pending <= 1) continue;
+            int rows = Math.min(pending, budget);
+            grow(s, s.computed + rows); // takes what blocks there are; never preempts (rows above may use them)
+            rows = Math.min(rows, s.store.capacity() - s.computed);
+            if (rows <= 0) continue;
+            n = schedule(n, s, rows);
+            budget -= rows;
+        }
+        stepCount = n;
+        if (n == 0 && running.size() > 1) {
+            // Every sequence is stuck mid-prompt holding blocks the others need: free the newest.
+            preempt(running.getLast());
+            return false;
+        }
+        return n > 0;
+    }
+
+    private int schedule(int n, Sequence s, int rows) {
+        boolean logits = s.computed + rows == s.length;
+        for (int r = 0; r < rows; r++) {
+            int pos = s.computed + r;
+            batch.add(s.tokens[pos], pos, s.store, logits && r == rows - 1);
+        }
+        stepSeqs[n] = s;
+        stepRows[n] = rows;
+        stepLogit[n] = logits ? batch.logitCount() - 1 : -1;
+        return n + 1;
+    }
+
+    /** Appends blocks until {@code s} holds {@code positions}; false when the pool ran out first. */
+    private boolean grow(Sequence s, int positions) {
+        while (s.store.capacity() < positions) {
+            int b = pool.allocate();
+            if (b < 0) return false;
+            s.store.append(b);
+        }
+        return true;
+    }
+
+    private void preempt(Sequence s) {
+        running.remove(s);
+        s.store.release();
+        s.computed = 0;
+        s.hashed = 0;
+        waiting.addFirst(s);
+        queued.incrementAndGet();
+        preemptions++;
+    }
+
+    private void finishStep() {
+        int scheduled = stepCount;
+        stepCount = 0;
+        for (int j = 0; j < scheduled; j++) {
+            Sequence s = stepSeqs[j];
+            stepSeqs[j] = null;
+            s.computed += stepRows[j];
+            if (options.prefixCaching()) {
+                for (int full = s.computed / blockTokens; s.hashed < full; s.hashed++) {
+                    int block = s.store.block(s.hashed);
+                    if (pool.key(block) == null) pool.register(block, s.key(s.hashed));
+                }
+            }
+            if (stepLogit[j] < 0) continue;
+            System.arraycopy(batch.logits(), batch.logitOffset(stepLogit[j]), rowLogits, 0, rowLogits.length);
+            boolean done;
+            try {
+                done = s.emit(sampler.sample(rowLogits, s.request.sampling(), s.rng), tokenizer);
+            } catch (RuntimeException e) { // a failing sink (or non-finite logits) fails its own request only
+                running.remove(s);
+                s.store.release();
+                s.result.completeExceptionally(e);
+                continue;
+            }
+            if (done) {
+                running.remove(s);
+                s.store.release();
+                s.result.complete(s.finish(s.reason));
+            }
+        }
+    }
+
+    /** A step that threw (a bug or an out-of-memory): its sequences fail, the others go on. */
+    private void failStep(Throwable e) {
+        int scheduled = stepCount;
+        stepCount = 0;
+        for (int j = 0; j < scheduled; j++) {
+            Sequence s = stepSeqs[j];
+            stepSeqs[j] = null;
+            running.remove(s);
+            s.store.release();
+            s.result.completeExceptionally(e);
+        }
+        publishStats();
+    }
+
+    private void publishStats() {
+        int cachedIdle = pool.cachedIdle();
+        stats = new EngineStats(queued.get(), running.size(), preemptions, pool.capacity(), pool.referenced(), cachedIdle,
+                pool.available() - cachedIdle, pool.evictions(), blockTokens, pool.blockBytes(), steps);
     }
 
     @Override
@@ -249,6 +530,7 @@ public final class CpuEngine implements Engine {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        workers.close();
         pool.close();
         try {
             mapping.close();
@@ -257,17 +539,84 @@ public final class CpuEngine implements Engine {
         }
     }
 
-    private static final class Job implements Generation {
+    /** One request as the scheduler tracks it: its tokens so far, its blocks, its output. */
+    private final class Sequence implements Generation {
         final GenerationRequest request;
         final TokenSink sink;
         final long submitted;
+        final int promptLength, limit;
+        final int[] tokens; // prompt then generated
+        int length;         // tokens[0 .. length) are known; [0 .. computed) have KV in the store
+        int computed;
+        int hashed;         // full blocks already registered (or taken from the cache)
+        int cachedTokens;
+        boolean admitted;
+        final PagedKvStore store;
+        final SplittableRandom rng;
+        final CompletionText text;
+        private BlockKey[] keys = new BlockKey[4];
+        private int keyCount;
+        long first, last;
+        FinishReason reason;
         final CompletableFuture<GenerationResult> result = new CompletableFuture<>();
         volatile boolean cancelled;
 
-        Job(GenerationRequest request, TokenSink sink, long submitted) {
+        Sequence(GenerationRequest request, TokenSink sink, int limit, long submitted) {
             this.request = request;
             this.sink = sink;
             this.submitted = submitted;
+            this.promptLength = request.promptTokens().length;
+            this.limit = limit;
+            this.tokens = Arrays.copyOf(request.promptTokens(), promptLength + limit);
+            this.length = promptLength;
+            this.store = new PagedKvStore(pool, promptLength + limit);
+            this.rng = Sampler.random(request.sampling());
+            this.text = new CompletionText(request.stop());
+        }
+
+        int maxLength() {
+            return promptLength + limit;
+        }
+
+        /** The key of full block {@code i}, computed once along the chain. */
+        BlockKey key(int i) {
+            while (keyCount <= i) {
+                if (keyCount == keys.length) keys = Arrays.copyOf(keys, keys.length * 2);
+                BlockKey parent = keyCount == 0 ? null : keys[keyCount - 1];
+                keys[keyCount] = hasher.key(parent, request.cacheSalt(), tokens, keyCount * blockTokens, blockTokens);
+                keyCount++;
+            }
+            return keys[i];
+        }
+
+        /** Records a sampled token and streams its text; returns true when the sequence is done. */
+        boolean emit(int token, Tokenizer tokenizer) {
+            last = System.nanoTime();
+            int n = length - promptLength;
+            if (n == 0) first = last;
+            tokens[length++] = token;
+            n++;
+            String piece;
+            if (tokenizer.isEndOfGeneration(token)) {
+                reason = FinishReason.STOP;
+                piece = text.finish();
+            } else {
+                piece = text.append(tokenizer.tokenBytes(token));
+                if (text.stopped()) reason = FinishReason.STOP;
+                else if (n == limit) {
+                    reason = FinishReason.LENGTH;
+                    piece += text.finish();
+                }
+            }
+            sink.onToken(token, piece);
+            return reason != null;
+        }
+
+        GenerationResult finish(FinishReason why) {
+            if (why == FinishReason.CANCELLED) text.finish();
+            int n = length - promptLength;
+            return new GenerationResult(text.text(), Arrays.copyOfRange(tokens, promptLength, length), promptLength,
+                    cachedTokens, why, n == 0 ? 0 : first - submitted, n == 0 ? 0 : last - first);
         }
 
         @Override

@@ -23,4 +23,33 @@ public interface KvStore {
 
     /** {@code out[outOffset .. +headSize) += weight * value(layer, position, kvHead)}. */
     void addValue(int layer, int position, int kvHead, float weight, float[] out, int outOffset);
+
+    /**
+     * One query head's causal attention over positions {@code [0, positions)}: writes
+     * {@code softmax(scale * q.K) . V} into {@code out[outOffset .. +headSize)}. This default is
+     * the per-position online softmax over {@link #keyDot} and {@link #addValue}; a store whose
+     * layout allows whole-block kernels (the paged store) overrides it.
+     */
+    default void attend(int layer, int kvHead, int positions, float[] q, int qOffset, float scale, float[] out,
+                        int outOffset, int headSize) {
+        java.util.Arrays.fill(out, outOffset, outOffset + headSize, 0f);
+        float max = Float.NEGATIVE_INFINITY, sum = 0f;
+        for (int t = 0; t < positions; t++) {
+            float score = keyDot(layer, t, kvHead, q, qOffset) * scale;
+            float w;
+            if (score > max) {
+                float rescale = (float) Math.exp(max - score);
+                sum *= rescale;
+                for (int i = outOffset; i < outOffset + headSize; i++) out[i] *= rescale;
+                max = score;
+                w = 1f;
+            } else {
+                w = (float) Math.exp(score - max);
+            }
+            sum += w;
+            addValue(layer, t, kvHead, w, out, outOffset);
+        }
+        float inv = 1f / sum;
+        for (int i = outOffset; i < outOffset + headSize; i++) out[i] *= inv;
+    }
 }

@@ -322,26 +322,7 @@ public final class Transformer {
             KvStore kv = stores[b];
             int kvHead = h / kvGroup;
             int qo = b * dim + h * headSize;
-            int last = positions[b];
-            java.util.Arrays.fill(xb, qo, qo + headSize, 0f);
-            float max = Float.NEGATIVE_INFINITY, sum = 0f;
-            for (int t = 0; t <= last; t++) {
-                float score = kv.keyDot(layer, t, kvHead, q, qo) * attentionScale;
-                float w;
-                if (score > max) {
-                    float rescale = (float) Math.exp(max - score);
-                    sum *= rescale;
-                    for (int i = qo; i < qo + headSize; i++) xb[i] *= rescale;
-                    max = score;
-                    w = 1f;
-                } else {
-                    w = (float) Math.exp(score - max);
-                }
-                sum += w;
-                kv.addValue(layer, t, kvHead, w, xb, qo);
-            }
-            float inv = 1f / sum;
-            for (int i = qo; i < qo + headSize; i++) xb[i] *= inv;
+            kv.attend(layer, kvHead, positions[b] + 1, q, qo, attentionScale, xb, qo, headSize);
         }
     }
 
