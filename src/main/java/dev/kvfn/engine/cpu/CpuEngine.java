@@ -298,6 +298,7 @@ public final class CpuEngine implements Engine {
         try {
             while (!closed) {
                 if (running.isEmpty() && waiting.isEmpty()) {
+                    publishStats(); // idle: what cancellations and the last step left
                     Sequence s;
                     try {
                         s = incoming.take();
@@ -309,7 +310,10 @@ public final class CpuEngine implements Engine {
                 for (Sequence s; (s = incoming.poll()) != null; ) waiting.add(s);
                 reapCancelled();
                 admit();
-                if (!buildStep()) continue;
+                if (!buildStep()) {
+                    publishStats();
+                    continue;
+                }
                 try {
                     transformer.forward(batch);
                 } catch (RuntimeException | Error e) {
