@@ -11,6 +11,10 @@ public interface EngineConfig {
     @WithDefault("0")
     int threads();
 
+    /** Positions per sequence; 0 keeps the model's own context length. Bounds KV per sequence. Env: KVFN_ENGINE_CONTEXT_LENGTH. */
+    @WithDefault("0")
+    int contextLength();
+
     default int effectiveThreads() {
         return threads() > 0 ? threads() : Runtime.getRuntime().availableProcessors();
     }

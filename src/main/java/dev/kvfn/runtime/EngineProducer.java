@@ -1,6 +1,10 @@
 package dev.kvfn.runtime;
 
 import dev.kvfn.config.EngineConfig;
+import dev.kvfn.config.KvConfig;
+import dev.kvfn.config.SchedulerConfig;
+import dev.kvfn.engine.cpu.EngineOptions;
+import dev.kvfn.kv.KvElementType;
 import dev.kvfn.config.LimitsConfig;
 import dev.kvfn.config.ModelConfig;
 import dev.kvfn.engine.Engine;
@@ -33,12 +37,27 @@ public class EngineProducer {
     @Produces
     @Singleton
     @Startup
-    Engine engine(ModelConfig model, EngineConfig engine, LimitsConfig limits, MeterRegistry registry) {
-        return new ServingEngine(load(model, engine), registry, limits.maxRequests(), limits.requestTimeout());
+    Engine engine(ModelConfig model, EngineConfig engine, KvConfig kv, SchedulerConfig scheduler, LimitsConfig limits,
+                  MeterRegistry registry) {
+        return new ServingEngine(load(model, options(engine, kv, scheduler)), registry, limits.maxRequests(), limits.requestTimeout());
     }
 
-    private static Engine load(ModelConfig model, EngineConfig engine) {
-        int threads = engine.effectiveThreads();
+    /** The engine's sizing from {@code kvfn.engine.*}, {@code kvfn.kv.*} and {@code kvfn.scheduler.*}; a bad value stops start-up with one line. */
+    static EngineOptions options(EngineConfig engine, KvConfig kv, SchedulerConfig scheduler) {
+        try {
+            int context = engine.contextLength();
+            if (context < 0) throw new IllegalArgumentException("kvfn.engine.context-length must be >= 0, got " + context);
+            return new EngineOptions(engine.effectiveThreads(), context == 0 ? Integer.MAX_VALUE : context,
+                    KvElementType.parse(kv.elementType()), kv.blockTokens(),
+                    kv.poolBytes().map(m -> m.asLongValue()).orElse(0L), kv.memoryFraction(), kv.prefixCaching(),
+                    scheduler.maxStepTokens(), scheduler.maxSeqs(), scheduler.maxQueue());
+        } catch (IllegalArgumentException e) {
+            throw new ConfigurationException("kvfn cannot start: " + e.getMessage());
+        }
+    }
+
+    private static Engine load(ModelConfig model, EngineOptions options) {
+        int threads = options.threads();
         if (model.path().isEmpty()) {
             Path file;
             try {
@@ -48,18 +67,21 @@ public class EngineProducer {
             }
             LOG.warnf("No model configured (kvfn.model.path / KVFN_MODEL_PATH): serving the built-in synthetic tiny model. "
                     + "Its text is meaningless; point KVFN_MODEL_PATH at a Llama-family GGUF for real text.");
-            return CpuEngine.load(file, null, threads);
+            return CpuEngine.load(file, null, options);
         }
         Path path = model.path().get();
         CpuEngine loaded;
         try {
-            loaded = CpuEngine.load(path, model.tokenizer().orElse(null), threads);
+            loaded = CpuEngine.load(path, model.tokenizer().orElse(null), options);
         } catch (ModelFormatException | UncheckedIOException | IllegalArgumentException e) {
             // Quarkus prints a ConfigurationException as its message alone: one line naming the file and the reason
             throw new ConfigurationException("kvfn cannot start: " + e.getMessage());
         }
-        LOG.infof("Serving %s (%s, context %d, vocab %d) on %d threads", loaded.model().name(), path,
-                loaded.model().contextLength(), loaded.model().vocabSize(), threads);
+        var layout = loaded.kvLayout();
+        LOG.infof("Serving %s (%s, context %d, vocab %d) on %d threads; KV pool %d blocks x %d tokens (%s, %.0f bytes/token, %d MiB), model fingerprint %s",
+                loaded.model().name(), path, loaded.model().contextLength(), loaded.model().vocabSize(), threads,
+                loaded.stats().blocksTotal(), layout.blockTokens(), layout.elementType().configName(), layout.bytesPerToken(),
+                loaded.stats().blocksTotal() * layout.blockBytes() >> 20, loaded.fingerprint().shortHex());
         return loaded;
     }
 

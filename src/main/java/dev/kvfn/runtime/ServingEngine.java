@@ -64,6 +64,28 @@ final class ServingEngine implements Engine {
                 .description("decode time per completion token after the first").register(registry);
         promptLength = DistributionSummary.builder("kvfn.prompt.length").tag("model", model).baseUnit("tokens")
                 .description("prompt tokens per request").register(registry);
+        // Scheduler and pool, read from the engine's published snapshot at scrape time.
+        var tags = java.util.List.of(io.micrometer.core.instrument.Tag.of("model", model));
+        io.micrometer.core.instrument.Gauge.builder("kvfn.scheduler.waiting", engine, e -> e.stats().waiting()).tags(tags)
+                .description("requests queued for admission (queue depth), preempted ones included").register(registry);
+        io.micrometer.core.instrument.Gauge.builder("kvfn.scheduler.running", engine, e -> e.stats().running()).tags(tags)
+                .description("sequences admitted and computing").register(registry);
+        io.micrometer.core.instrument.FunctionCounter.builder("kvfn.scheduler.preemptions", engine, e -> e.stats().preemptions())
+                .tags(tags).description("sequences sent back to the queue because the KV pool ran out").register(registry);
+        io.micrometer.core.instrument.FunctionCounter.builder("kvfn.scheduler.steps", engine, e -> e.stats().steps())
+                .tags(tags).description("batched forward steps").register(registry);
+        for (String state : java.util.List.of("referenced", "cached", "free")) {
+            io.micrometer.core.instrument.Gauge.builder("kvfn.kv.blocks", engine, e -> switch (state) {
+                        case "referenced" -> e.stats().blocksReferenced();
+                        case "cached" -> e.stats().blocksCached();
+                        default -> e.stats().blocksFree();
+                    }).tags(tags).tag("tier", "pool").tag("state", state)
+                    .description("KV blocks by state: referenced by running sequences, cached (idle, reusable), free").register(registry);
+        }
+        io.micrometer.core.instrument.Gauge.builder("kvfn.kv.block.bytes", engine, e -> e.stats().blockBytes()).tags(tags)
+                .tag("tier", "pool").description("bytes per KV block").register(registry);
+        io.micrometer.core.instrument.FunctionCounter.builder("kvfn.kv.evictions", engine, e -> e.stats().evictions())
+                .tags(tags).tag("tier", "pool").description("cached blocks whose prefix was dropped to make room").register(registry);
         registry.gauge("kvfn.requests.in.flight", java.util.List.of(io.micrometer.core.instrument.Tag.of("model", model)),
                 inFlight, AtomicInteger::get);
     }
@@ -71,6 +93,7 @@ final class ServingEngine implements Engine {
     @Override public ModelInfo model() { return engine.model(); }
     @Override public Tokenizer tokenizer() { return engine.tokenizer(); }
     @Override public void close() { engine.close(); }
+    @Override public dev.kvfn.engine.EngineStats stats() { return engine.stats(); }
 
     @Override
     public Generation submit(GenerationRequest request, TokenSink sink) {

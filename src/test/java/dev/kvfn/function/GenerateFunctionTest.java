@@ -189,6 +189,27 @@ class GenerateFunctionTest {
         }
     }
 
+    @Test
+    void aRepeatedPromptIsServedFromThePoolAndTheKvMetricsShowIt() {
+        String prompt = "The quick brown fox jumps over the lazy dog and keeps running through the field until night falls. ".repeat(3);
+        String body = "{\"prompt\": \"" + prompt + "\", \"maxTokens\": 3, \"cacheSalt\": \"metrics-test\"}";
+        String before = given().get("/q/metrics").then().statusCode(200).extract().asString();
+        int first = post(body).then().statusCode(200).extract().path("cachedTokens");
+        int promptTokens = post(body).then().statusCode(200).extract().path("promptTokens");
+        int second = post(body).then().statusCode(200).extract().path("cachedTokens");
+        String after = given().get("/q/metrics").then().statusCode(200).extract().asString();
+        assertEquals(0, first);
+        assertTrue(second > 0 && second < promptTokens, second + " of " + promptTokens + " prompt tokens cached");
+        assertTrue(metric(after, "kvfn_cached_tokens_total") - metric(before, "kvfn_cached_tokens_total") >= 2 * second);
+        assertTrue(metric(after, "kvfn_scheduler_steps_total") > metric(before, "kvfn_scheduler_steps_total"));
+        assertTrue(after.lines().anyMatch(l -> l.startsWith("kvfn_kv_blocks{") && l.contains("state=\"cached\"")
+                && Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1)) > 0), "cached blocks are counted");
+        for (String name : List.of("kvfn_kv_blocks", "kvfn_kv_block_bytes", "kvfn_kv_evictions_total", "kvfn_scheduler_waiting",
+                "kvfn_scheduler_running", "kvfn_scheduler_preemptions_total")) {
+            assertTrue(after.contains(name), name + " missing from /q/metrics");
+        }
+    }
+
     private static String escape(String s) {
         return s.replace("\\", "\\\\").replace("\"", "\\\"").replace("\n", "\\n");
     }

@@ -1,0 +1,21 @@
+package dev.kvfn.config;
+
+import io.smallrye.config.ConfigMapping;
+import io.smallrye.config.WithDefault;
+
+/** The engine's continuous-batching scheduler. */
+@ConfigMapping(prefix = "kvfn.scheduler")
+public interface SchedulerConfig {
+
+    /** Token rows per forward step: prompt chunks plus one row per decoding sequence (chunked prefill budget). */
+    @WithDefault("512")
+    int maxStepTokens();
+
+    /** Sequences running at once (at most max-step-tokens). */
+    @WithDefault("16")
+    int maxSeqs();
+
+    /** Requests waiting for admission; one more is answered 429 with Retry-After. */
+    @WithDefault("256")
+    int maxQueue();
+}
