@@ -23,11 +23,14 @@ public final class BlockPool implements AutoCloseable {
 
     /** Told about keys as they enter and leave the pool; the host tier hangs on this. */
     public interface Listener {
-        /** A full block got {@code key} (its bytes are final). Called on the scheduler thread. */
-        default void stored(BlockKey key, int block) {}
+        /**
+         * A full block got {@code key}, child of {@code parent} (null for a chain's first block); its
+         * bytes are final. Called on the scheduler thread: copy what is needed and return quickly.
+         */
+        default void stored(BlockKey key, BlockKey parent, int block) {}
 
         /** {@code key} is about to leave the pool; the block's bytes are still intact during the call. */
-        default void evicted(BlockKey key, int block) {}
+        default void evicted(BlockKey key, BlockKey parent, int block) {}
     }
 
     private static final int NONE = -1;
@@ -39,6 +42,7 @@ public final class BlockPool implements AutoCloseable {
     private final MemorySegment memory;
     private final int[] refs;
     private final BlockKey[] keys;
+    private final BlockKey[] parents;
     private final Map<BlockKey, Integer> cached = new HashMap<>();
     private final int[] prev, next; // the free queue, a doubly-linked list over block ids
     private int head = NONE, tail = NONE, freeCount, idleCached;
@@ -54,6 +58,7 @@ public final class BlockPool implements AutoCloseable {
         this.memory = arena.allocate(Math.multiplyExact(blockBytes, (long) blocks), 64);
         this.refs = new int[blocks];
         this.keys = new BlockKey[blocks];
+        this.parents = new BlockKey[blocks];
         this.prev = new int[blocks];
         this.next = new int[blocks];
         for (int b = 0; b < blocks; b++) append(b);
@@ -102,9 +107,10 @@ public final class BlockPool implements AutoCloseable {
         BlockKey k = keys[b];
         if (k != null) {
             idleCached--;
-            listener.evicted(k, b);
+            listener.evicted(k, parents[b], b);
             cached.remove(k);
             keys[b] = null;
+            parents[b] = null;
             evictions++;
         }
         refs[b] = 1;
@@ -150,12 +156,23 @@ public final class BlockPool implements AutoCloseable {
      * when another block already holds the key (two sequences computed the same prefix at once):
      * then this block stays keyless and is simply freed with its sequence.
      */
-    public boolean register(int block, BlockKey key) {
+    public boolean register(int block, BlockKey key, BlockKey parent) {
         if (refs[block] <= 0) throw new IllegalStateException("block " + block + " must be referenced to get a key");
         if (keys[block] != null) throw new IllegalStateException("block " + block + " already has a key");
         if (cached.putIfAbsent(key, block) != null) return false;
         keys[block] = key;
-        listener.stored(key, block);
+        parents[block] = parent;
+        listener.stored(key, parent, block);
+        return true;
+    }
+
+    /** As {@link #register(int, BlockKey, BlockKey)} for a block whose bytes came from a lower tier: listeners are not told (it is stored already). */
+    public boolean registerRestored(int block, BlockKey key, BlockKey parent) {
+        if (refs[block] <= 0) throw new IllegalStateException("block " + block + " must be referenced to get a key");
+        if (keys[block] != null) throw new IllegalStateException("block " + block + " already has a key");
+        if (cached.putIfAbsent(key, block) != null) return false;
+        keys[block] = key;
+        parents[block] = parent;
         return true;
     }
 
@@ -166,6 +183,7 @@ public final class BlockPool implements AutoCloseable {
             if (refs[b] == 0 && keys[b] != null) {
                 cached.remove(keys[b]);
                 keys[b] = null;
+                parents[b] = null;
                 unlink(b);
                 prepend(b);
                 idleCached--;

@@ -43,9 +43,9 @@ class BlockPoolTest {
     void freedCachedBlocksAreEvictedLeastRecentlyUsedDeepestFirst() {
         try (var pool = new BlockPool(LAYOUT, 6)) {
             int[] a = {pool.allocate(), pool.allocate(), pool.allocate()};
-            for (int i = 0; i < 3; i++) assertTrue(pool.register(a[i], key(i)));
+            for (int i = 0; i < 3; i++) assertTrue(pool.register(a[i], key(i), null));
             int[] b = {pool.allocate(), pool.allocate()};
-            assertTrue(pool.register(b[0], key(10)));
+            assertTrue(pool.register(b[0], key(10), null));
             // b[1] stays keyless (a partial block)
             pool.release(a, 3);
             pool.release(b, 2);
@@ -57,7 +57,7 @@ class BlockPoolTest {
             var evicted = new ArrayList<BlockKey>();
             pool.setListener(new BlockPool.Listener() {
                 @Override
-                public void evicted(BlockKey k, int block) {
+                public void evicted(BlockKey k, BlockKey parent, int block) {
                     assertEquals(k, pool.key(block), "bytes and key are still intact while the listener runs");
                     evicted.add(k);
                 }
@@ -76,7 +76,7 @@ class BlockPoolTest {
     void aCacheHitTakesTheBlockOutOfTheFreeQueueAndNeverEvictsIt() {
         try (var pool = new BlockPool(LAYOUT, 2)) {
             int x = pool.allocate();
-            pool.register(x, key(1));
+            pool.register(x, key(1), null);
             pool.release(new int[]{x}, 1);
             assertEquals(2, pool.available());
             pool.take(pool.lookup(key(1)));
@@ -94,11 +94,11 @@ class BlockPoolTest {
     void aSecondBlockWithTheSameKeyStaysKeyless() {
         try (var pool = new BlockPool(LAYOUT, 2)) {
             int x = pool.allocate(), y = pool.allocate();
-            assertTrue(pool.register(x, key(5)));
-            assertFalse(pool.register(y, key(5)));
+            assertTrue(pool.register(x, key(5), null));
+            assertFalse(pool.register(y, key(5), null));
             assertNull(pool.key(y));
             assertEquals(x, pool.lookup(key(5)));
-            assertThrows(IllegalStateException.class, () -> pool.register(x, key(6)));
+            assertThrows(IllegalStateException.class, () -> pool.register(x, key(6), null));
             pool.release(new int[]{x, y}, 2);
             assertThrows(IllegalStateException.class, () -> pool.release(new int[]{x}, 1));
             pool.checkInvariants();
@@ -133,7 +133,7 @@ class BlockPoolTest {
                         for (int i = 0; i < n; i++) {
                             if (rng.nextInt(3) > 0) {
                                 BlockKey k = key(rng.nextInt(64)); // collisions on purpose
-                                if (pool.register(got[i], k)) everRegistered.put(k, got[i]);
+                                if (pool.register(got[i], k, null)) everRegistered.put(k, got[i]);
                                 nextKey++;
                             }
                         }

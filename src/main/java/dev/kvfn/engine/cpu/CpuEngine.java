@@ -482,7 +482,7 @@ public final class CpuEngine implements Engine {
             if (options.prefixCaching()) {
                 for (int full = s.computed / blockTokens; s.hashed < full; s.hashed++) {
                     int block = s.store.block(s.hashed);
-                    if (pool.key(block) == null) pool.register(block, s.key(s.hashed));
+                    if (pool.key(block) == null) pool.register(block, s.key(s.hashed), s.hashed == 0 ? null : s.key(s.hashed - 1));
                 }
             }
             if (stepLogit[j] < 0) continue;

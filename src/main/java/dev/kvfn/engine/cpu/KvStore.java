@@ -52,4 +52,16 @@ public interface KvStore {
         float inv = 1f / sum;
         for (int i = outOffset; i < outOffset + headSize; i++) out[i] *= inv;
     }
+
+    /**
+     * {@link #attend} for {@code heads} consecutive query heads sharing {@code kvHead} (grouped-query
+     * attention): head {@code i} reads {@code q[qOffset + i*headSize ..]} and writes
+     * {@code out[outOffset + i*headSize ..]}. A store can read each key and value once for the group.
+     */
+    default void attendGroup(int layer, int kvHead, int positions, float[] q, int qOffset, int heads, float scale,
+                             float[] out, int outOffset, int headSize) {
+        for (int i = 0; i < heads; i++) {
+            attend(layer, kvHead, positions, q, qOffset + i * headSize, scale, out, outOffset + i * headSize, headSize);
+        }
+    }
 }

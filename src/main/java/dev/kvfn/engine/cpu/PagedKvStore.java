@@ -110,4 +110,13 @@ public final class PagedKvStore implements KvStore {
                 layout.regionOffset(layer, true, kvHead), layout.scaleOffset(layer, false, kvHead),
                 layout.scaleOffset(layer, true, kvHead), blockTokens, this.headSize, positions, q, qOffset, scale, out, outOffset);
     }
+
+    @Override
+    public void attendGroup(int layer, int kvHead, int positions, float[] q, int qOffset, int heads, float scale,
+                            float[] out, int outOffset, int headSize) {
+        KvKernels.attendGroup(type, memory, table, blockBytes, layout.regionOffset(layer, false, kvHead),
+                layout.regionOffset(layer, true, kvHead), layout.scaleOffset(layer, false, kvHead),
+                layout.scaleOffset(layer, true, kvHead), blockTokens, this.headSize, positions, q, qOffset, heads, scale,
+                out, outOffset);
+    }
 }

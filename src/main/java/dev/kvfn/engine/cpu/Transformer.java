@@ -184,7 +184,7 @@ public final class Transformer {
                 }
                 attnLayer = l;
                 attnRows = n;
-                pool.forRange(n * heads, attentionTask);
+                pool.forRange(n * config.kvHeads(), attentionTask);
                 layer.wo().multiply(xb, xb2, n);
                 add(x, xb2, n * dim);
 
@@ -305,10 +305,11 @@ public final class Transformer {
     }
 
     /**
-     * Causal attention for the (head, row) pairs {@code [from, to)} of the current step, written
-     * into {@code xb}; each row reads only its own sequence's store, up to its own position.
-     * Pairs are numbered head-major: a row's cost grows with its position (late prompt rows and
-     * long-context decode rows cost most), while every head costs the same, so contiguous shares
+     * Causal attention for the (kv head, row) pairs {@code [from, to)} of the current step, written
+     * into {@code xb}; each row reads only its own sequence's store, up to its own position. A pair
+     * covers the query heads that share its kv head, so the store reads each key and value once for
+     * the group. Pairs are numbered head-major: a row's cost grows with its position (late prompt rows
+     * and long-context decode rows cost most), while every head costs the same, so contiguous shares
      * of whole heads stay balanced across threads. Softmax is computed online (running max and
      * sum, rescaling the accumulated output when the max grows), so no per-thread score buffer of
      * context length is needed.
@@ -318,11 +319,9 @@ public final class Transformer {
         KvStore[] stores = attnStores;
         int layer = attnLayer, rows = attnRows;
         for (int pair = from; pair < to; pair++) {
-            int h = pair / rows, b = pair % rows;
-            KvStore kv = stores[b];
-            int kvHead = h / kvGroup;
-            int qo = b * dim + h * headSize;
-            kv.attend(layer, kvHead, positions[b] + 1, q, qo, attentionScale, xb, qo, headSize);
+            int kvHead = pair / rows, b = pair % rows;
+            int qo = b * dim + kvHead * kvGroup * headSize; // the kvGroup query heads of this kv head are adjacent
+            stores[b].attendGroup(layer, kvHead, positions[b] + 1, q, qo, kvGroup, attentionScale, xb, qo, headSize);
         }
     }
 

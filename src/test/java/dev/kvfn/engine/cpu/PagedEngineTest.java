@@ -210,7 +210,8 @@ class PagedEngineTest {
             var started = new CountDownLatch(1);
             Generation g = e.submit(new GenerationRequest(p, 400, SamplingParams.GREEDY), (t, s) -> started.countDown());
             assertTrue(started.await(30, TimeUnit.SECONDS));
-            assertTrue(e.stats().blocksReferenced() > 0);
+            for (int i = 0; i < 500 && e.stats().blocksReferenced() == 0; i++) Thread.sleep(2); // stats follow the step
+            assertTrue(e.stats().blocksReferenced() > 0, "the running sequence holds blocks: " + e.stats());
             g.cancel();
             GenerationResult r = g.result().get(30, TimeUnit.SECONDS);
             assertEquals(FinishReason.CANCELLED, r.finishReason());

@@ -24,8 +24,8 @@ public final class KvKernels {
     private static final ValueLayout.OfByte I8 = ValueLayout.JAVA_BYTE;
 
     private static final boolean VECTOR = VectorMath.VECTOR_MODULE && !"scalar".equals(System.getProperty(Matrices.KERNELS_PROPERTY));
-    /** One block's scores / weights per thread; blocks are at most 256 tokens. */
-    static final ThreadLocal<float[]> WEIGHTS = ThreadLocal.withInitial(() -> new float[256]);
+    /** One block's scores / weights for up to 4 heads, per thread; blocks are at most 256 tokens. */
+    static final ThreadLocal<float[]> WEIGHTS = ThreadLocal.withInitial(() -> new float[4 * 256]);
 
     /** Whether {@link #attend} takes the vector path for blocks of {@code blockTokens}. */
     public static boolean vectorized(int blockTokens) {
@@ -115,6 +115,29 @@ public final class KvKernels {
         } else {
             scalarAttend(type, seg, table, blockBytes, kRegion, vRegion, kScale, vScale, blockTokens, headSize,
                     positions, q, qOff, scale, out, outOff);
+        }
+    }
+
+    /**
+     * {@link #attend} for {@code heads} consecutive query heads that share this kv head (grouped-query
+     * attention): head {@code i}'s query is at {@code q[qOff + i*headSize]}, its output at
+     * {@code out[outOff + i*headSize]}. The vector path reads each K/V vector once for up to 4 heads.
+     */
+    public static void attendGroup(int type, MemorySegment seg, int[] table, long blockBytes, long kRegion, long vRegion,
+                                   long kScale, long vScale, int blockTokens, int headSize, int positions,
+                                   float[] q, int qOff, int heads, float scale, float[] out, int outOff) {
+        if (VECTOR && VectorizedKvKernels.fits(blockTokens)) {
+            for (int h = 0; h < heads; h += 4) {
+                int o = h * headSize;
+                VectorizedKvKernels.attend4(type, seg, table, blockBytes, kRegion, vRegion, kScale, vScale, blockTokens, headSize,
+                        positions, q, qOff + o, Math.min(4, heads - h), scale, out, outOff + o);
+            }
+        } else {
+            for (int h = 0; h < heads; h++) {
+                int o = h * headSize;
+                scalarAttend(type, seg, table, blockBytes, kRegion, vRegion, kScale, vScale, blockTokens, headSize,
+                        positions, q, qOff + o, scale, out, outOff + o);
+            }
         }
     }
 

@@ -13,10 +13,12 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 
 /**
- * Vector API body of {@link KvKernels#attend}. Scores: K regions are {@code [dim][token]}, so the
- * scores of {@code L} tokens are {@code headSize} FMAs of a broadcast query element with one row
- * of K — no horizontal sums. Softmax weights use the vector {@code EXP}. Values: {@code L} dims at
- * a time, each token's row scaled by its weight.
+ * Vector API body of {@link KvKernels#attend}. Each block's K and V regions are first widened to
+ * f32 in a per-thread buffer (one short loop per element type), then shared by up to 4 query
+ * heads. Scores: K regions are {@code [dim][token]}, so the scores of {@code L} tokens are
+ * {@code headSize} FMAs of a broadcast query element with one row of K — no horizontal sums.
+ * Softmax weights use the vector {@code EXP}. Values: {@code L} dims at a time, each token's row
+ * scaled by its weight.
  */
 final class VectorizedKvKernels {
     private VectorizedKvKernels() {}
@@ -35,27 +37,65 @@ final class VectorizedKvKernels {
         return blockTokens % L == 0;
     }
 
-    private static FloatVector load(int type, MemorySegment seg, long region, long element) {
-        return switch (type) {
-            case KvKernels.F32 -> FloatVector.fromMemorySegment(F, seg, region + 4 * element, LE);
-            case KvKernels.F16 -> {
-                IntVector h = (IntVector) ShortVector.fromMemorySegment(S, seg, region + 2 * element, LE)
-                        .convertShape(VectorOperators.S2I, I, 0);
-                FloatVector magnitude = h.and(0x7fff).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f);
-                yield magnitude.reinterpretAsInts().or(h.and(0x8000_0000)).reinterpretAsFloats();
-            }
-            default -> (FloatVector) ByteVector.fromMemorySegment(B, seg, region + element, LE)
-                    .convertShape(VectorOperators.B2F, F, 0);
-        };
-    }
-
     static void attend(int type, MemorySegment seg, int[] table, long blockBytes, long kRegion, long vRegion,
                        long kScale, long vScale, int bt, int hs, int positions,
                        float[] q, int qOff, float scale, float[] out, int outOff) {
+        attend4(type, seg, table, blockBytes, kRegion, vRegion, kScale, vScale, bt, hs, positions, q, qOff, 1, scale, out, outOff);
+    }
+
+    /** Per-thread f32 copies of one block's K and V regions. */
+    private static final ThreadLocal<float[][]> BLOCK = ThreadLocal.withInitial(() -> new float[2][0]);
+
+    /** Widens {@code n} elements at {@code region} to floats: one small loop per element type, so each stays vectorized. */
+    private static void widen(int type, MemorySegment seg, long region, int n, float[] dst) {
+        switch (type) {
+            case KvKernels.F32 -> MemorySegment.copy(seg, ValueLayout.JAVA_FLOAT_UNALIGNED, region, dst, 0, n);
+            case KvKernels.F16 -> widenF16(seg, region, n, dst);
+            default -> widenQ8(seg, region, n, dst);
+        }
+    }
+
+    private static void widenF16(MemorySegment seg, long region, int n, float[] dst) {
+        int i = 0;
+        for (; i <= n - L; i += L) {
+            IntVector h = (IntVector) ShortVector.fromMemorySegment(S, seg, region + 2L * i, LE).convertShape(VectorOperators.S2I, I, 0);
+            FloatVector magnitude = h.and(0x7fff).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f);
+            magnitude.reinterpretAsInts().or(h.and(0x8000_0000)).reinterpretAsFloats().intoArray(dst, i);
+        }
+        for (; i < n; i++) dst[i] = Float.float16ToFloat(seg.get(I16_LE, region + 2L * i));
+    }
+
+    private static void widenQ8(MemorySegment seg, long region, int n, float[] dst) {
+        int i = 0;
+        for (; i <= n - L; i += L) {
+            ((FloatVector) ByteVector.fromMemorySegment(B, seg, region + i, LE).convertShape(VectorOperators.B2F, F, 0)).intoArray(dst, i);
+        }
+        for (; i < n; i++) dst[i] = seg.get(I8, region + i);
+    }
+
+    /**
+     * {@link #attend} for {@code heads} (1..4) query heads that share one kv head (grouped-query
+     * attention), at {@code q[qOff + i*hs]}: each K and V vector is loaded and widened once and
+     * used for all of them, which is what makes long-context prefill affordable. Heads beyond
+     * {@code heads} repeat the last one and are not stored.
+     */
+    static void attend4(int type, MemorySegment seg, int[] table, long blockBytes, long kRegion, long vRegion,
+                        long kScale, long vScale, int bt, int hs, int positions,
+                        float[] q, int qOff, int heads, float scale, float[] out, int outOff) {
         float[] w = KvKernels.WEIGHTS.get();
-        java.util.Arrays.fill(out, outOff, outOff + hs, 0f);
-        int dv = hs - hs % L; // dims done with vectors; the rest scalar
-        float max = Float.NEGATIVE_INFINITY, sum = 0f;
+        float[][] block = BLOCK.get();
+        int region = hs * bt;
+        if (block[0].length < region) {
+            block[0] = new float[region];
+            block[1] = new float[region];
+        }
+        float[] kf = block[0], vf = block[1];
+        java.util.Arrays.fill(out, outOff, outOff + heads * hs, 0f);
+        int dv = hs - hs % L;
+        int q0 = qOff, q1 = qOff + Math.min(1, heads - 1) * hs, q2 = qOff + Math.min(2, heads - 1) * hs,
+                q3 = qOff + Math.min(3, heads - 1) * hs;
+        int w1 = bt, w2 = 2 * bt, w3 = 3 * bt;
+        float m0 = Float.NEGATIVE_INFINITY, m1 = m0, m2 = m0, m3 = m0, s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;
         for (int blk = 0, start = 0; start < positions; blk++, start += bt) {
             long base = table[blk] * blockBytes;
             long kr = base + kRegion, vr = base + vRegion;
@@ -65,55 +105,113 @@ final class VectorizedKvKernels {
                 ks *= seg.get(F32_LE, base + kScale);
                 vs = seg.get(F32_LE, base + vScale);
             }
-            // scores of the block, L tokens at a time
-            FloatVector blockMaxV = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+            widen(type, seg, kr, region, kf);
+            widen(type, seg, vr, count * hs, vf);
+            FloatVector x0 = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY), x1 = x0, x2 = x0, x3 = x0;
             for (int t0 = 0; t0 < count; t0 += L) {
-                FloatVector acc = FloatVector.zero(F);
+                FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
                 for (int d = 0; d < hs; d++) {
-                    acc = load(type, seg, kr, (long) d * bt + t0).fma(FloatVector.broadcast(F, q[qOff + d]), acc);
+                    FloatVector k = FloatVector.fromArray(F, kf, d * bt + t0);
+                    a0 = k.fma(FloatVector.broadcast(F, q[q0 + d]), a0);
+                    a1 = k.fma(FloatVector.broadcast(F, q[q1 + d]), a1);
+                    a2 = k.fma(FloatVector.broadcast(F, q[q2 + d]), a2);
+                    a3 = k.fma(FloatVector.broadcast(F, q[q3 + d]), a3);
                 }
-                acc = acc.mul(ks);
-                if (t0 + L > count) acc = acc.blend(Float.NEGATIVE_INFINITY, F.indexInRange(t0, count).not());
-                acc.intoArray(w, t0);
-                blockMaxV = blockMaxV.max(acc);
+                a0 = a0.mul(ks);
+                a1 = a1.mul(ks);
+                a2 = a2.mul(ks);
+                a3 = a3.mul(ks);
+                if (t0 + L > count) {
+                    var tail = F.indexInRange(t0, count).not();
+                    a0 = a0.blend(Float.NEGATIVE_INFINITY, tail);
+                    a1 = a1.blend(Float.NEGATIVE_INFINITY, tail);
+                    a2 = a2.blend(Float.NEGATIVE_INFINITY, tail);
+                    a3 = a3.blend(Float.NEGATIVE_INFINITY, tail);
+                }
+                a0.intoArray(w, t0);
+                a1.intoArray(w, w1 + t0);
+                a2.intoArray(w, w2 + t0);
+                a3.intoArray(w, w3 + t0);
+                x0 = x0.max(a0);
+                x1 = x1.max(a1);
+                x2 = x2.max(a2);
+                x3 = x3.max(a3);
             }
-            float blockMax = blockMaxV.reduceLanes(VectorOperators.MAX);
-            if (blockMax > max) {
-                float r = (float) Math.exp(max - blockMax);
-                sum *= r;
-                for (int d = 0; d < hs; d++) out[outOff + d] *= r;
-                max = blockMax;
-            }
-            FloatVector sumV = FloatVector.zero(F);
+            // online softmax, per head: raise the running max, rescale what was accumulated
+            float b0 = x0.reduceLanes(VectorOperators.MAX), b1 = x1.reduceLanes(VectorOperators.MAX),
+                    b2 = x2.reduceLanes(VectorOperators.MAX), b3 = x3.reduceLanes(VectorOperators.MAX);
+            if (b0 > m0) { float r = (float) Math.exp(m0 - b0); s0 *= r; scale(out, outOff, hs, r); m0 = b0; }
+            if (heads > 1 && b1 > m1) { float r = (float) Math.exp(m1 - b1); s1 *= r; scale(out, outOff + hs, hs, r); m1 = b1; }
+            if (heads > 2 && b2 > m2) { float r = (float) Math.exp(m2 - b2); s2 *= r; scale(out, outOff + 2 * hs, hs, r); m2 = b2; }
+            if (heads > 3 && b3 > m3) { float r = (float) Math.exp(m3 - b3); s3 *= r; scale(out, outOff + 3 * hs, hs, r); m3 = b3; }
+            FloatVector e0 = FloatVector.zero(F), e1 = e0, e2 = e0, e3 = e0;
             for (int t0 = 0; t0 < count; t0 += L) {
-                FloatVector e = FloatVector.fromArray(F, w, t0).sub(max).lanewise(VectorOperators.EXP);
-                sumV = sumV.add(e);
+                FloatVector e = FloatVector.fromArray(F, w, t0).sub(m0).lanewise(VectorOperators.EXP);
+                e0 = e0.add(e);
                 e.mul(vs).intoArray(w, t0);
-            }
-            sum += sumV.reduceLanes(VectorOperators.ADD);
-            // weighted values
-            for (int d0 = 0; d0 < dv; d0 += L) {
-                FloatVector acc = FloatVector.fromArray(F, out, outOff + d0);
-                for (int t = 0; t < count; t++) {
-                    acc = load(type, seg, vr, (long) t * hs + d0).fma(FloatVector.broadcast(F, w[t]), acc);
+                if (heads > 1) {
+                    e = FloatVector.fromArray(F, w, w1 + t0).sub(m1).lanewise(VectorOperators.EXP);
+                    e1 = e1.add(e);
+                    e.mul(vs).intoArray(w, w1 + t0);
                 }
-                acc.intoArray(out, outOff + d0);
+                if (heads > 2) {
+                    e = FloatVector.fromArray(F, w, w2 + t0).sub(m2).lanewise(VectorOperators.EXP);
+                    e2 = e2.add(e);
+                    e.mul(vs).intoArray(w, w2 + t0);
+                }
+                if (heads > 3) {
+                    e = FloatVector.fromArray(F, w, w3 + t0).sub(m3).lanewise(VectorOperators.EXP);
+                    e3 = e3.add(e);
+                    e.mul(vs).intoArray(w, w3 + t0);
+                }
+            }
+            s0 += e0.reduceLanes(VectorOperators.ADD);
+            if (heads > 1) s1 += e1.reduceLanes(VectorOperators.ADD);
+            if (heads > 2) s2 += e2.reduceLanes(VectorOperators.ADD);
+            if (heads > 3) s3 += e3.reduceLanes(VectorOperators.ADD);
+            // weighted values: each V row loaded once for all heads
+            int o1 = outOff + Math.min(1, heads - 1) * hs, o2 = outOff + Math.min(2, heads - 1) * hs,
+                    o3 = outOff + Math.min(3, heads - 1) * hs;
+            int u1 = heads > 1 ? w1 : 0, u2 = heads > 2 ? w2 : u1, u3 = heads > 3 ? w3 : u2;
+            for (int d0 = 0; d0 < dv; d0 += L) {
+                FloatVector c0 = FloatVector.fromArray(F, out, outOff + d0), c1 = FloatVector.fromArray(F, out, o1 + d0),
+                        c2 = FloatVector.fromArray(F, out, o2 + d0), c3 = FloatVector.fromArray(F, out, o3 + d0);
+                for (int t = 0; t < count; t++) {
+                    FloatVector v = FloatVector.fromArray(F, vf, t * hs + d0);
+                    c0 = v.fma(FloatVector.broadcast(F, w[t]), c0);
+                    c1 = v.fma(FloatVector.broadcast(F, w[u1 + t]), c1);
+                    c2 = v.fma(FloatVector.broadcast(F, w[u2 + t]), c2);
+                    c3 = v.fma(FloatVector.broadcast(F, w[u3 + t]), c3);
+                }
+                // heads beyond `heads` alias the last real one: only real heads are stored
+                if (heads > 3) c3.intoArray(out, o3 + d0);
+                if (heads > 2) c2.intoArray(out, o2 + d0);
+                if (heads > 1) c1.intoArray(out, o1 + d0);
+                c0.intoArray(out, outOff + d0);
             }
             for (int d = dv; d < hs; d++) {
-                float a = out[outOff + d];
-                for (int t = 0; t < count; t++) a += w[t] * scalar(type, seg, vr, (long) t * hs + d);
-                out[outOff + d] = a;
+                float c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+                for (int t = 0; t < count; t++) {
+                    float v = vf[t * hs + d];
+                    c0 += w[t] * v;
+                    c1 += w[u1 + t] * v;
+                    c2 += w[u2 + t] * v;
+                    c3 += w[u3 + t] * v;
+                }
+                out[outOff + d] += c0;
+                if (heads > 1) out[o1 + d] += c1;
+                if (heads > 2) out[o2 + d] += c2;
+                if (heads > 3) out[o3 + d] += c3;
             }
         }
-        float inv = 1f / sum;
-        for (int d = 0; d < hs; d++) out[outOff + d] *= inv;
+        scale(out, outOff, hs, 1f / s0);
+        if (heads > 1) scale(out, outOff + hs, hs, 1f / s1);
+        if (heads > 2) scale(out, outOff + 2 * hs, hs, 1f / s2);
+        if (heads > 3) scale(out, outOff + 3 * hs, hs, 1f / s3);
     }
 
-    private static float scalar(int type, MemorySegment seg, long region, long i) {
-        return switch (type) {
-            case KvKernels.F32 -> seg.get(F32_LE, region + 4 * i);
-            case KvKernels.F16 -> Float.float16ToFloat(seg.get(I16_LE, region + 2 * i));
-            default -> seg.get(I8, region + i);
-        };
+    private static void scale(float[] out, int off, int n, float r) {
+        for (int i = off; i < off + n; i++) out[i] *= r;
     }
+
 }

@@ -1,0 +1,387 @@
+package dev.kvfn.kv;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Set;
+import java.util.zip.CRC32C;
+
+/**
+ * Full KV blocks in a memory-mapped file that outlives the process (under {@code /dev/shm} it
+ * survives a restart of the container's process, on a volume a restart of the pod). The file is
+ * its own index, so a new process maps it and finds every block from the slot table alone,
+ * without reading block bytes:
+ *
+ * <pre>
+ *   [0, 4096)            header: magic "KVFNHST1", version, slots, block bytes, block tokens,
+ *                        model fingerprint, KV layout text, CRC32C of the header
+ *   [4096, dataStart)    slot table: 128 bytes per slot
+ *                          0 state (0 empty, 1 writing, 2 valid)  4 tokens  8 element type
+ *                         12 CRC32C of the block bytes  16 last use  24 has parent  28 CRC32C of the entry
+ *                         32 key (32 bytes)  64 parent key (32 bytes)
+ *   [dataStart, end)     slot data: one pool block per slot, byte for byte
+ * </pre>
+ *
+ * Crash consistency: a slot is marked writing, its bytes copied, their CRC32C and the entry
+ * written, and only then is it marked valid; a process killed at any point leaves either a valid
+ * slot whose bytes match their checksum or a slot that the next {@link #open} clears. Every
+ * restore re-checks the bytes it copied against the checksum, so a torn or flipped block is
+ * dropped and recomputed, never served. A header that does not match this model and layout, or a
+ * slot table cut short, makes {@code open} start the file afresh (the reason is in
+ * {@link #openOutcome()}). Files are created 0600 in a 0700 directory: KV bytes are user data.
+ * Thread-safe (one lock; copies are memcpy-fast).
+ */
+public final class HostStore implements AutoCloseable {
+    static final long MAGIC = 0x3154534e4846564bL; // "KVFNHST1" little-endian
+    static final int VERSION = 1;
+    static final int HEADER_BYTES = 4096;
+    static final int ENTRY_BYTES = 128;
+    static final int EMPTY = 0, WRITING = 1, VALID = 2;
+    public static final String FILE_NAME = "blocks.kvfn";
+
+    private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED;
+    private static final ValueLayout.OfLong I64 = ValueLayout.JAVA_LONG_UNALIGNED;
+
+    private final Path file;
+    private final KvLayout layout;
+    private final int slots;
+    private final long blockBytes, dataStart;
+    private final Arena arena;
+    private final MemorySegment map;
+    /** key -> slot, in least-recently-used-first order. */
+    private final LinkedHashMap<BlockKey, Integer> index = new LinkedHashMap<>(16, 0.75f, true);
+    private final ArrayDeque<Integer> free = new ArrayDeque<>();
+    private final String openOutcome;
+    private long clock;
+    private long hits, misses, writes, evictions, faults, restoredBytes;
+
+    private HostStore(Path file, KvLayout layout, int slots, long dataStart, Arena arena, MemorySegment map, String outcome) {
+        this.file = file;
+        this.layout = layout;
+        this.slots = slots;
+        this.blockBytes = layout.blockBytes();
+        this.dataStart = dataStart;
+        this.arena = arena;
+        this.map = map;
+        this.openOutcome = outcome;
+    }
+
+    /**
+     * Opens (or creates) the store in {@code dir} for this model and layout, holding as many blocks
+     * as fit in {@code capacityBytes}. An existing file for another model, layout or size, or a
+     * damaged one, is replaced.
+     */
+    public static HostStore open(Path dir, byte[] fingerprint, KvLayout layout, long capacityBytes) {
+        long blockBytes = layout.blockBytes();
+        long slotsLong = capacityBytes / (blockBytes + ENTRY_BYTES);
+        if (slotsLong < 1) {
+            throw new IllegalArgumentException("kvfn.kv.host-store.bytes " + capacityBytes + " holds no block of " + blockBytes + " bytes");
+        }
+        int slots = (int) Math.min(slotsLong, Integer.MAX_VALUE / 2);
+        long dataStart = align(HEADER_BYTES + (long) slots * ENTRY_BYTES, 4096);
+        long size = dataStart + slots * blockBytes;
+        byte[] header = header(fingerprint, layout, slots);
+        try {
+            createPrivateDirectories(dir);
+            Path file = dir.resolve(FILE_NAME);
+            String outcome = "created";
+            long invalidFrom = Long.MAX_VALUE; // data past this offset was cut off
+            if (Files.exists(file)) {
+                String problem = check(file, header, dataStart);
+                if (problem == null) {
+                    long existing = Files.size(file);
+                    outcome = "attached";
+                    if (existing < size) {
+                        invalidFrom = existing;
+                        outcome = "attached, repaired: file was cut at " + existing + " of " + size + " bytes";
+                    }
+                } else {
+                    Files.delete(file);
+                    outcome = "replaced: " + problem;
+                }
+            }
+            if (!Files.exists(file)) {
+                try {
+                    Files.createFile(file, PosixFilePermissions.asFileAttribute(Set.of(PosixFilePermission.OWNER_READ,
+                            PosixFilePermission.OWNER_WRITE)));
+                } catch (UnsupportedOperationException e) {
+                    Files.createFile(file);
+                }
+            }
+            Arena arena = Arena.ofShared();
+            MemorySegment map;
+            try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+                if (ch.size() < size) {
+                    ch.write(ByteBuffer.wrap(new byte[1]), size - 1); // extend (sparse): new slots read as empty
+                }
+                map = ch.map(FileChannel.MapMode.READ_WRITE, 0, size, arena);
+            }
+            var store = new HostStore(file, layout, slots, dataStart, arena, map, outcome);
+            store.load(header, invalidFrom);
+            return store;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot open the host KV store in " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static long align(long v, long to) {
+        return (v + to - 1) / to * to;
+    }
+
+    private static void createPrivateDirectories(Path dir) throws IOException {
+        try {
+            Files.createDirectories(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+        } catch (FileAlreadyExistsException e) {
+            throw new IOException(dir + " exists and is not a directory");
+        } catch (UnsupportedOperationException e) {
+            Files.createDirectories(dir);
+        }
+        try {
+            Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx------"));
+        } catch (UnsupportedOperationException ignored) {
+            // not a POSIX file system
+        }
+    }
+
+    private static byte[] header(byte[] fingerprint, KvLayout layout, int slots) {
+        ByteBuffer b = ByteBuffer.allocate(HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
+        byte[] text = layout.canonical().getBytes(StandardCharsets.US_ASCII);
+        b.putLong(MAGIC).putInt(VERSION).putInt(slots).putLong(layout.blockBytes()).putInt(layout.blockTokens()).putInt(text.length);
+        b.put(Arrays.copyOf(fingerprint, 32)).put(text);
+        var crc = new CRC32C();
+        crc.update(b.array(), 0, HEADER_BYTES - 4);
+        b.putInt(HEADER_BYTES - 4, (int) crc.getValue());
+        return b.array();
+    }
+
+    /** Why an existing file cannot be attached, or null when its header is exactly the one expected. */
+    private static String check(Path file, byte[] expected, long dataStart) throws IOException {
+        byte[] actual = new byte[HEADER_BYTES];
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            if (ch.size() < dataStart) return "file too short for its slot table (" + ch.size() + " bytes)";
+            ByteBuffer buf = ByteBuffer.wrap(actual);
+            while (buf.hasRemaining() && ch.read(buf, buf.position()) > 0) { /* read the header */ }
+        }
+        ByteBuffer a = ByteBuffer.wrap(actual).order(ByteOrder.LITTLE_ENDIAN);
+        if (a.getLong(0) != MAGIC) return "not a kvfn host store";
+        if (a.getInt(8) != VERSION) return "format version " + a.getInt(8) + ", this build writes " + VERSION;
+        var crc = new CRC32C();
+        crc.update(actual, 0, HEADER_BYTES - 4);
+        if ((int) crc.getValue() != a.getInt(HEADER_BYTES - 4)) return "header checksum mismatch";
+        if (!Arrays.equals(actual, 32, 64, expected, 32, 64)) return "written for another model (fingerprint differs)";
+        if (!Arrays.equals(actual, expected)) return "written with another KV layout or size";
+        return null;
+    }
+
+    /** Writes the header if new, then reads the slot table: valid entries go to the index, torn ones are cleared. */
+    private void load(byte[] header, long invalidFrom) {
+        MemorySegment.copy(header, 0, map, ValueLayout.JAVA_BYTE, 0, HEADER_BYTES);
+        record Found(BlockKey key, int slot, long lastUse) {}
+        List<Found> found = new ArrayList<>();
+        for (int s = 0; s < slots; s++) {
+            long e = entry(s);
+            int state = map.get(I32, e);
+            boolean ok = state == VALID && entryCrc(e) == map.get(I32, e + 28)
+                    && map.get(I32, e + 8) == layout.elementType().ordinal() && dataOffset(s) + blockBytes <= invalidFrom;
+            if (ok) {
+                found.add(new Found(BlockKey.of(bytes(e + 32)), s, map.get(I64, e + 16)));
+            } else {
+                if (state != EMPTY) {
+                    map.set(I32, e, EMPTY);
+                    faults++;
+                }
+                free.add(s);
+            }
+        }
+        found.sort(Comparator.comparingLong(Found::lastUse));
+        for (Found f : found) {
+            if (index.putIfAbsent(f.key(), f.slot()) != null) {
+                map.set(I32, entry(f.slot()), EMPTY);
+                free.add(f.slot());
+            }
+            clock = Math.max(clock, f.lastUse());
+        }
+    }
+
+    private long entry(int slot) {
+        return HEADER_BYTES + (long) slot * ENTRY_BYTES;
+    }
+
+    private long dataOffset(int slot) {
+        return dataStart + slot * blockBytes;
+    }
+
+    private byte[] bytes(long offset) {
+        byte[] b = new byte[32];
+        MemorySegment.copy(map, ValueLayout.JAVA_BYTE, offset, b, 0, 32);
+        return b;
+    }
+
+    /** CRC32C of an entry's fields except its state, last use and this checksum (bytes 4..16 and 24..28, 32..96). */
+    private int entryCrc(long e) {
+        var crc = new CRC32C();
+        crc.update(map.asSlice(e + 4, 12).asByteBuffer());
+        crc.update(map.asSlice(e + 24, 4).asByteBuffer());
+        crc.update(map.asSlice(e + 32, 64).asByteBuffer());
+        return (int) crc.getValue();
+    }
+
+    public synchronized boolean contains(BlockKey key) {
+        return index.containsKey(key);
+    }
+
+    /** The parent of a stored block (null for a chain's first block or an unknown key). */
+    public synchronized BlockKey parent(BlockKey key) {
+        Integer s = index.get(key);
+        if (s == null) return null;
+        long e = entry(s);
+        return map.get(I32, e + 24) == 0 ? null : BlockKey.of(bytes(e + 64));
+    }
+
+    /**
+     * Stores a block's bytes ({@code blockBytes} from {@code src} at {@code offset}) under its key,
+     * evicting the least recently used block when full. Returns false if the key is already stored
+     * (idempotent).
+     */
+    public synchronized boolean put(BlockKey key, BlockKey parent, MemorySegment src, long offset) {
+        if (index.containsKey(key)) return false;
+        int s;
+        if (!free.isEmpty()) {
+            s = free.poll();
+        } else {
+            var eldest = index.entrySet().iterator().next();
+            s = eldest.getValue();
+            index.remove(eldest.getKey());
+            evictions++;
+        }
+        long e = entry(s);
+        map.set(I32, e, WRITING);
+        MemorySegment data = map.asSlice(dataOffset(s), blockBytes);
+        MemorySegment.copy(src, offset, data, 0, blockBytes);
+        var crc = new CRC32C();
+        crc.update(data.asByteBuffer());
+        map.set(I32, e + 4, layout.blockTokens());
+        map.set(I32, e + 8, layout.elementType().ordinal());
+        map.set(I32, e + 12, (int) crc.getValue());
+        map.set(I64, e + 16, ++clock);
+        map.set(I32, e + 24, parent == null ? 0 : 1);
+        MemorySegment.copy(key.toBytes(), 0, map, ValueLayout.JAVA_BYTE, e + 32, 32);
+        MemorySegment.copy(parent == null ? new byte[32] : parent.toBytes(), 0, map, ValueLayout.JAVA_BYTE, e + 64, 32);
+        map.set(I32, e + 28, entryCrc(e));
+        map.set(I32, e, VALID); // published last: a crash before this leaves a slot the next open clears
+        index.put(key, s);
+        writes++;
+        return true;
+    }
+
+    /**
+     * Copies the block stored under {@code key} into {@code dst} at {@code offset} and verifies the
+     * copy against the stored checksum and the entry against its key. Returns false when the key is
+     * absent or the block fails verification; a failing block is dropped from the store.
+     */
+    public synchronized boolean restore(BlockKey key, MemorySegment dst, long offset) {
+        Integer s = index.get(key);
+        if (s == null) {
+            misses++;
+            return false;
+        }
+        long e = entry(s);
+        boolean entryOk = map.get(I32, e) == VALID && entryCrc(e) == map.get(I32, e + 28)
+                && Arrays.equals(bytes(e + 32), key.toBytes()) && map.get(I32, e + 8) == layout.elementType().ordinal();
+        if (entryOk) {
+            MemorySegment copy = dst.asSlice(offset, blockBytes);
+            MemorySegment.copy(map, dataOffset(s), copy, 0, blockBytes);
+            var crc = new CRC32C();
+            crc.update(copy.asByteBuffer());
+            if ((int) crc.getValue() == map.get(I32, e + 12)) {
+                map.set(I64, e + 16, ++clock);
+                hits++;
+                restoredBytes += blockBytes;
+                return true;
+            }
+        }
+        drop(key, s);
+        faults++;
+        return false;
+    }
+
+    /** Copies a stored block's verified bytes into {@code dst} (for publishing to another tier); false if absent or bad. */
+    public boolean read(BlockKey key, MemorySegment dst, long offset) {
+        return restore(key, dst, offset);
+    }
+
+    private void drop(BlockKey key, int slot) {
+        index.remove(key);
+        map.set(I32, entry(slot), EMPTY);
+        free.add(slot);
+    }
+
+    /** Forgets a key (a tier above found it bad). */
+    public synchronized void remove(BlockKey key) {
+        Integer s = index.get(key);
+        if (s != null) drop(key, s);
+    }
+
+    /** Writes dirty pages to the file (matters on a volume; /dev/shm is memory either way). */
+    public void flush() {
+        map.force();
+    }
+
+    public synchronized HostStoreStats stats() {
+        return new HostStoreStats(slots, index.size(), blockBytes, hits, misses, writes, evictions, faults, restoredBytes);
+    }
+
+    public record HostStoreStats(int slots, int blocks, long blockBytes, long hits, long misses, long writes, long evictions,
+                                 long faults, long restoredBytes) {}
+
+    /** What {@link #open} found: {@code created}, {@code attached}, {@code attached, repaired: ...} or {@code replaced: reason}. */
+    public String openOutcome() {
+        return openOutcome;
+    }
+
+    public Path file() {
+        return file;
+    }
+
+    public KvLayout layout() {
+        return layout;
+    }
+
+    public int capacity() {
+        return slots;
+    }
+
+    public synchronized int size() {
+        return index.size();
+    }
+
+    /** Keys from least to most recently used (for prewarm, which wants the most recent chains). */
+    public synchronized List<BlockKey> keysByRecency() {
+        return new ArrayList<>(index.keySet());
+    }
+
+    @Override
+    public synchronized void close() {
+        if (!arena.scope().isAlive()) return;
+        map.force();
+        arena.close();
+    }
+}
