@@ -33,7 +33,7 @@ public final class AttentionBench {
                         store.write(l, p, k, 0, v, 0);
                     }
                 }
-                float[] q = new float[kvHeads * group * hs], out = new float[q.length];
+                float[] q = new float[kvHeads * group * hs], out = new float[q.length], rowsOut = new float[8 * q.length];
                 for (int i = 0; i < q.length; i++) q[i] = (float) rng.nextGaussian() * 0.1f;
                 double bestG = 1e9, bestH = 1e9;
                 for (int rep = 0; rep < 5; rep++) {
@@ -41,8 +41,9 @@ public final class AttentionBench {
                     // the forward pass's order: layer by layer, pairs head-major (one kv head's blocks stay in cache across rows)
                     for (int l = 0; l < layers; l++) {
                         for (int kh = 0; kh < kvHeads; kh++) {
-                            for (int r = 0; r < rows; r++) {
-                                store.attendGroup(l, kh, context - rows + r + 1, q, kh * group * hs, group, 0.125f, out, kh * group * hs, hs);
+                            for (int r = 0; r < rows; r += 8) { // chunks of 8 rows, as the forward pass makes them
+                                store.attendRows(l, kh, context - rows + r + 1, 8, q, kh * group * hs, 0, group, 0.125f, rowsOut,
+                                        kh * group * hs, kvHeads * group * hs, hs);
                             }
                         }
                     }

@@ -54,14 +54,19 @@ public interface KvStore {
     }
 
     /**
-     * {@link #attend} for {@code heads} consecutive query heads sharing {@code kvHead} (grouped-query
-     * attention): head {@code i} reads {@code q[qOffset + i*headSize ..]} and writes
-     * {@code out[outOffset + i*headSize ..]}. A store can read each key and value once for the group.
+     * {@link #attend} for {@code rows} consecutive positions of this sequence and the {@code heads}
+     * consecutive query heads sharing {@code kvHead} (grouped-query attention). Row {@code r}
+     * attends over {@code [0, firstPositions + r)}; its head {@code i} reads
+     * {@code q[qOffset + r*qStride + i*headSize ..]} and writes {@code out[outOffset + r*outStride + i*headSize ..]}.
+     * A store can then read each key and value once for all of them.
      */
-    default void attendGroup(int layer, int kvHead, int positions, float[] q, int qOffset, int heads, float scale,
-                             float[] out, int outOffset, int headSize) {
-        for (int i = 0; i < heads; i++) {
-            attend(layer, kvHead, positions, q, qOffset + i * headSize, scale, out, outOffset + i * headSize, headSize);
+    default void attendRows(int layer, int kvHead, int firstPositions, int rows, float[] q, int qOffset, int qStride,
+                            int heads, float scale, float[] out, int outOffset, int outStride, int headSize) {
+        for (int r = 0; r < rows; r++) {
+            for (int i = 0; i < heads; i++) {
+                attend(layer, kvHead, firstPositions + r, q, qOffset + r * qStride + i * headSize, scale, out,
+                        outOffset + r * outStride + i * headSize, headSize);
+            }
         }
     }
 }

@@ -112,11 +112,11 @@ public final class PagedKvStore implements KvStore {
     }
 
     @Override
-    public void attendGroup(int layer, int kvHead, int positions, float[] q, int qOffset, int heads, float scale,
-                            float[] out, int outOffset, int headSize) {
-        KvKernels.attendGroup(type, memory, table, blockBytes, layout.regionOffset(layer, false, kvHead),
+    public void attendRows(int layer, int kvHead, int firstPositions, int rows, float[] q, int qOffset, int qStride,
+                           int heads, float scale, float[] out, int outOffset, int outStride, int headSize) {
+        KvKernels.attendRows(type, memory, table, blockBytes, layout.regionOffset(layer, false, kvHead),
                 layout.regionOffset(layer, true, kvHead), layout.scaleOffset(layer, false, kvHead),
-                layout.scaleOffset(layer, true, kvHead), blockTokens, this.headSize, positions, q, qOffset, heads, scale,
-                out, outOffset);
+                layout.scaleOffset(layer, true, kvHead), blockTokens, this.headSize, firstPositions, rows, q, qOffset, qStride,
+                heads, scale, out, outOffset, outStride);
     }
 }

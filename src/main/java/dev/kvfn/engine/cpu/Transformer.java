@@ -46,8 +46,12 @@ public final class Transformer {
     private final KvStore[] chunkStores;
     private final int[] lastRow = new int[1];
 
+    /** Rows of one sequence that share each widened K/V block in attention (more rows: fewer reads, fewer tasks). */
+    static final int ATTENTION_ROWS = 8;
+    private final int[] chunkFirst, chunkRows;
+
     // What the attention task works on; set before each forRange (a capturing lambda would allocate).
-    private int attnLayer, attnRows;
+    private int attnLayer, attnChunks;
     private int[] attnPositions;
     private KvStore[] attnStores;
     private final WorkerPool.RangeTask attentionTask = this::attendRange;
@@ -87,6 +91,8 @@ public final class Transformer {
         this.logits = new float[config.vocab()];
         this.chunkPositions = new int[n];
         this.chunkStores = new KvStore[n];
+        this.chunkFirst = new int[n];
+        this.chunkRows = new int[n];
     }
 
     public LlamaConfig config() { return config; }
@@ -168,6 +174,7 @@ public final class Transformer {
 
         attnPositions = positions;
         attnStores = stores;
+        attnChunks = attentionChunks(stores, n);
         try {
             for (int l = 0; l < config.layers(); l++) {
                 LlamaWeights.Layer layer = weights.layers()[l];
@@ -183,8 +190,7 @@ public final class Transformer {
                     stores[b].write(l, positions[b], k, b * kvDim, v, b * kvDim);
                 }
                 attnLayer = l;
-                attnRows = n;
-                pool.forRange(n * config.kvHeads(), attentionTask);
+                pool.forRange(attnChunks * config.kvHeads(), attentionTask);
                 layer.wo().multiply(xb, xb2, n);
                 add(x, xb2, n * dim);
 
@@ -317,12 +323,30 @@ public final class Transformer {
     private void attendRange(int from, int to) {
         int[] positions = attnPositions;
         KvStore[] stores = attnStores;
-        int layer = attnLayer, rows = attnRows;
+        int layer = attnLayer, chunks = attnChunks;
         for (int pair = from; pair < to; pair++) {
-            int kvHead = pair / rows, b = pair % rows;
+            int kvHead = pair / chunks, c = pair % chunks;
+            int b = chunkFirst[c];
             int qo = b * dim + kvHead * kvGroup * headSize; // the kvGroup query heads of this kv head are adjacent
-            stores[b].attendGroup(layer, kvHead, positions[b] + 1, q, qo, kvGroup, attentionScale, xb, qo, headSize);
+            stores[b].attendRows(layer, kvHead, positions[b] + 1, chunkRows[c], q, qo, dim, kvGroup, attentionScale, xb, qo, dim,
+                    headSize);
         }
+    }
+
+    /**
+     * Splits the step's rows into attention chunks: runs of at most {@link #ATTENTION_ROWS}
+     * consecutive rows of one sequence (a prompt chunk becomes several, a decode row is its own).
+     */
+    private int attentionChunks(KvStore[] stores, int n) {
+        int chunks = 0;
+        for (int b = 0; b < n; ) {
+            int e = b + 1;
+            while (e < n && e - b < ATTENTION_ROWS && stores[e] == stores[b]) e++;
+            chunkFirst[chunks] = b;
+            chunkRows[chunks++] = e - b;
+            b = e;
+        }
+        return chunks;
     }
 
     /** {@code hb = silu(hb) * hb2}: one exp per element, worth spreading over the pool for long chunks. */

@@ -89,16 +89,20 @@ class PagedKvStoreTest {
                             public void addValue(int l2, int p2, int h2, float w, float[] o, int oo) { paged.addValue(l2, p2, h2, w, o, oo); }
                         };
                         perPosition.attend(l, h, p + 1, q, 0, 0.25f, c, 3, headSize);
-                        // a group of query heads sharing this kv head (5: one chunk of 4 and one of 1)
-                        int g = 5;
-                        float[] qg = new float[g * headSize + 2], og = new float[g * headSize + 1];
+                        // up to 3 rows ending at this position, each with a group of 5 query heads sharing this kv head
+                        // (one chunk of 4 heads and one of 1), padded strides
+                        int g = 5, rows = Math.min(3, p + 1), first = p + 2 - rows, stride = g * headSize + 5;
+                        float[] qg = new float[rows * stride + 2], og = new float[rows * stride + 1];
                         for (int i = 0; i < qg.length; i++) qg[i] = (float) rng.nextGaussian() * 0.3f;
-                        paged.attendGroup(l, h, p + 1, qg, 2, g, 0.25f, og, 1, headSize);
-                        for (int head = 0; head < g; head++) {
-                            float[] one = new float[headSize];
-                            paged.attend(l, h, p + 1, qg, 2 + head * headSize, 0.25f, one, 0, headSize);
-                            for (int i = 0; i < headSize; i++) {
-                                assertEquals(one[i], og[1 + head * headSize + i], 1e-5f, "group head " + head + " at position " + p);
+                        paged.attendRows(l, h, first, rows, qg, 2, stride, g, 0.25f, og, 1, stride, headSize);
+                        for (int r = 0; r < rows; r++) {
+                            for (int head = 0; head < g; head++) {
+                                float[] one = new float[headSize];
+                                paged.attend(l, h, first + r, qg, 2 + r * stride + head * headSize, 0.25f, one, 0, headSize);
+                                for (int i = 0; i < headSize; i++) {
+                                    assertEquals(one[i], og[1 + r * stride + head * headSize + i], 1e-5f,
+                                            "row " + r + " head " + head + " at position " + p);
+                                }
                             }
                         }
                         for (int i = 3; i < headSize + 3; i++) {

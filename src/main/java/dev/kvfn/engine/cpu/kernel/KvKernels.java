@@ -109,34 +109,29 @@ public final class KvKernels {
     public static void attend(int type, MemorySegment seg, int[] table, long blockBytes, long kRegion, long vRegion,
                               long kScale, long vScale, int blockTokens, int headSize, int positions,
                               float[] q, int qOff, float scale, float[] out, int outOff) {
-        if (VECTOR && VectorizedKvKernels.fits(blockTokens)) {
-            VectorizedKvKernels.attend(type, seg, table, blockBytes, kRegion, vRegion, kScale, vScale, blockTokens, headSize,
-                    positions, q, qOff, scale, out, outOff);
-        } else {
-            scalarAttend(type, seg, table, blockBytes, kRegion, vRegion, kScale, vScale, blockTokens, headSize,
-                    positions, q, qOff, scale, out, outOff);
-        }
+        attendRows(type, seg, table, blockBytes, kRegion, vRegion, kScale, vScale, blockTokens, headSize, positions, 1,
+                q, qOff, 0, 1, scale, out, outOff, 0);
     }
 
     /**
-     * {@link #attend} for {@code heads} consecutive query heads that share this kv head (grouped-query
-     * attention): head {@code i}'s query is at {@code q[qOff + i*headSize]}, its output at
-     * {@code out[outOff + i*headSize]}. The vector path reads each K/V vector once for up to 4 heads.
+     * {@link #attend} for {@code rows} consecutive positions of one sequence and the {@code heads}
+     * query heads that share this kv head (grouped-query attention). Row {@code r} attends over
+     * {@code [0, firstPositions + r)}; its head {@code i} reads {@code q[qOff + r*qStride + i*headSize ..]}
+     * and writes {@code out[outOff + r*outStride + i*headSize ..]}. The vector path widens each block
+     * once for all rows and heads.
      */
-    public static void attendGroup(int type, MemorySegment seg, int[] table, long blockBytes, long kRegion, long vRegion,
-                                   long kScale, long vScale, int blockTokens, int headSize, int positions,
-                                   float[] q, int qOff, int heads, float scale, float[] out, int outOff) {
+    public static void attendRows(int type, MemorySegment seg, int[] table, long blockBytes, long kRegion, long vRegion,
+                                  long kScale, long vScale, int blockTokens, int headSize, int firstPositions, int rows,
+                                  float[] q, int qOff, int qStride, int heads, float scale, float[] out, int outOff, int outStride) {
         if (VECTOR && VectorizedKvKernels.fits(blockTokens)) {
-            for (int h = 0; h < heads; h += 4) {
-                int o = h * headSize;
-                VectorizedKvKernels.attend4(type, seg, table, blockBytes, kRegion, vRegion, kScale, vScale, blockTokens, headSize,
-                        positions, q, qOff + o, Math.min(4, heads - h), scale, out, outOff + o);
-            }
-        } else {
+            VectorizedKvKernels.attendRows(type, seg, table, blockBytes, kRegion, vRegion, kScale, vScale, blockTokens, headSize,
+                    firstPositions, rows, q, qOff, qStride, heads, scale, out, outOff, outStride);
+            return;
+        }
+        for (int r = 0; r < rows; r++) {
             for (int h = 0; h < heads; h++) {
-                int o = h * headSize;
                 scalarAttend(type, seg, table, blockBytes, kRegion, vRegion, kScale, vScale, blockTokens, headSize,
-                        positions, q, qOff + o, scale, out, outOff + o);
+                        firstPositions + r, q, qOff + r * qStride + h * headSize, scale, out, outOff + r * outStride + h * headSize);
             }
         }
     }
