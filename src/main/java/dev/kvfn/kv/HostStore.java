@@ -129,8 +129,20 @@ public final class HostStore implements AutoCloseable {
             Arena arena = Arena.ofShared();
             MemorySegment map;
             try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
-                if (ch.size() < size) {
-                    ch.write(ByteBuffer.wrap(new byte[1]), size - 1); // extend (sparse): new slots read as empty
+                long have = ch.size();
+                if (have < size) {
+                    long usable = Files.getFileStore(file).getUsableSpace();
+                    if (usable < size - have) {
+                        throw new IOException("kvfn.kv.host-store.bytes needs " + (size - have) + " more bytes in " + dir
+                                + " but only " + usable + " are free");
+                    }
+                    // Write the zeros instead of leaving a sparse hole: a tmpfs that runs out of pages under a
+                    // mapping kills the process with SIGBUS, so the store takes its whole budget now.
+                    ByteBuffer zeros = ByteBuffer.allocateDirect(1 << 20);
+                    for (long at = have; at < size; ) {
+                        zeros.clear().limit((int) Math.min(zeros.capacity(), size - at));
+                        at += ch.write(zeros, at);
+                    }
                 }
                 map = ch.map(FileChannel.MapMode.READ_WRITE, 0, size, arena);
             }

@@ -13,6 +13,10 @@ import dev.kvfn.engine.cpu.kernel.WorkerPool;
 import dev.kvfn.kv.BlockHasher;
 import dev.kvfn.kv.BlockKey;
 import dev.kvfn.kv.BlockPool;
+import dev.kvfn.kv.HostStore;
+import dev.kvfn.kv.HostStoreOptions;
+import dev.kvfn.kv.HostTier;
+import dev.kvfn.kv.RemoteKvTier;
 import dev.kvfn.kv.KvLayout;
 import dev.kvfn.model.GgufFile;
 import dev.kvfn.model.Llama2cCheckpoint;
@@ -58,6 +62,10 @@ public final class CpuEngine implements Engine {
     private final Transformer transformer;
     private final BlockPool pool;
     private final BlockHasher hasher;
+    private final HostTier hostTier;        // null: no host store
+    private final RemoteKvTier remote;      // null: no Redis
+    private final java.util.concurrent.ExecutorService restorer; // remote lookups, off the compute loop
+    private final ThreadLocal<BlockHasher> restoreHasher;
     private final ModelFingerprint fingerprint;
     private final EngineOptions options;
     private final Sampler sampler;
@@ -81,7 +89,7 @@ public final class CpuEngine implements Engine {
     private final float[] rowLogits;
     private final int[] hitBlocks;
     private int stepCount;
-    private long preemptions, steps;
+    private long preemptions, steps, poolHitTokens, hostHitTokens, remoteHitTokens;
 
     private CpuEngine(ModelInfo info, Tokenizer tokenizer, LlamaConfig config, LlamaWeights weights, WorkerPool workers,
                       AutoCloseable mapping, ModelFingerprint fingerprint, long modelBytes, EngineOptions options) {
@@ -101,6 +109,25 @@ public final class CpuEngine implements Engine {
         this.blockTokens = layout.blockTokens();
         this.pool = BlockPool.ofBytes(layout, poolBytes(options, layout, config.contextLength(), modelBytes));
         this.hasher = new BlockHasher(fingerprint.digest(), layout);
+        HostStoreOptions host = options.hostStore();
+        if (host != null) {
+            HostStore store = HostStore.open(host.directory().resolve(fingerprint.shortHex()), fingerprint.digest(), layout, host.bytes());
+            this.hostTier = new HostTier(store, pool, host.policy(), host.queueBlocks());
+            pool.setListener(hostTier);
+        } else {
+            this.hostTier = null;
+        }
+        this.remote = options.remote();
+        if (remote != null) {
+            remote.attach(fingerprint.shortHex(), layout);
+            hostTier.onPublished(remote::publish);
+            this.restorer = java.util.concurrent.Executors.newSingleThreadExecutor(
+                    Thread.ofPlatform().daemon().name("kvfn-kv-restore").factory());
+            this.restoreHasher = ThreadLocal.withInitial(() -> new BlockHasher(fingerprint.digest(), layout));
+        } else {
+            this.restorer = null;
+            this.restoreHasher = null;
+        }
         this.sampler = new Sampler(config.vocab());
         this.mapping = mapping;
         int maxSeqs = options.maxSeqs();
@@ -110,6 +137,7 @@ public final class CpuEngine implements Engine {
         this.stepLogit = new int[maxSeqs];
         this.rowLogits = new float[config.vocab()];
         this.hitBlocks = new int[blocksFor(config.contextLength())];
+        if (host != null && host.prewarmBlocks() > 0) prewarm(host.prewarmBlocks());
         publishStats();
         this.thread = Thread.ofPlatform().name("kvfn-cpu-engine").daemon().unstarted(this::serve);
         this.thread.start();
@@ -284,6 +312,19 @@ public final class CpuEngine implements Engine {
                     + " waiting requests (kvfn.scheduler.max-queue); retry shortly", 1);
         }
         var seq = new Sequence(request, sink == null ? TokenSink.NONE : sink, limit, System.nanoTime());
+        if (restorer != null) {
+            try {
+                restorer.execute(() -> {
+                    fetchRemote(seq);
+                    incoming.add(seq);
+                    if (closed && incoming.remove(seq)) seq.result.completeExceptionally(new IllegalStateException("engine is closed"));
+                });
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                queued.decrementAndGet();
+                throw new IllegalStateException("engine is closed");
+            }
+            return seq;
+        }
         incoming.add(seq);
         if (closed && incoming.remove(seq)) {
             queued.decrementAndGet();
@@ -372,10 +413,16 @@ public final class CpuEngine implements Engine {
             if (options.prefixCaching()) {
                 int maxHits = (s.length - 1) / blockTokens;
                 while (hits < maxHits) {
-                    int b = pool.lookup(s.key(hits));
+                    int b = pool.lookup(s.key(hits, hasher));
                     if (b < 0) break;
                     hitBlocks[hits++] = b;
                 }
+            }
+            // Below the pool: the blocks that follow in the host store (restored by copy, checksum verified).
+            int restorable = 0;
+            if (hostTier != null && options.prefixCaching()) {
+                int maxHits = (s.length - 1) / blockTokens;
+                while (hits + restorable < maxHits && hostTier.contains(s.key(hits + restorable, hasher))) restorable++;
             }
             int idleHits = 0;
             for (int i = 0; i < hits; i++) if (pool.refCount(hitBlocks[i]) == 0) idleHits++;
@@ -387,9 +434,29 @@ public final class CpuEngine implements Engine {
                 pool.take(hitBlocks[i]);
                 s.store.append(hitBlocks[i]);
             }
+            int poolHits = hits;
+            for (int r = 0; r < restorable; r++) {
+                int b = pool.allocate(); // cannot fail: counted in `needed`; never one of the hits just taken
+                BlockKey key = s.key(hits, hasher);
+                if (!hostTier.restore(key, b)) { // missing or failed its checksum: dropped there, recomputed here
+                    pool.release(new int[]{b}, 1);
+                    break;
+                }
+                pool.registerRestored(b, key, hits == 0 ? null : s.key(hits - 1, hasher));
+                s.store.append(b);
+                hits++;
+            }
             s.computed = hits * blockTokens;
             s.hashed = hits;
-            if (!s.admitted) s.cachedTokens = s.computed;
+            if (!s.admitted) {
+                s.cachedTokens = s.computed;
+                poolHitTokens += (long) poolHits * blockTokens;
+                for (int i = poolHits; i < hits; i++) {
+                    if (i >= s.remoteFrom && i < s.remoteFrom + s.remoteCount) remoteHitTokens += blockTokens;
+                    else hostHitTokens += blockTokens;
+                }
+                if (remote != null && hits > 0) remote.hit(s.key(hits - 1, hasher));
+            }
             s.admitted = true;
             running.add(s);
         }
@@ -482,7 +549,9 @@ public final class CpuEngine implements Engine {
             if (options.prefixCaching()) {
                 for (int full = s.computed / blockTokens; s.hashed < full; s.hashed++) {
                     int block = s.store.block(s.hashed);
-                    if (pool.key(block) == null) pool.register(block, s.key(s.hashed), s.hashed == 0 ? null : s.key(s.hashed - 1));
+                    if (pool.key(block) == null) {
+                        pool.register(block, s.key(s.hashed, hasher), s.hashed == 0 ? null : s.key(s.hashed - 1, hasher));
+                    }
                 }
             }
             if (stepLogit[j] < 0) continue;
@@ -518,10 +587,82 @@ public final class CpuEngine implements Engine {
         publishStats();
     }
 
+    /**
+     * On the restore thread, before the scheduler sees the sequence: the full blocks of its prompt
+     * that neither the host store nor (we assume, since write-through keeps them in step) the pool
+     * holds are looked up in the remote tier and copied into the host store, so admission restores
+     * them by memcpy. Bounded by the remote's deadline; any failure just means they are computed.
+     */
+    private void fetchRemote(Sequence s) {
+        if (!options.prefixCaching()) return;
+        try {
+            BlockHasher h = restoreHasher.get();
+            int maxHits = (s.length - 1) / blockTokens;
+            int from = 0;
+            while (from < maxHits && hostTier.contains(s.key(from, h))) from++;
+            if (from == maxHits) return;
+            BlockKey[] keys = new BlockKey[maxHits];
+            for (int i = 0; i < maxHits; i++) keys[i] = s.key(i, h);
+            s.remoteFrom = from;
+            s.remoteCount = remote.restoreInto(keys, from, maxHits, hostTier.store());
+        } catch (RuntimeException e) {
+            s.remoteCount = 0; // the remote tier never fails a request
+        }
+    }
+
+    /**
+     * Start-up: copies the most recently used blocks of the host store, with every parent up to
+     * their chain's root, into the pool as cached blocks, so the first requests after a restart hit
+     * the pool. At most {@code maxBlocks}, and at most half the pool.
+     */
+    private void prewarm(int maxBlocks) {
+        HostStore store = hostTier.store();
+        java.util.List<BlockKey> recent = store.keysByRecency();
+        int budget = Math.min(maxBlocks, pool.capacity() / 2);
+        java.util.ArrayList<int[]> held = new java.util.ArrayList<>();
+        for (int i = recent.size() - 1; i >= 0 && budget > 0; i--) {
+            java.util.ArrayDeque<BlockKey> chain = new java.util.ArrayDeque<>();
+            for (BlockKey k = recent.get(i); k != null && pool.lookup(k) < 0; k = store.parent(k)) chain.push(k);
+            if (chain.size() > budget || chain.isEmpty()) continue;
+            BlockKey parent = chain.peek() == null ? null : store.parent(chain.peek());
+            if (parent != null && pool.lookup(parent) < 0) continue; // its root is gone from the store: unusable
+            for (BlockKey k : chain) {
+                int b = pool.allocate();
+                if (b < 0 || !hostTier.restore(k, b)) {
+                    if (b >= 0) pool.release(new int[]{b}, 1);
+                    break;
+                }
+                pool.registerRestored(b, k, parent);
+                held.add(new int[]{b});
+                parent = k;
+                budget--;
+            }
+        }
+        for (int[] b : held) pool.release(b, 1); // cached, idle: ready to be taken by the first matching prompt
+    }
+
+    /** Waits until every block queued for the host store is written and the store is synced (tests, shutdown). */
+    public boolean flushHostStore(long timeout, java.util.concurrent.TimeUnit unit) throws InterruptedException {
+        return hostTier == null || hostTier.flush(timeout, unit);
+    }
+
     private void publishStats() {
         int cachedIdle = pool.cachedIdle();
+        java.util.List<dev.kvfn.engine.TierStats> tiers = java.util.List.of();
+        if (hostTier != null) {
+            HostStore.HostStoreStats h = hostTier.store().stats();
+            var hostStats = new dev.kvfn.engine.TierStats("host", h.blocks(), h.slots(), hostHitTokens, h.writes(), h.evictions(),
+                    h.faults(), hostTier.dropped(), h.restoredBytes());
+            if (remote != null) {
+                RemoteKvTier.RemoteStats r = remote.stats();
+                tiers = java.util.List.of(hostStats, new dev.kvfn.engine.TierStats(r.tier(), -1, -1, remoteHitTokens, r.published(),
+                        0, r.faults() + r.errors() + r.timeouts(), r.publishDropped(), r.restoredBytes()));
+            } else {
+                tiers = java.util.List.of(hostStats);
+            }
+        }
         stats = new EngineStats(queued.get(), running.size(), preemptions, pool.capacity(), pool.referenced(), cachedIdle,
-                pool.available() - cachedIdle, pool.evictions(), blockTokens, pool.blockBytes(), steps);
+                pool.available() - cachedIdle, pool.evictions(), blockTokens, pool.blockBytes(), steps, poolHitTokens, tiers);
     }
 
     @Override
@@ -534,7 +675,10 @@ public final class CpuEngine implements Engine {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        if (restorer != null) restorer.shutdownNow();
         workers.close();
+        if (hostTier != null) hostTier.close(); // flushes what is queued, syncs the file
+        if (remote != null) remote.close();
         pool.close();
         try {
             mapping.close();
@@ -582,8 +726,10 @@ public final class CpuEngine implements Engine {
             return promptLength + limit;
         }
 
-        /** The key of full block {@code i}, computed once along the chain. */
-        BlockKey key(int i) {
+        int remoteFrom, remoteCount; // blocks the restore thread brought from the remote tier into the host store
+
+        /** The key of full block {@code i}, computed once along the chain (with the calling thread's hasher). */
+        BlockKey key(int i, BlockHasher hasher) {
             while (keyCount <= i) {
                 if (keyCount == keys.length) keys = Arrays.copyOf(keys, keys.length * 2);
                 BlockKey parent = keyCount == 0 ? null : keys[keyCount - 1];

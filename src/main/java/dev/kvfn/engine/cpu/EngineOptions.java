@@ -1,6 +1,8 @@
 package dev.kvfn.engine.cpu;
 
+import dev.kvfn.kv.HostStoreOptions;
 import dev.kvfn.kv.KvElementType;
+import dev.kvfn.kv.RemoteKvTier;
 
 /**
  * How a {@link CpuEngine} is sized: compute threads, context, the KV pool and the scheduler.
@@ -15,9 +17,12 @@ import dev.kvfn.kv.KvElementType;
  * @param maxStepTokens      token rows per forward step (prompt chunks plus one per decoding sequence)
  * @param maxSeqs            sequences running at once (each decodes one token per step)
  * @param maxQueue           requests waiting for admission; one more is refused with a QueueFullException
+ * @param hostStore          the host-memory tier below the pool, or null for none
+ * @param remote             the shared tier (Redis) below the host store, or null for none (needs a host store)
  */
 public record EngineOptions(int threads, int contextLimit, KvElementType kvType, int blockTokens, long poolBytes,
-                            double poolMemoryFraction, boolean prefixCaching, int maxStepTokens, int maxSeqs, int maxQueue) {
+                            double poolMemoryFraction, boolean prefixCaching, int maxStepTokens, int maxSeqs, int maxQueue,
+                            HostStoreOptions hostStore, RemoteKvTier remote) {
 
     public EngineOptions {
         if (threads < 1) throw new IllegalArgumentException("threads must be >= 1, got " + threads);
@@ -33,17 +38,28 @@ public record EngineOptions(int threads, int contextLimit, KvElementType kvType,
                     + "), got " + maxSeqs);
         }
         if (maxQueue < 0) throw new IllegalArgumentException("kvfn.scheduler.max-queue must be >= 0, got " + maxQueue);
+        if (remote != null && hostStore == null) {
+            throw new IllegalArgumentException("the Redis KV tier restores through the host store: set kvfn.kv.host-store.path too");
+        }
         // block-tokens is checked by KvLayout with the model's sizes
+    }
+
+    public EngineOptions(int threads, int contextLimit, KvElementType kvType, int blockTokens, long poolBytes,
+                         double poolMemoryFraction, boolean prefixCaching, int maxStepTokens, int maxSeqs, int maxQueue) {
+        this(threads, contextLimit, kvType, blockTokens, poolBytes, poolMemoryFraction, prefixCaching, maxStepTokens, maxSeqs,
+                maxQueue, null, null);
     }
 
     public static EngineOptions defaults(int threads) {
         return new EngineOptions(threads, Integer.MAX_VALUE, KvElementType.F16, 16, 0, 0.5, true, 512, 16, 256);
     }
 
-    public EngineOptions withContextLimit(int v) { return new EngineOptions(threads, v, kvType, blockTokens, poolBytes, poolMemoryFraction, prefixCaching, maxStepTokens, maxSeqs, maxQueue); }
-    public EngineOptions withKv(KvElementType type, int tokens) { return new EngineOptions(threads, contextLimit, type, tokens, poolBytes, poolMemoryFraction, prefixCaching, maxStepTokens, maxSeqs, maxQueue); }
-    public EngineOptions withPoolBytes(long v) { return new EngineOptions(threads, contextLimit, kvType, blockTokens, v, poolMemoryFraction, prefixCaching, maxStepTokens, maxSeqs, maxQueue); }
-    public EngineOptions withPoolMemoryFraction(double v) { return new EngineOptions(threads, contextLimit, kvType, blockTokens, poolBytes, v, prefixCaching, maxStepTokens, maxSeqs, maxQueue); }
-    public EngineOptions withPrefixCaching(boolean v) { return new EngineOptions(threads, contextLimit, kvType, blockTokens, poolBytes, poolMemoryFraction, v, maxStepTokens, maxSeqs, maxQueue); }
-    public EngineOptions withScheduler(int stepTokens, int seqs, int queue) { return new EngineOptions(threads, contextLimit, kvType, blockTokens, poolBytes, poolMemoryFraction, prefixCaching, stepTokens, seqs, queue); }
+    public EngineOptions withContextLimit(int v) { return new EngineOptions(threads, v, kvType, blockTokens, poolBytes, poolMemoryFraction, prefixCaching, maxStepTokens, maxSeqs, maxQueue, hostStore, remote); }
+    public EngineOptions withKv(KvElementType type, int tokens) { return new EngineOptions(threads, contextLimit, type, tokens, poolBytes, poolMemoryFraction, prefixCaching, maxStepTokens, maxSeqs, maxQueue, hostStore, remote); }
+    public EngineOptions withPoolBytes(long v) { return new EngineOptions(threads, contextLimit, kvType, blockTokens, v, poolMemoryFraction, prefixCaching, maxStepTokens, maxSeqs, maxQueue, hostStore, remote); }
+    public EngineOptions withPoolMemoryFraction(double v) { return new EngineOptions(threads, contextLimit, kvType, blockTokens, poolBytes, v, prefixCaching, maxStepTokens, maxSeqs, maxQueue, hostStore, remote); }
+    public EngineOptions withPrefixCaching(boolean v) { return new EngineOptions(threads, contextLimit, kvType, blockTokens, poolBytes, poolMemoryFraction, v, maxStepTokens, maxSeqs, maxQueue, hostStore, remote); }
+    public EngineOptions withHostStore(HostStoreOptions v) { return new EngineOptions(threads, contextLimit, kvType, blockTokens, poolBytes, poolMemoryFraction, prefixCaching, maxStepTokens, maxSeqs, maxQueue, v, remote); }
+    public EngineOptions withRemote(RemoteKvTier v) { return new EngineOptions(threads, contextLimit, kvType, blockTokens, poolBytes, poolMemoryFraction, prefixCaching, maxStepTokens, maxSeqs, maxQueue, hostStore, v); }
+    public EngineOptions withScheduler(int stepTokens, int seqs, int queue) { return new EngineOptions(threads, contextLimit, kvType, blockTokens, poolBytes, poolMemoryFraction, prefixCaching, stepTokens, seqs, queue, hostStore, remote); }
 }

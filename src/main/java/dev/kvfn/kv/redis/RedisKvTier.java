@@ -1,0 +1,233 @@
+package dev.kvfn.kv.redis;
+
+import dev.kvfn.kv.BlockKey;
+import dev.kvfn.kv.HostStore;
+import dev.kvfn.kv.KvLayout;
+import dev.kvfn.kv.RemoteKvTier;
+import io.vertx.core.Future;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.redis.client.Command;
+import io.vertx.redis.client.Redis;
+import io.vertx.redis.client.Request;
+import io.vertx.redis.client.Response;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.zip.CRC32C;
+
+/**
+ * The shared KV tier in Redis, through the Vert.x Redis client that Quarkus configures
+ * ({@code quarkus.redis.*}: hosts, password or ACL user, TLS). Per model fingerprint {@code fp}:
+ *
+ * <pre>
+ *   kvfn:{fp}:m:{key}   hash   crc, size, tokens, parent, replica, where (redis|host), last (ms), hits
+ *   kvfn:{fp}:d:{key}   string the block's bytes (with kvfn.kv.redis.store-bytes), written SET NX
+ *   kvfn:{fp}:hot       zset   last key of each chain that served a hit, scored by hits
+ * </pre>
+ *
+ * A chain is looked up in ONE pipelined round trip (an HMGET per key) under the lookup deadline,
+ * then its bytes fetched in one more under the fetch deadline; each block is checked (size,
+ * CRC32C) before it enters the host store, and a bad one is deleted from Redis. Publications and
+ * hit counts are fire-and-forget with a bound on what is in flight. Every key gets the TTL, and
+ * Redis's own {@code maxmemory} policy bounds the total. Errors and timeouts are counted, never thrown.
+ */
+public final class RedisKvTier implements RemoteKvTier {
+    private final Redis redis;
+    private final boolean storeBytes;
+    private final Duration lookupTimeout, fetchTimeout, ttl;
+    private final String replica;
+    private final Semaphore inFlight;
+    private final int maxInFlight;
+    private volatile String prefix;
+    private volatile KvLayout layout;
+    private final AtomicLong lookups = new AtomicLong(), hitBlocks = new AtomicLong(), missBlocks = new AtomicLong(),
+            published = new AtomicLong(), publishDropped = new AtomicLong(), errors = new AtomicLong(),
+            timeouts = new AtomicLong(), faults = new AtomicLong(), restoredBytes = new AtomicLong();
+
+    public RedisKvTier(Redis redis, boolean storeBytes, Duration lookupTimeout, Duration fetchTimeout, Duration ttl,
+                       String replica, int maxInFlight) {
+        this.redis = redis;
+        this.storeBytes = storeBytes;
+        this.lookupTimeout = lookupTimeout;
+        this.fetchTimeout = fetchTimeout;
+        this.ttl = ttl;
+        this.replica = replica;
+        this.maxInFlight = Math.max(1, maxInFlight);
+        this.inFlight = new Semaphore(this.maxInFlight);
+    }
+
+    @Override
+    public void attach(String modelFingerprint, KvLayout layout) {
+        this.prefix = "kvfn:" + modelFingerprint + ":";
+        this.layout = layout;
+    }
+
+    private String meta(BlockKey k) { return prefix + "m:" + k.hex(); }
+    private String data(BlockKey k) { return prefix + "d:" + k.hex(); }
+
+    private List<Response> send(List<Request> batch, Duration timeout) throws Exception {
+        Future<List<Response>> f = redis.batch(batch);
+        try {
+            return f.toCompletionStage().toCompletableFuture().get(timeout.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (TimeoutException e) {
+            timeouts.incrementAndGet();
+            throw e;
+        }
+    }
+
+    @Override
+    public int restoreInto(BlockKey[] keys, int from, int to, HostStore store) {
+        if (!storeBytes || from >= to) return 0;
+        lookups.incrementAndGet();
+        try {
+            List<Request> lookup = new ArrayList<>(to - from);
+            for (int i = from; i < to; i++) lookup.add(Request.cmd(Command.HMGET).arg(meta(keys[i])).arg("crc").arg("size"));
+            List<Response> found = send(lookup, lookupTimeout);
+            long blockBytes = layout.blockBytes();
+            int n = 0;
+            int[] crcs = new int[to - from];
+            while (n < to - from) {
+                Response r = found.get(n);
+                Response crc = r == null || r.size() < 2 ? null : r.get(0);
+                Response size = r == null || r.size() < 2 ? null : r.get(1);
+                if (crc == null || size == null || size.toLong() != blockBytes) break;
+                crcs[n++] = crc.toInteger();
+            }
+            missBlocks.addAndGet(to - from - n);
+            if (n == 0) return 0;
+            List<Request> fetch = new ArrayList<>(n);
+            for (int i = 0; i < n; i++) fetch.add(Request.cmd(Command.GET).arg(data(keys[from + i])));
+            List<Response> bytes = send(fetch, fetchTimeout);
+            int stored = 0;
+            for (int i = 0; i < n; i++) {
+                Response r = bytes.get(i);
+                byte[] b = r == null ? null : r.toBuffer().getBytes();
+                if (b == null || b.length != blockBytes || crc32c(b) != crcs[i]) {
+                    if (b != null) { // present but wrong: never serve it again, to anyone
+                        faults.incrementAndGet();
+                        forget(keys[from + i]);
+                    }
+                    break;
+                }
+                BlockKey key = keys[from + i];
+                store.put(key, from + i == 0 ? null : keys[from + i - 1], MemorySegment.ofArray(b), 0);
+                restoredBytes.addAndGet(b.length);
+                stored++;
+            }
+            hitBlocks.addAndGet(stored);
+            return stored;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return 0;
+        } catch (TimeoutException e) {
+            return 0;
+        } catch (Exception e) {
+            errors.incrementAndGet();
+            return 0;
+        }
+    }
+
+    @Override
+    public void publish(BlockKey key, BlockKey parent, MemorySegment bytes) {
+        if (prefix == null) return;
+        if (!inFlight.tryAcquire()) {
+            publishDropped.incrementAndGet();
+            return;
+        }
+        byte[] copy = bytes.toArray(ValueLayout.JAVA_BYTE);
+        long seconds = Math.max(1, ttl.toSeconds());
+        List<Request> batch = new ArrayList<>(3);
+        if (storeBytes) {
+            // NX: two replicas storing the same key write it once; the bytes for a key never change anyway
+            batch.add(Request.cmd(Command.SET).arg(data(key)).arg(Buffer.buffer(copy)).arg("EX").arg(seconds).arg("NX"));
+        }
+        batch.add(Request.cmd(Command.HSET).arg(meta(key)).arg("crc").arg(crc32c(copy)).arg("size").arg(copy.length)
+                .arg("tokens").arg(layout.blockTokens()).arg("parent").arg(parent == null ? "" : parent.hex())
+                .arg("replica").arg(replica).arg("where").arg(storeBytes ? "redis" : "host")
+                .arg("last").arg(System.currentTimeMillis()));
+        batch.add(Request.cmd(Command.EXPIRE).arg(meta(key)).arg(seconds));
+        try {
+            redis.batch(batch).onComplete(ar -> {
+                inFlight.release();
+                if (ar.succeeded()) published.incrementAndGet();
+                else errors.incrementAndGet();
+            });
+        } catch (RuntimeException e) {
+            inFlight.release();
+            errors.incrementAndGet();
+        }
+    }
+
+    @Override
+    public void hit(BlockKey last) {
+        if (prefix == null || !inFlight.tryAcquire()) return;
+        try {
+            redis.batch(List.of(
+                    Request.cmd(Command.ZINCRBY).arg(prefix + "hot").arg(1).arg(last.hex()),
+                    Request.cmd(Command.HINCRBY).arg(meta(last)).arg("hits").arg(1),
+                    Request.cmd(Command.HSET).arg(meta(last)).arg("last").arg(System.currentTimeMillis())))
+                    .onComplete(ar -> {
+                        inFlight.release();
+                        if (ar.failed()) errors.incrementAndGet();
+                    });
+        } catch (RuntimeException e) {
+            inFlight.release();
+            errors.incrementAndGet();
+        }
+    }
+
+    /** The most-hit chain ends, best first (for operators and prewarm across replicas). */
+    public List<String> hottest(int n) {
+        try {
+            Response r = send(List.of(Request.cmd(Command.ZRANGE).arg(prefix + "hot").arg(0).arg(n - 1).arg("REV")), lookupTimeout).get(0);
+            List<String> out = new ArrayList<>();
+            for (int i = 0; i < r.size(); i++) out.add(r.get(i).toString());
+            return out;
+        } catch (Exception e) {
+            errors.incrementAndGet();
+            return List.of();
+        }
+    }
+
+    private void forget(BlockKey key) {
+        try {
+            redis.batch(List.of(Request.cmd(Command.DEL).arg(data(key)).arg(meta(key))));
+        } catch (RuntimeException e) {
+            errors.incrementAndGet();
+        }
+    }
+
+    static int crc32c(byte[] b) {
+        var crc = new CRC32C();
+        crc.update(b);
+        return (int) crc.getValue();
+    }
+
+    @Override
+    public RemoteStats stats() {
+        return new RemoteStats("redis", lookups.get(), hitBlocks.get(), missBlocks.get(), published.get(), publishDropped.get(),
+                errors.get(), timeouts.get(), faults.get(), restoredBytes.get());
+    }
+
+    /** Waits (bounded) until no publication or hit count is in flight, e.g. before a test or shutdown reads Redis. */
+    public boolean drain(Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (inFlight.availablePermits() < maxInFlight) {
+            if (System.nanoTime() > deadline) return false;
+            Thread.sleep(1);
+        }
+        return true;
+    }
+
+    @Override
+    public void close() {
+        // the Redis client belongs to whoever made it (Quarkus, or the test)
+    }
+}

@@ -1,0 +1,213 @@
+package dev.kvfn.engine.cpu;
+
+import dev.kvfn.engine.GenerationResult;
+import dev.kvfn.engine.TierStats;
+import dev.kvfn.kv.HostStore;
+import dev.kvfn.kv.HostStoreOptions;
+import dev.kvfn.kv.HostTier;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.RandomAccessFile;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+import static dev.kvfn.engine.cpu.PagedEngineTest.STORY;
+import static dev.kvfn.engine.cpu.PagedEngineTest.run;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The host tier on stories260K: an engine restarted on the same host store restores its prompts'
+ * blocks instead of computing them and yields the same greedy tokens; damaged, truncated or foreign
+ * stores never produce a wrong token, only misses (counted).
+ */
+class TieredEngineTest {
+    @TempDir
+    Path dir;
+
+    static final long STORE_BYTES = 8L << 20;
+
+    EngineOptions options() {
+        return PagedEngineTest.base().withHostStore(HostStoreOptions.at(dir, STORE_BYTES));
+    }
+
+    static int[] prompt(CpuEngine e) {
+        return e.tokenizer().encode(STORY, true, false);
+    }
+
+    /** Greedy tokens with no cache of any kind. */
+    static int[] cold(int[] prompt, int maxTokens) throws Exception {
+        try (var e = PagedEngineTest.stories(PagedEngineTest.base().withPrefixCaching(false))) {
+            return run(e, prompt, maxTokens, null).tokens();
+        }
+    }
+
+    Path storeFile() throws Exception {
+        try (Stream<Path> s = Files.walk(dir)) {
+            return s.filter(p -> p.getFileName().toString().equals(HostStore.FILE_NAME)).findFirst().orElseThrow();
+        }
+    }
+
+    /** Engine A computes the prompt (write-through to the host store) and closes. */
+    int[] computeAndClose(int[] prompt) throws Exception {
+        try (var a = PagedEngineTest.stories(options())) {
+            GenerationResult r = run(a, prompt, 30, null);
+            assertEquals(0, r.cachedTokens());
+            assertTrue(a.flushHostStore(10, TimeUnit.SECONDS));
+            return r.tokens();
+        }
+    }
+
+    @Test
+    void aRestartedEngineRestoresFromTheHostStoreWithIdenticalTokens() throws Exception {
+        int[] p;
+        try (var probe = PagedEngineTest.stories(PagedEngineTest.base())) {
+            p = prompt(probe);
+        }
+        int[] expected = cold(p, 30);
+        assertArrayEquals(expected, computeAndClose(p));
+        try (var b = PagedEngineTest.stories(options())) {
+            GenerationResult r = run(b, p, 30, null);
+            assertEquals((p.length - 1) / 16 * 16, r.cachedTokens(), "every full block but the last came from the host store");
+            assertArrayEquals(expected, r.tokens());
+            TierStats host = b.stats().tier("host");
+            assertEquals(r.cachedTokens(), host.hitTokens());
+            assertEquals(0, b.stats().poolHitTokens());
+            assertTrue(host.restoredBytes() > 0);
+            // a prompt sharing only the first 40 tokens restores the 2 blocks they fill, then diverges
+            int[] branch = Arrays.copyOf(p, 60);
+            branch[45] = (branch[45] + 7) % 512;
+            GenerationResult br = run(b, branch, 20, null);
+            assertEquals(32, br.cachedTokens());
+            assertArrayEquals(cold(branch, 20), br.tokens());
+        }
+    }
+
+    @Test
+    void aFlippedByteInTheStoreCostsAHitNotAToken() throws Exception {
+        int[] p;
+        try (var probe = PagedEngineTest.stories(PagedEngineTest.base())) {
+            p = prompt(probe);
+        }
+        int[] expected = computeAndClose(p);
+        Path file = storeFile();
+        // flip a byte in the data of every slot: each block's checksum now fails
+        int slots;
+        try (var ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            var hdr = java.nio.ByteBuffer.allocate(16).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            ch.read(hdr, 0);
+            slots = hdr.getInt(12);
+        }
+        long blockBytes;
+        try (var probe = PagedEngineTest.stories(PagedEngineTest.base())) {
+            blockBytes = probe.kvLayout().blockBytes();
+        }
+        long dataStart = (4096 + slots * 128L + 4095) / 4096 * 4096;
+        try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
+            f.seek(dataStart + 7); // slot 0 holds the chain's first block
+            int b = f.read();
+            f.seek(dataStart + 7);
+            f.write(b ^ 1);
+        }
+        try (var b = PagedEngineTest.stories(options())) {
+            GenerationResult r = run(b, p, 30, null);
+            assertArrayEquals(expected, r.tokens());
+            assertEquals(0, r.cachedTokens(), "the chain's first block failed its checksum: nothing after it is usable");
+            assertEquals(1, b.stats().tier("host").faults());
+            GenerationResult again = run(b, p, 30, null);
+            assertTrue(again.cachedTokens() > 0, "recomputed blocks replace the bad one");
+            assertArrayEquals(expected, again.tokens());
+        }
+        assertTrue(blockBytes > 0);
+    }
+
+    @Test
+    void aTruncatedOrForeignStoreIsRepairedOrReplacedWithoutWrongTokens() throws Exception {
+        int[] p;
+        try (var probe = PagedEngineTest.stories(PagedEngineTest.base())) {
+            p = prompt(probe);
+        }
+        int[] expected = computeAndClose(p);
+        Path file = storeFile();
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE)) {
+            ch.truncate(ch.size() / 2);
+        }
+        try (var b = PagedEngineTest.stories(options())) {
+            GenerationResult r = run(b, p, 30, null);
+            assertArrayEquals(expected, r.tokens());
+            assertTrue(b.flushHostStore(10, TimeUnit.SECONDS));
+        }
+        // another model's store under this model's directory: replaced, never read
+        Path synthetic = PagedEngineTest.synthetic;
+        if (synthetic == null) {
+            PagedEngineTest.synthetic(PagedEngineTest.base()).close();
+        }
+        Path otherDir = Files.createTempDirectory("kvfn-other");
+        try (var other = PagedEngineTest.synthetic(PagedEngineTest.base().withHostStore(HostStoreOptions.at(otherDir, STORE_BYTES)))) {
+            run(other, new int[]{1, 5, 9, 13, 17, 21, 25, 29, 33, 37, 41, 45, 49, 53, 57, 61, 65, 69}, 5, null);
+            other.flushHostStore(10, TimeUnit.SECONDS);
+        }
+        Path foreign;
+        try (Stream<Path> s = Files.walk(otherDir)) {
+            foreign = s.filter(x -> x.getFileName().toString().equals(HostStore.FILE_NAME)).findFirst().orElseThrow();
+        }
+        Files.copy(foreign, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        try (var b = PagedEngineTest.stories(options())) {
+            GenerationResult r = run(b, p, 30, null);
+            assertEquals(0, r.cachedTokens());
+            assertArrayEquals(expected, r.tokens());
+        }
+    }
+
+    @Test
+    void onEvictSpillsWhatThePoolDropsAndRestoresIt() throws Exception {
+        int[] p;
+        long block;
+        try (var probe = PagedEngineTest.stories(PagedEngineTest.base())) {
+            p = prompt(probe);
+            block = probe.kvLayout().blockBytes();
+        }
+        int[] expected = cold(p, 10);
+        var opts = PagedEngineTest.base().withPoolBytes(12 * block)
+                .withHostStore(HostStoreOptions.at(dir, STORE_BYTES).withPolicy(HostTier.Policy.ON_EVICT));
+        try (var e = PagedEngineTest.stories(opts)) {
+            assertArrayEquals(expected, run(e, p, 10, null).tokens());
+            assertEquals(0, e.stats().tier("host").writes(), "on-evict writes nothing while the pool keeps the blocks");
+            // other prompts push the story's blocks out of the 12-block pool
+            for (String other : List.of("Tom had a red car. He liked to drive it fast around the garden every single day of the week.",
+                    "The cat sat on the mat and looked at the bird in the tree. The bird sang a song for the cat.")) {
+                run(e, e.tokenizer().encode(other.repeat(2), true, false), 5, null);
+            }
+            assertTrue(e.flushHostStore(10, TimeUnit.SECONDS));
+            assertTrue(e.stats().tier("host").writes() > 0, "evicted blocks were spilled: " + e.stats());
+            GenerationResult r = run(e, p, 10, null);
+            assertTrue(r.cachedTokens() > 0 && e.stats().tier("host").hitTokens() > 0, "restored from the host: " + e.stats());
+            assertArrayEquals(expected, r.tokens());
+            PagedEngineTest.awaitIdle(e);
+        }
+    }
+
+    @Test
+    void prewarmLoadsTheMostRecentChainsIntoThePoolAtStart() throws Exception {
+        int[] p;
+        try (var probe = PagedEngineTest.stories(PagedEngineTest.base())) {
+            p = prompt(probe);
+        }
+        int[] expected = computeAndClose(p);
+        try (var b = PagedEngineTest.stories(PagedEngineTest.base().withHostStore(HostStoreOptions.at(dir, STORE_BYTES).withPrewarm(64)))) {
+            assertTrue(b.stats().blocksCached() > 0, "prewarmed blocks wait in the pool: " + b.stats());
+            GenerationResult r = run(b, p, 30, null);
+            assertArrayEquals(expected, r.tokens());
+            assertTrue(r.cachedTokens() > 0);
+            assertEquals(r.cachedTokens(), b.stats().poolHitTokens(), "served from the pool, not restored on demand");
+        }
+    }
+}

@@ -1,0 +1,198 @@
+package dev.kvfn.kv;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.RandomAccessFile;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class HostStoreTest {
+    static final KvLayout LAYOUT = new KvLayout(2, 2, 8, 4, KvElementType.F16); // 512-byte blocks
+    static final byte[] FP = new byte[32];
+    static final byte[] OTHER_FP = new byte[32];
+
+    static {
+        FP[0] = 1;
+        OTHER_FP[0] = 2;
+    }
+
+    @TempDir
+    Path dir;
+
+    static BlockKey key(int n) {
+        byte[] b = new byte[32];
+        b[0] = (byte) n;
+        b[5] = (byte) (n >> 8);
+        b[31] = 9;
+        return BlockKey.of(b);
+    }
+
+    /** A block whose bytes say which key it belongs to. */
+    static MemorySegment block(Arena arena, int n) {
+        MemorySegment s = arena.allocate(LAYOUT.blockBytes());
+        for (long i = 0; i < s.byteSize(); i++) s.set(ValueLayout.JAVA_BYTE, i, (byte) (n * 31 + i));
+        return s;
+    }
+
+    static HostStore open(Path dir, int blocks) {
+        return HostStore.open(dir, FP, LAYOUT, blocks * (LAYOUT.blockBytes() + HostStore.ENTRY_BYTES));
+    }
+
+    @Test
+    void blocksSurviveReopeningAndComeBackByteForByte() throws Exception {
+        try (Arena arena = Arena.ofConfined()) {
+            try (HostStore s = open(dir, 8)) {
+                assertEquals("created", s.openOutcome());
+                for (int i = 0; i < 5; i++) assertTrue(s.put(key(i), i == 0 ? null : key(i - 1), block(arena, i), 0));
+                assertFalse(s.put(key(3), key(2), block(arena, 3), 0), "idempotent");
+            }
+            try (HostStore s = open(dir, 8)) {
+                assertEquals("attached", s.openOutcome());
+                assertEquals(5, s.size());
+                MemorySegment dst = arena.allocate(LAYOUT.blockBytes() * 2);
+                for (int i = 0; i < 5; i++) {
+                    assertTrue(s.restore(key(i), dst, LAYOUT.blockBytes()));
+                    assertEquals(-1, dst.asSlice(LAYOUT.blockBytes()).mismatch(block(arena, i)), "block " + i);
+                }
+                assertEquals(key(3), s.parent(key(4)));
+                assertNull(s.parent(key(0)));
+                assertFalse(s.restore(key(77), dst, 0));
+                assertEquals(5, s.stats().hits());
+            }
+            var perms = PosixFilePermissions.toString(Files.getPosixFilePermissions(dir.resolve(HostStore.FILE_NAME)));
+            assertEquals("rw-------", perms, "KV bytes are user data");
+        }
+    }
+
+    @Test
+    void itNeverGrowsPastItsBudgetAndEvictsTheLeastRecentlyUsed() {
+        try (Arena arena = Arena.ofConfined(); HostStore s = open(dir, 3)) {
+            assertEquals(3, s.capacity());
+            long size = s.file().toFile().length();
+            s.put(key(0), null, block(arena, 0), 0);
+            s.put(key(1), null, block(arena, 1), 0);
+            s.put(key(2), null, block(arena, 2), 0);
+            assertTrue(s.restore(key(0), arena.allocate(LAYOUT.blockBytes()), 0)); // 0 is now the most recent
+            s.put(key(3), null, block(arena, 3), 0);
+            assertFalse(s.contains(key(1)), "the least recently used block went");
+            assertTrue(s.contains(key(0)) && s.contains(key(2)) && s.contains(key(3)));
+            assertEquals(1, s.stats().evictions());
+            assertEquals(size, s.file().toFile().length());
+        }
+    }
+
+    @Test
+    void aFlippedByteIsCaughtDroppedAndCounted() throws Exception {
+        try (Arena arena = Arena.ofConfined()) {
+            try (HostStore s = open(dir, 4)) {
+                s.put(key(1), null, block(arena, 1), 0);
+                s.put(key(2), key(1), block(arena, 2), 0);
+            }
+            flipByteInData(dir.resolve(HostStore.FILE_NAME), 4, 1); // the second slot's data
+            try (HostStore s = open(dir, 4)) {
+                MemorySegment dst = arena.allocate(LAYOUT.blockBytes());
+                assertTrue(s.restore(key(1), dst, 0));
+                assertFalse(s.restore(key(2), dst, 0), "checksum mismatch");
+                assertFalse(s.contains(key(2)), "a bad block is dropped");
+                assertEquals(1, s.stats().faults());
+            }
+        }
+    }
+
+    /** Flips one byte in the middle of slot {@code slot}'s data. */
+    static void flipByteInData(Path file, int slots, int slot) throws Exception {
+        long dataStart = (HostStore.HEADER_BYTES + (long) slots * HostStore.ENTRY_BYTES + 4095) / 4096 * 4096;
+        try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
+            long at = dataStart + slot * LAYOUT.blockBytes() + 100;
+            f.seek(at);
+            int b = f.read();
+            f.seek(at);
+            f.write(b ^ 0x40);
+        }
+    }
+
+    @Test
+    void aTruncatedFileIsRepairedKeepingTheBlocksBeforeTheCut() throws Exception {
+        try (Arena arena = Arena.ofConfined()) {
+            try (HostStore s = open(dir, 4)) {
+                for (int i = 0; i < 4; i++) s.put(key(i), null, block(arena, i), 0);
+            }
+            Path file = dir.resolve(HostStore.FILE_NAME);
+            long dataStart = (HostStore.HEADER_BYTES + 4L * HostStore.ENTRY_BYTES + 4095) / 4096 * 4096;
+            try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE)) {
+                ch.truncate(dataStart + 2 * LAYOUT.blockBytes() + 10); // slots 0 and 1 whole, 2 cut, 3 gone
+            }
+            try (HostStore s = open(dir, 4)) {
+                assertTrue(s.openOutcome().startsWith("attached, repaired"), s.openOutcome());
+                assertEquals(2, s.size());
+                MemorySegment dst = arena.allocate(LAYOUT.blockBytes());
+                assertTrue(s.restore(key(0), dst, 0));
+                assertTrue(s.restore(key(1), dst, 0));
+                assertFalse(s.contains(key(2)));
+                assertTrue(s.put(key(9), null, block(arena, 9), 0), "repaired slots are reusable");
+            }
+            try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE)) {
+                ch.truncate(1000); // not even a header
+            }
+            try (HostStore s = open(dir, 4)) {
+                assertTrue(s.openOutcome().startsWith("replaced"), s.openOutcome());
+                assertEquals(0, s.size());
+            }
+        }
+    }
+
+    @Test
+    void anotherModelOrLayoutStartsAfresh() {
+        try (Arena arena = Arena.ofConfined()) {
+            try (HostStore s = open(dir, 4)) {
+                s.put(key(1), null, block(arena, 1), 0);
+            }
+            try (HostStore s = HostStore.open(dir, OTHER_FP, LAYOUT, 4 * (LAYOUT.blockBytes() + HostStore.ENTRY_BYTES))) {
+                assertEquals("replaced: written for another model (fingerprint differs)", s.openOutcome());
+                assertEquals(0, s.size());
+            }
+            var q8 = new KvLayout(2, 2, 8, 4, KvElementType.Q8);
+            try (HostStore s = HostStore.open(dir, OTHER_FP, q8, 4 * (q8.blockBytes() + HostStore.ENTRY_BYTES))) {
+                assertTrue(s.openOutcome().startsWith("replaced: written with another KV layout"), s.openOutcome());
+            }
+        }
+    }
+
+    @Test
+    void aSlotTornMidWriteIsClearedOnOpen() throws Exception {
+        try (Arena arena = Arena.ofConfined()) {
+            try (HostStore s = open(dir, 4)) {
+                s.put(key(1), null, block(arena, 1), 0);
+                s.put(key(2), null, block(arena, 2), 0);
+            }
+            // what a process killed between "writing" and "valid" leaves: state 1 in slot 1's entry
+            try (RandomAccessFile f = new RandomAccessFile(dir.resolve(HostStore.FILE_NAME).toFile(), "rw")) {
+                f.seek(HostStore.HEADER_BYTES + HostStore.ENTRY_BYTES);
+                f.write(new byte[]{1, 0, 0, 0});
+            }
+            try (HostStore s = open(dir, 4)) {
+                assertTrue(s.contains(key(1)));
+                assertFalse(s.contains(key(2)));
+                assertEquals(1, s.stats().faults());
+            }
+        }
+    }
+
+    @Test
+    void aBudgetBelowOneBlockIsRefused() {
+        assertThrows(IllegalArgumentException.class, () -> HostStore.open(dir, FP, LAYOUT, 100));
+    }
+}
