@@ -1,0 +1,73 @@
+package dev.kvfn.engine.cpu;
+
+import dev.kvfn.engine.GenerationResult;
+import dev.kvfn.kv.HostStoreOptions;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Warm restart across real processes: process A (a separate JVM) computes a prompt with a host
+ * store and stops — cleanly, or by SIGKILL right after its blocks were spilled — then an engine in
+ * this JVM (process B) opens the same store: the prompt comes back with cachedTokens > 0 and
+ * exactly A's greedy tokens.
+ */
+class RestartProcessTest {
+    @TempDir
+    Path dir;
+
+    @ParameterizedTest
+    @ValueSource(strings = {"exit", "hang"})
+    void processBRestoresWhatProcessAComputed(String howAStops) throws Exception {
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        long storeBytes = 8L << 20;
+        List<String> cmd = new ArrayList<>(List.of(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
+                "-cp", System.getProperty("java.class.path"), HostStoreWriter.class.getName(),
+                SharedModels.file("stories260K.bin").toString(), SharedModels.file("tok512.bin").toString(), dir.toString(),
+                Long.toString(storeBytes), "30", howAStops, PagedEngineTest.STORY));
+        Process a = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        int[] tokensOfA = null;
+        List<String> output = new ArrayList<>();
+        try (var in = new BufferedReader(new InputStreamReader(a.getInputStream(), StandardCharsets.UTF_8))) {
+            for (String line; (line = in.readLine()) != null; ) {
+                output.add(line);
+                if (line.startsWith("TOKENS ")) {
+                    tokensOfA = Arrays.stream(line.substring(7).split(",")).mapToInt(Integer::parseInt).toArray();
+                }
+                if (line.equals("SPILLED")) break;
+            }
+            assertNotNull(tokensOfA, "process A printed no tokens: " + output);
+            if (howAStops.equals("hang")) {
+                a.destroyForcibly(); // SIGKILL: no close(), no shutdown hooks, no flush
+                assertTrue(a.waitFor(30, TimeUnit.SECONDS));
+                assertEquals(137, a.exitValue(), "killed by SIGKILL");
+            } else {
+                assertTrue(a.waitFor(60, TimeUnit.SECONDS));
+                assertEquals(0, a.exitValue(), String.join("\n", output));
+            }
+        } finally {
+            a.destroyForcibly();
+        }
+        var options = PagedEngineTest.base().withHostStore(HostStoreOptions.at(dir, storeBytes));
+        try (var b = PagedEngineTest.stories(options)) {
+            int[] prompt = b.tokenizer().encode(PagedEngineTest.STORY, true, false);
+            GenerationResult r = PagedEngineTest.run(b, prompt, 30, null);
+            assertEquals((prompt.length - 1) / 16 * 16, r.cachedTokens(), "B restored A's blocks");
+            assertArrayEquals(tokensOfA, r.tokens(), "B's greedy tokens are A's");
+        }
+    }
+}
