@@ -28,7 +28,8 @@ import java.util.zip.CRC32C;
  *
  * <pre>
  *   kvfn:{fp}:m:{key}   hash   crc, size, tokens, parent, replica, where (redis|host), last (ms), hits
- *   kvfn:{fp}:d:{key}   string the block's bytes (with kvfn.kv.redis.store-bytes), written SET NX
+ *   kvfn:{fp}:d:{key}   string CRC32C (4 bytes, little-endian) then the block's bytes (with kvfn.kv.redis.store-bytes),
+ *                              written SET NX so bytes and checksum land together, once
  *   kvfn:{fp}:hot       zset   last key of each chain that served a hit, scored by hits
  * </pre>
  *
@@ -88,37 +89,33 @@ public final class RedisKvTier implements RemoteKvTier {
         lookups.incrementAndGet();
         try {
             List<Request> lookup = new ArrayList<>(to - from);
-            for (int i = from; i < to; i++) lookup.add(Request.cmd(Command.HMGET).arg(meta(keys[i])).arg("crc").arg("size"));
+            for (int i = from; i < to; i++) lookup.add(Request.cmd(Command.HGET).arg(meta(keys[i])).arg("size"));
             List<Response> found = send(lookup, lookupTimeout);
             long blockBytes = layout.blockBytes();
             int n = 0;
-            int[] crcs = new int[to - from];
             while (n < to - from) {
-                Response r = found.get(n);
-                Response crc = r == null || r.size() < 2 ? null : r.get(0);
-                Response size = r == null || r.size() < 2 ? null : r.get(1);
-                if (crc == null || size == null || size.toLong() != blockBytes) break;
-                crcs[n++] = crc.toInteger();
+                Response size = found.get(n);
+                if (size == null || size.toLong() != blockBytes) break;
+                n++;
             }
             missBlocks.addAndGet(to - from - n);
             if (n == 0) return 0;
             List<Request> fetch = new ArrayList<>(n);
             for (int i = 0; i < n; i++) fetch.add(Request.cmd(Command.GET).arg(data(keys[from + i])));
-            List<Response> bytes = send(fetch, fetchTimeout);
+            List<Response> values = send(fetch, fetchTimeout);
             int stored = 0;
             for (int i = 0; i < n; i++) {
-                Response r = bytes.get(i);
-                byte[] b = r == null ? null : r.toBuffer().getBytes();
-                if (b == null || b.length != blockBytes || crc32c(b) != crcs[i]) {
-                    if (b != null) { // present but wrong: never serve it again, to anyone
-                        faults.incrementAndGet();
-                        forget(keys[from + i]);
-                    }
+                Response r = values.get(i);
+                if (r == null) break; // expired or evicted between the two round trips
+                Buffer b = r.toBuffer();
+                if (b.length() != blockBytes + 4 || b.getIntLE(0) != crc32c(b.getBytes(4, b.length()))) {
+                    faults.incrementAndGet(); // present but wrong: never serve it again, to anyone
+                    forget(keys[from + i]);
                     break;
                 }
                 BlockKey key = keys[from + i];
-                store.put(key, from + i == 0 ? null : keys[from + i - 1], MemorySegment.ofArray(b), 0);
-                restoredBytes.addAndGet(b.length);
+                store.put(key, from + i == 0 ? null : keys[from + i - 1], MemorySegment.ofArray(b.getBytes(4, b.length())), 0);
+                restoredBytes.addAndGet(blockBytes);
                 stored++;
             }
             hitBlocks.addAndGet(stored);
@@ -144,11 +141,15 @@ public final class RedisKvTier implements RemoteKvTier {
         byte[] copy = bytes.toArray(ValueLayout.JAVA_BYTE);
         long seconds = Math.max(1, ttl.toSeconds());
         List<Request> batch = new ArrayList<>(3);
+        int crc = crc32c(copy);
         if (storeBytes) {
-            // NX: two replicas storing the same key write it once; the bytes for a key never change anyway
-            batch.add(Request.cmd(Command.SET).arg(data(key)).arg(Buffer.buffer(copy)).arg("EX").arg(seconds).arg("NX"));
+            // NX: two replicas storing the same key write it once (their bytes can differ in the last bits of
+            // rounding, so checksum and bytes travel in one value and the first writer's pair wins whole)
+            Buffer value = Buffer.buffer(copy.length + 4).appendIntLE(crc).appendBytes(copy);
+            batch.add(Request.cmd(Command.SET).arg(data(key)).arg(value).arg("EX").arg(seconds).arg("NX"));
         }
-        batch.add(Request.cmd(Command.HSET).arg(meta(key)).arg("crc").arg(crc32c(copy)).arg("size").arg(copy.length)
+        batch.add(Request.cmd(Command.HSETNX).arg(meta(key)).arg("crc").arg(crc));
+        batch.add(Request.cmd(Command.HSET).arg(meta(key)).arg("size").arg(copy.length)
                 .arg("tokens").arg(layout.blockTokens()).arg("parent").arg(parent == null ? "" : parent.hex())
                 .arg("replica").arg(replica).arg("where").arg(storeBytes ? "redis" : "host")
                 .arg("last").arg(System.currentTimeMillis()));

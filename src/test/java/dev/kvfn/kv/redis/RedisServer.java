@@ -1,0 +1,105 @@
+package dev.kvfn.kv.redis;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A real {@code redis-server} process for tests, on a free loopback port: the one on PATH, else the
+ * Linux binary shipped inside {@code com.github.codemonstur:embedded-redis} (extracted to a temp
+ * file). No persistence. Started and stopped by the test that owns it.
+ */
+public final class RedisServer implements AutoCloseable {
+    private static final String EMBEDDED = "/redis-server-6.2.6-v5-linux-amd64";
+
+    private final Path binary;
+    private final int port;
+    private Process process;
+
+    public RedisServer() throws IOException {
+        this.binary = locate();
+        try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            this.port = s.getLocalPort();
+        }
+        start();
+    }
+
+    public int port() { return port; }
+
+    public String url() { return "redis://127.0.0.1:" + port; }
+
+    /** Which binary runs (for test logs). */
+    public Path binary() { return binary; }
+
+    static Path locate() throws IOException {
+        for (String dir : System.getenv().getOrDefault("PATH", "").split(java.io.File.pathSeparator)) {
+            Path p = Path.of(dir, "redis-server");
+            if (Files.isExecutable(p)) return p;
+        }
+        try (InputStream in = RedisServer.class.getResourceAsStream(EMBEDDED)) {
+            if (in == null) throw new IOException("no redis-server on PATH and none in the embedded-redis jar (" + EMBEDDED + ")");
+            Path tmp = Files.createTempFile("kvfn-redis-server", "");
+            Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
+            tmp.toFile().setExecutable(true, true);
+            tmp.toFile().deleteOnExit();
+            return tmp;
+        }
+    }
+
+    /** Starts (or restarts, after {@link #stop()}) the server on the same port, empty. */
+    public void start() throws IOException {
+        process = new ProcessBuilder(List.of(binary.toString(), "--port", Integer.toString(port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--protected-mode", "no"))
+                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (true) {
+            try {
+                if (command("PING").contains("PONG")) return;
+            } catch (IOException e) {
+                if (System.nanoTime() > deadline || !process.isAlive()) {
+                    throw new IOException("redis-server " + binary + " did not start on port " + port, e);
+                }
+                try {
+                    Thread.sleep(20);
+                } catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                    throw new IOException(ie);
+                }
+            }
+        }
+    }
+
+    /** Kills the server (as a crash would). */
+    public void stop() throws InterruptedException {
+        if (process != null) {
+            process.destroyForcibly();
+            process.waitFor(10, TimeUnit.SECONDS);
+        }
+    }
+
+    /** Sends one inline command and returns the raw reply (enough for PING, FLUSHALL, DBSIZE). */
+    public String command(String inline) throws IOException {
+        try (Socket s = new Socket(java.net.InetAddress.getLoopbackAddress(), port)) {
+            s.setSoTimeout(2000);
+            OutputStream out = s.getOutputStream();
+            out.write((inline + "\r\n").getBytes(StandardCharsets.UTF_8));
+            out.flush();
+            byte[] buf = new byte[4096];
+            int n = s.getInputStream().read(buf);
+            return n <= 0 ? "" : new String(buf, 0, n, StandardCharsets.UTF_8);
+        }
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        stop();
+    }
+}

@@ -1,0 +1,178 @@
+package dev.kvfn.kv.redis;
+
+import dev.kvfn.engine.GenerationResult;
+import dev.kvfn.engine.TierStats;
+import dev.kvfn.engine.cpu.CpuEngine;
+import dev.kvfn.engine.cpu.EngineOptions;
+import dev.kvfn.kv.BlockHasher;
+import dev.kvfn.kv.BlockKey;
+import dev.kvfn.kv.HostStoreOptions;
+import io.vertx.core.Vertx;
+import io.vertx.redis.client.Command;
+import io.vertx.redis.client.Redis;
+import io.vertx.redis.client.RedisOptions;
+import io.vertx.redis.client.Request;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The Redis tier against a real redis-server: a prefix computed on replica A is restored on replica
+ * B (its own empty host store) with identical greedy tokens; Redis stopped, flushed or holding a
+ * corrupted block never fails a request or changes a token, and each fault is counted.
+ */
+class RedisTierTest {
+    static RedisServer server;
+    static Vertx vertx;
+    static Redis client;
+    static int[] prompt;
+    static int[] cold;
+
+    @TempDir
+    Path dir;
+
+    @BeforeAll
+    static void start() throws Exception {
+        server = new RedisServer();
+        vertx = Vertx.vertx();
+        client = Redis.createClient(vertx, new RedisOptions().setConnectionString(server.url()).setMaxPoolSize(8).setMaxPoolWaiting(256));
+        try (CpuEngine e = engine(null, null, false)) {
+            prompt = e.tokenizer().encode(dev.kvfn.engine.cpu.PagedEngineTestAccess.STORY, true, false);
+            cold = run(e, prompt).tokens();
+        }
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        if (client != null) client.close();
+        if (vertx != null) vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        if (server != null) server.close();
+    }
+
+    @BeforeEach
+    void flush() throws Exception {
+        server.command("FLUSHALL");
+    }
+
+    static RedisKvTier tier(String replica) {
+        return new RedisKvTier(client, true, Duration.ofMillis(500), Duration.ofSeconds(5), Duration.ofHours(1), replica, 256);
+    }
+
+    static CpuEngine engine(Path hostDir, RedisKvTier tier, boolean caching) {
+        EngineOptions o = EngineOptions.defaults(2).withKv(dev.kvfn.kv.KvElementType.F32, 16).withPrefixCaching(caching || hostDir != null);
+        if (hostDir != null) o = o.withHostStore(HostStoreOptions.at(hostDir, 8L << 20)).withRemote(tier);
+        return CpuEngine.load(dev.kvfn.engine.cpu.PagedEngineTestAccess.storiesBin(), dev.kvfn.engine.cpu.PagedEngineTestAccess.tok512(), o);
+    }
+
+    static GenerationResult run(CpuEngine e, int[] p) throws Exception {
+        return e.submit(new dev.kvfn.engine.GenerationRequest(p, 30, dev.kvfn.engine.SamplingParams.GREEDY), null)
+                .result().get(60, TimeUnit.SECONDS);
+    }
+
+    /** Replica A computes the prompt; its blocks reach Redis through its host store. */
+    void computeOnReplicaA() throws Exception {
+        RedisKvTier a = tier("replica-a");
+        try (CpuEngine e = engine(Files.createDirectories(dir.resolve("a")), a, true)) {
+            GenerationResult r = run(e, prompt);
+            assertArrayEquals(cold, r.tokens());
+            assertTrue(e.flushHostStore(10, TimeUnit.SECONDS));
+            assertTrue(a.drain(Duration.ofSeconds(10)));
+            // every full block: the prompt's, and those its 30 generated tokens filled
+            assertEquals((prompt.length + 29) / 16, a.stats().published(), "every full block was published: " + a.stats());
+        }
+    }
+
+    @Test
+    void aPrefixComputedOnOneReplicaIsRestoredOnAnother() throws Exception {
+        computeOnReplicaA();
+        assertTrue(Integer.parseInt(server.command("DBSIZE").replaceAll("[^0-9]", "")) > 0);
+        RedisKvTier b = tier("replica-b");
+        try (CpuEngine e = engine(Files.createDirectories(dir.resolve("b")), b, true)) {
+            GenerationResult r = run(e, prompt);
+            assertEquals((prompt.length - 1) / 16 * 16, r.cachedTokens(), "restored from Redis: " + e.stats());
+            assertArrayEquals(cold, r.tokens());
+            TierStats redis = e.stats().tier("redis");
+            assertEquals(r.cachedTokens(), redis.hitTokens());
+            assertEquals(0, e.stats().tier("host").hitTokens(), "B's host store was empty: the blocks came through Redis");
+            assertEquals(1, b.stats().lookups());
+        }
+    }
+
+    @Test
+    void redisDownOrFlushedCostsHitsNeverRequests() throws Exception {
+        computeOnReplicaA();
+        server.stop();
+        RedisKvTier b = tier("replica-b");
+        try (CpuEngine e = engine(Files.createDirectories(dir.resolve("b")), b, true)) {
+            GenerationResult r = run(e, prompt);
+            assertEquals(0, r.cachedTokens());
+            assertArrayEquals(cold, r.tokens());
+            assertTrue(b.stats().errors() + b.stats().timeouts() > 0, "the outage is visible: " + b.stats());
+            assertTrue(e.stats().tier("redis").faults() > 0);
+            // Redis comes back empty (flushed by the restart): the replica reconnects and publishes again
+            server.start();
+            int[] other = java.util.Arrays.copyOf(prompt, 50);
+            other[40] = 7;
+            long published = b.stats().published();
+            GenerationResult r2 = run(e, other);
+            assertArrayEquals(coldOf(other), r2.tokens());
+            assertTrue(e.flushHostStore(10, TimeUnit.SECONDS));
+            assertTrue(b.drain(Duration.ofSeconds(10)));
+            assertTrue(b.stats().published() > published, "publishing resumed after the restart: " + b.stats());
+        }
+    }
+
+    static int[] coldOf(int[] p) throws Exception {
+        try (CpuEngine e = engine(null, null, false)) {
+            return run(e, p).tokens();
+        }
+    }
+
+    @Test
+    void aCorruptedBlockInRedisIsRejectedDeletedAndRecomputed() throws Exception {
+        computeOnReplicaA();
+        String fp;
+        BlockKey second;
+        try (CpuEngine probe = engine(null, null, false)) {
+            fp = probe.fingerprint().shortHex();
+            var h = new BlockHasher(probe.fingerprint().digest(), probe.kvLayout());
+            BlockKey first = h.key(null, null, prompt, 0, 16);
+            second = h.key(first, null, prompt, 16, 16);
+        }
+        String dataKey = "kvfn:" + fp + ":d:" + second.hex();
+        byte[] bytes = client.send(Request.cmd(Command.GET).arg(dataKey)).toCompletionStage().toCompletableFuture()
+                .get(5, TimeUnit.SECONDS).toBuffer().getBytes();
+        byte[] good = bytes.clone();
+        bytes[123] ^= 0x10; // inside the block (after the 4-byte checksum)
+        client.send(Request.cmd(Command.SET).arg(dataKey).arg(io.vertx.core.buffer.Buffer.buffer(bytes)))
+                .toCompletionStage().toCompletableFuture().get(5, TimeUnit.SECONDS);
+        RedisKvTier b = tier("replica-b");
+        try (CpuEngine e = engine(Files.createDirectories(dir.resolve("b")), b, true)) {
+            GenerationResult r = run(e, prompt);
+            assertEquals(16, r.cachedTokens(), "only the block before the corrupted one is used");
+            assertArrayEquals(cold, r.tokens());
+            assertEquals(1, b.stats().faults());
+            assertTrue(e.flushHostStore(10, TimeUnit.SECONDS));
+            assertTrue(b.drain(Duration.ofSeconds(10)));
+            // the bad value was deleted; B recomputed the block and published it again (SET NX on a now-free key).
+            // Its bytes may differ from A's in the last bits (another batch shape rounds differently), never its checksum.
+            byte[] now = client.send(Request.cmd(Command.GET).arg(dataKey)).toCompletionStage().toCompletableFuture()
+                    .get(5, TimeUnit.SECONDS).toBuffer().getBytes();
+            assertEquals(good.length, now.length);
+            assertTrue(!java.util.Arrays.equals(bytes, now), "the corrupted value is gone");
+            var stored = io.vertx.core.buffer.Buffer.buffer(now);
+            assertEquals(RedisKvTier.crc32c(stored.getBytes(4, now.length)), stored.getIntLE(0), "bytes and checksum agree");
+        }
+    }
+}
