@@ -31,4 +31,67 @@ public interface KvConfig {
     /** Reuse full blocks of earlier prompts (hash-chained keys, per cache salt). */
     @WithDefault("true")
     boolean prefixCaching();
+
+    /** The host-memory tier: full blocks in a memory-mapped file that outlives the process. */
+    HostStore hostStore();
+
+    /** Start-up restore of recently used prefixes from the host store into the pool (before readiness). */
+    Prewarm prewarm();
+
+    /** The shared tier, used when {@code quarkus.redis.hosts} is set. */
+    Redis redis();
+
+    interface HostStore {
+        /** Off: the pool is the only tier. Env: KVFN_KV_HOST_STORE_ENABLED. */
+        @WithDefault("true")
+        boolean enabled();
+
+        /**
+         * Base directory; the store is {@code <path>/<model fingerprint>/blocks.kvfn} (0600 in a 0700 directory).
+         * {@code /dev/shm} survives a process restart (a Knative {@code emptyDir} with {@code medium: Memory} too);
+         * a volume survives the pod. Env: KVFN_KV_HOST_STORE_PATH.
+         */
+        @WithDefault("/dev/shm/kvfn")
+        java.nio.file.Path path();
+
+        /** Its budget, taken (written) when the store is created; it never grows past it. Env: KVFN_KV_HOST_STORE_BYTES. */
+        @WithDefault("1G")
+        MemorySize bytes();
+
+        /** {@code write-through} (every full block, as soon as it is computed) or {@code on-evict} (only what the pool drops). */
+        @WithDefault("write-through")
+        String policy();
+
+        /** Staging buffers between the compute loop and the writer thread; when all are busy a block is not spilled. */
+        @WithDefault("64")
+        int queueBlocks();
+    }
+
+    interface Prewarm {
+        /** Most recently used blocks (with their chains) restored into the pool at start; 0 = none. */
+        @WithDefault("0")
+        int blocks();
+    }
+
+    interface Redis {
+        /** Store block bytes in Redis (so another replica can restore them), not just the index. */
+        @WithDefault("true")
+        boolean storeBytes();
+
+        /** Deadline of the one round trip that looks up a prompt's chain. */
+        @WithDefault("20ms")
+        java.time.Duration lookupTimeout();
+
+        /** Deadline of fetching the found blocks' bytes. */
+        @WithDefault("2s")
+        java.time.Duration fetchTimeout();
+
+        /** Expiry of every key kvfn writes (Redis's maxmemory policy bounds the total as well). */
+        @WithDefault("24h")
+        java.time.Duration ttl();
+
+        /** Publications in flight at most; beyond, blocks are not published (counted). */
+        @WithDefault("64")
+        int maxInFlight();
+    }
 }

@@ -28,6 +28,14 @@ public interface Engine extends AutoCloseable {
         return EngineStats.NONE;
     }
 
+    /**
+     * Waits until every KV block computed so far has reached the engine's persistent tier (the host
+     * store), so it survives this process. True when done (or there is no such tier).
+     */
+    default boolean persist(java.time.Duration timeout) throws InterruptedException {
+        return true;
+    }
+
     @Override
     void close();
 }

@@ -16,13 +16,14 @@ package dev.kvfn.engine;
  * @param blockTokens       tokens per block
  * @param blockBytes        bytes per block
  * @param steps             forward steps run since start
+ * @param promptTokens      prompt tokens admitted since start (the denominator of hit rates)
  * @param poolHitTokens     prompt tokens found in the pool since start
  * @param tiers             the tiers below the pool (host store, Redis), empty when there are none
  */
 public record EngineStats(int waiting, int running, long preemptions, int blocksTotal, int blocksReferenced, int blocksCached,
-                          int blocksFree, long evictions, int blockTokens, long blockBytes, long steps, long poolHitTokens,
+                          int blocksFree, long evictions, int blockTokens, long blockBytes, long steps, long promptTokens, long poolHitTokens,
                           java.util.List<TierStats> tiers) {
-    public static final EngineStats NONE = new EngineStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, java.util.List.of());
+    public static final EngineStats NONE = new EngineStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, java.util.List.of());
 
     /** The named tier's numbers, or null when this engine has no such tier. */
     public TierStats tier(String name) {

@@ -11,7 +11,11 @@ package dev.kvfn.engine;
  * @param evictions     blocks it dropped to make room
  * @param faults        blocks found damaged or unreadable (dropped and recomputed), errors and timeouts
  * @param dropped       blocks not written because its queue was full or it failed
- * @param restoredBytes bytes copied from it into the pool
+ * @param restoredBytes bytes copied from it into the pool (host) or the host store (redis)
+ * @param restores      blocks restored from it
+ * @param restoreNanos  time spent restoring them (copy and checksum; for redis the round trips)
+ * @param writtenBytes  bytes written to it
+ * @param writeNanos    time spent writing them (off the compute loop)
  */
 public record TierStats(String tier, long blocks, long capacity, long hitTokens, long writes, long evictions, long faults,
-                        long dropped, long restoredBytes) {}
+                        long dropped, long restoredBytes, long restores, long restoreNanos, long writtenBytes, long writeNanos) {}

@@ -50,7 +50,7 @@ public final class HostTier implements BlockPool.Listener, AutoCloseable {
     private final ArrayBlockingQueue<Integer> freeBuffers;
     private final ArrayBlockingQueue<Pending> queue;
     private final Thread writer;
-    private final AtomicLong dropped = new AtomicLong(), spilledBytes = new AtomicLong();
+    private final AtomicLong dropped = new AtomicLong(), spilledBytes = new AtomicLong(), spillNanos = new AtomicLong();
     private volatile Published published = (k, p, b) -> {};
     private final Object idle = new Object();
     private int inFlight; // guarded by idle
@@ -111,7 +111,10 @@ public final class HostTier implements BlockPool.Listener, AutoCloseable {
             if (p == STOP) return;
             try {
                 MemorySegment bytes = staging.asSlice(p.buffer() * blockBytes, blockBytes);
-                if (store.put(p.key(), p.parent(), bytes, 0)) {
+                long t0 = System.nanoTime();
+                boolean stored = store.put(p.key(), p.parent(), bytes, 0);
+                spillNanos.addAndGet(System.nanoTime() - t0);
+                if (stored) {
                     spilledBytes.addAndGet(blockBytes);
                     published.published(p.key(), p.parent(), bytes);
                 }
@@ -152,6 +155,9 @@ public final class HostTier implements BlockPool.Listener, AutoCloseable {
     public long dropped() { return dropped.get(); }
 
     public long spilledBytes() { return spilledBytes.get(); }
+
+    /** Writer-thread time spent copying and checksumming blocks into the store. */
+    public long spillNanos() { return spillNanos.get(); }
 
     @Override
     public void close() {

@@ -38,5 +38,5 @@ public interface RemoteKvTier extends AutoCloseable {
     void close();
 
     record RemoteStats(String tier, long lookups, long hitBlocks, long missBlocks, long published, long publishDropped,
-                       long errors, long timeouts, long faults, long restoredBytes) {}
+                       long errors, long timeouts, long faults, long restoredBytes, long restoreNanos, long publishedBytes) {}
 }

@@ -4,7 +4,10 @@ import dev.kvfn.config.EngineConfig;
 import dev.kvfn.config.KvConfig;
 import dev.kvfn.config.SchedulerConfig;
 import dev.kvfn.engine.cpu.EngineOptions;
+import dev.kvfn.kv.HostStoreOptions;
+import dev.kvfn.kv.HostTier;
 import dev.kvfn.kv.KvElementType;
+import dev.kvfn.kv.redis.RedisKvTier;
 import dev.kvfn.config.LimitsConfig;
 import dev.kvfn.config.ModelConfig;
 import dev.kvfn.engine.Engine;
@@ -38,8 +41,29 @@ public class EngineProducer {
     @Singleton
     @Startup
     Engine engine(ModelConfig model, EngineConfig engine, KvConfig kv, SchedulerConfig scheduler, LimitsConfig limits,
-                  MeterRegistry registry) {
-        return new ServingEngine(load(model, options(engine, kv, scheduler)), registry, limits.maxRequests(), limits.requestTimeout());
+                  MeterRegistry registry, jakarta.enterprise.inject.Instance<io.vertx.redis.client.Redis> redis) {
+        EngineOptions options = options(engine, kv, scheduler);
+        var hosts = org.eclipse.microprofile.config.ConfigProvider.getConfig().getOptionalValue("quarkus.redis.hosts", String.class);
+        if (hosts.isPresent() && options.hostStore() != null) {
+            var r = kv.redis();
+            options = options.withRemote(new RedisKvTier(redis.get(), r.storeBytes(), r.lookupTimeout(), r.fetchTimeout(), r.ttl(),
+                    replicaName(), r.maxInFlight()));
+            LOG.infof("KV index and blocks shared through Redis (store-bytes=%s, lookup deadline %s)", r.storeBytes(), r.lookupTimeout());
+        } else if (hosts.isPresent()) {
+            LOG.warnf("quarkus.redis.hosts is set but the host store is disabled: the Redis KV tier needs it and is off");
+        }
+        return new ServingEngine(load(model, options), registry, limits.maxRequests(), limits.requestTimeout());
+    }
+
+    /** This replica's name in the Redis index: the pod name on Kubernetes, else the host name. */
+    static String replicaName() {
+        String pod = System.getenv("HOSTNAME");
+        if (pod != null && !pod.isBlank()) return pod;
+        try {
+            return java.net.InetAddress.getLocalHost().getHostName();
+        } catch (java.io.IOException e) {
+            return "unknown";
+        }
     }
 
     /** The engine's sizing from {@code kvfn.engine.*}, {@code kvfn.kv.*} and {@code kvfn.scheduler.*}; a bad value stops start-up with one line. */
@@ -47,10 +71,13 @@ public class EngineProducer {
         try {
             int context = engine.contextLength();
             if (context < 0) throw new IllegalArgumentException("kvfn.engine.context-length must be >= 0, got " + context);
+            var host = kv.hostStore();
+            HostStoreOptions hostStore = !host.enabled() || !kv.prefixCaching() ? null : new HostStoreOptions(host.path(),
+                    host.bytes().asLongValue(), HostTier.Policy.parse(host.policy()), host.queueBlocks(), kv.prewarm().blocks());
             return new EngineOptions(engine.effectiveThreads(), context == 0 ? Integer.MAX_VALUE : context,
                     KvElementType.parse(kv.elementType()), kv.blockTokens(),
                     kv.poolBytes().map(m -> m.asLongValue()).orElse(0L), kv.memoryFraction(), kv.prefixCaching(),
-                    scheduler.maxStepTokens(), scheduler.maxSeqs(), scheduler.maxQueue());
+                    scheduler.maxStepTokens(), scheduler.maxSeqs(), scheduler.maxQueue(), hostStore, null);
         } catch (IllegalArgumentException e) {
             throw new ConfigurationException("kvfn cannot start: " + e.getMessage());
         }
@@ -67,7 +94,11 @@ public class EngineProducer {
             }
             LOG.warnf("No model configured (kvfn.model.path / KVFN_MODEL_PATH): serving the built-in synthetic tiny model. "
                     + "Its text is meaningless; point KVFN_MODEL_PATH at a Llama-family GGUF for real text.");
-            return CpuEngine.load(file, null, options);
+            try {
+                return CpuEngine.load(file, null, options);
+            } catch (IllegalArgumentException | UncheckedIOException e) {
+                throw new ConfigurationException("kvfn cannot start: " + e.getMessage());
+            }
         }
         Path path = model.path().get();
         CpuEngine loaded;
@@ -82,6 +113,8 @@ public class EngineProducer {
                 loaded.model().name(), path, loaded.model().contextLength(), loaded.model().vocabSize(), threads,
                 loaded.stats().blocksTotal(), layout.blockTokens(), layout.elementType().configName(), layout.bytesPerToken(),
                 loaded.stats().blocksTotal() * layout.blockBytes() >> 20, loaded.fingerprint().shortHex());
+        var host = loaded.hostStoreDescription();
+        if (host != null) LOG.infof("KV host store %s", host);
         return loaded;
     }
 

@@ -34,7 +34,7 @@ final class ServingEngine implements Engine {
     private final int maxRequests;
     private final Duration deadline;
     private final Counter rejected;
-    private final Counter requests, failures, cancelled, promptTokens, completionTokens, cachedTokens;
+    private final Counter requests, failures, cancelled, promptTokens, completionTokens;
     private final Timer ttft;
     private final Timer timePerOutputToken;
     private final DistributionSummary promptLength;
@@ -53,9 +53,6 @@ final class ServingEngine implements Engine {
                 .description("generations stopped early because the client went away or asked").register(registry);
         promptTokens = Counter.builder("kvfn.prompt.tokens").tag("model", model).description("prompt tokens in").register(registry);
         completionTokens = Counter.builder("kvfn.completion.tokens").tag("model", model).description("completion tokens out").register(registry);
-        // one tier today; the tiered KV cache adds host and redis
-        cachedTokens = Counter.builder("kvfn.cached.tokens").tag("model", model).tag("tier", "pool")
-                .description("prompt tokens served from the KV cache instead of computed").register(registry);
         ttft = Timer.builder("kvfn.time.to.first.token").tag("model", model).publishPercentileHistogram()
                 .minimumExpectedValue(Duration.ofMillis(1)).maximumExpectedValue(Duration.ofMinutes(2))
                 .description("from submit to the first completion token").register(registry);
@@ -86,14 +83,53 @@ final class ServingEngine implements Engine {
                 .tag("tier", "pool").description("bytes per KV block").register(registry);
         io.micrometer.core.instrument.FunctionCounter.builder("kvfn.kv.evictions", engine, e -> e.stats().evictions())
                 .tags(tags).tag("tier", "pool").description("cached blocks whose prefix was dropped to make room").register(registry);
+        io.micrometer.core.instrument.FunctionCounter.builder("kvfn.cached.tokens", engine, e -> e.stats().poolHitTokens())
+                .tags(tags).tag("tier", "pool").description("prompt tokens served from the KV cache instead of computed, by tier")
+                .register(registry);
+        for (var tier : engine.stats().tiers()) tierMetrics(registry, tags, tier.tier());
         registry.gauge("kvfn.requests.in.flight", java.util.List.of(io.micrometer.core.instrument.Tag.of("model", model)),
                 inFlight, AtomicInteger::get);
+    }
+
+    /** The meters of one tier below the pool (host store, Redis), read from the engine's stats at scrape time. */
+    private void tierMetrics(MeterRegistry registry, java.util.List<io.micrometer.core.instrument.Tag> tags, String name) {
+        java.util.function.Function<Engine, dev.kvfn.engine.TierStats> t = e -> {
+            var s = e.stats().tier(name);
+            return s == null ? new dev.kvfn.engine.TierStats(name, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0) : s;
+        };
+        io.micrometer.core.instrument.FunctionCounter.builder("kvfn.cached.tokens", engine, e -> t.apply(e).hitTokens())
+                .tags(tags).tag("tier", name).description("prompt tokens served from the KV cache instead of computed, by tier")
+                .register(registry);
+        io.micrometer.core.instrument.Gauge.builder("kvfn.kv.blocks", engine, e -> t.apply(e).blocks()).tags(tags)
+                .tag("tier", name).tag("state", "stored").description("KV blocks by state").register(registry);
+        io.micrometer.core.instrument.Gauge.builder("kvfn.kv.blocks.capacity", engine, e -> t.apply(e).capacity()).tags(tags)
+                .tag("tier", name).description("KV blocks a tier can hold (-1: bounded by the server)").register(registry);
+        io.micrometer.core.instrument.FunctionCounter.builder("kvfn.kv.spill.bytes", engine, e -> t.apply(e).writtenBytes())
+                .tags(tags).tag("tier", name).description("KV bytes written to the tier").register(registry);
+        io.micrometer.core.instrument.FunctionTimer.builder("kvfn.kv.spill", engine, e -> t.apply(e).writes(),
+                        e -> t.apply(e).writeNanos(), TimeUnit.NANOSECONDS)
+                .tags(tags).tag("tier", name).description("blocks written to the tier and the time it took (off the compute loop)")
+                .register(registry);
+        io.micrometer.core.instrument.FunctionCounter.builder("kvfn.kv.restore.bytes", engine, e -> t.apply(e).restoredBytes())
+                .tags(tags).tag("tier", name).description("KV bytes restored from the tier").register(registry);
+        io.micrometer.core.instrument.FunctionTimer.builder("kvfn.kv.restore", engine, e -> t.apply(e).restores(),
+                        e -> t.apply(e).restoreNanos(), TimeUnit.NANOSECONDS)
+                .tags(tags).tag("tier", name).description("blocks restored from the tier and the time it took").register(registry);
+        io.micrometer.core.instrument.FunctionCounter.builder("kvfn.kv.faults", engine, e -> t.apply(e).faults())
+                .tags(tags).tag("tier", name).description("damaged blocks dropped, errors and timeouts (each costs a hit, never a token)")
+                .register(registry);
+        io.micrometer.core.instrument.FunctionCounter.builder("kvfn.kv.spill.dropped", engine, e -> t.apply(e).dropped())
+                .tags(tags).tag("tier", name).description("blocks not written because the queue was full or the write failed")
+                .register(registry);
+        io.micrometer.core.instrument.FunctionCounter.builder("kvfn.kv.evictions", engine, e -> t.apply(e).evictions())
+                .tags(tags).tag("tier", name).description("blocks a tier dropped to make room").register(registry);
     }
 
     @Override public ModelInfo model() { return engine.model(); }
     @Override public Tokenizer tokenizer() { return engine.tokenizer(); }
     @Override public void close() { engine.close(); }
     @Override public dev.kvfn.engine.EngineStats stats() { return engine.stats(); }
+    @Override public boolean persist(Duration timeout) throws InterruptedException { return engine.persist(timeout); }
 
     @Override
     public Generation submit(GenerationRequest request, TokenSink sink) {
@@ -129,7 +165,6 @@ final class ServingEngine implements Engine {
         promptTokens.increment(r.promptTokens());
         promptLength.record(r.promptTokens());
         completionTokens.increment(r.completionTokens());
-        cachedTokens.increment(r.cachedTokens());
         if (r.completionTokens() > 0) ttft.record(r.ttftNanos(), TimeUnit.NANOSECONDS);
         if (r.completionTokens() > 1) timePerOutputToken.record(r.decodeNanos() / (r.completionTokens() - 1), TimeUnit.NANOSECONDS);
     }

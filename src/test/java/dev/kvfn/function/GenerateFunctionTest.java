@@ -192,7 +192,7 @@ class GenerateFunctionTest {
     @Test
     void aRepeatedPromptIsServedFromThePoolAndTheKvMetricsShowIt() {
         String prompt = "The quick brown fox jumps over the lazy dog and keeps running through the field until night falls. ".repeat(3);
-        String body = "{\"prompt\": \"" + prompt + "\", \"maxTokens\": 3, \"cacheSalt\": \"metrics-test\"}";
+        String body = "{\"prompt\": \"" + prompt + "\", \"maxTokens\": 3, \"cacheSalt\": \"metrics-test-" + java.util.UUID.randomUUID() + "\"}";
         String before = given().get("/q/metrics").then().statusCode(200).extract().asString();
         int first = post(body).then().statusCode(200).extract().path("cachedTokens");
         int promptTokens = post(body).then().statusCode(200).extract().path("promptTokens");

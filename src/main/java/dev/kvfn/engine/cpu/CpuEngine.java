@@ -78,6 +78,7 @@ public final class CpuEngine implements Engine {
     private final Thread thread;
     private volatile boolean closed;
     private volatile EngineStats stats = EngineStats.NONE;
+    private volatile long[] counters = new long[4]; // host hit tokens, remote hit tokens, host restores, host restore nanos
 
     // scheduler state: touched only by the scheduler thread
     private final ArrayDeque<Sequence> waiting = new ArrayDeque<>();
@@ -89,7 +90,7 @@ public final class CpuEngine implements Engine {
     private final float[] rowLogits;
     private final int[] hitBlocks;
     private int stepCount;
-    private long preemptions, steps, poolHitTokens, hostHitTokens, remoteHitTokens;
+    private long preemptions, steps, promptTokensIn, poolHitTokens, hostHitTokens, remoteHitTokens, hostRestores, hostRestoreNanos;
 
     private CpuEngine(ModelInfo info, Tokenizer tokenizer, LlamaConfig config, LlamaWeights weights, WorkerPool workers,
                       AutoCloseable mapping, ModelFingerprint fingerprint, long modelBytes, EngineOptions options) {
@@ -274,8 +275,27 @@ public final class CpuEngine implements Engine {
 
     public KvLayout kvLayout() { return pool.layout(); }
 
+    /** The scheduler's last snapshot, with the tiers below the pool read live (their writers are other threads). */
     @Override
-    public EngineStats stats() { return stats; }
+    public EngineStats stats() {
+        EngineStats s = stats;
+        if (hostTier == null) return s;
+        long[] c = counters;
+        HostStore.HostStoreStats h = hostTier.store().stats();
+        var host = new dev.kvfn.engine.TierStats("host", h.blocks(), h.slots(), c[0], h.writes(), h.evictions(), h.faults(),
+                hostTier.dropped(), h.restoredBytes(), c[2], c[3], hostTier.spilledBytes(), hostTier.spillNanos());
+        java.util.List<dev.kvfn.engine.TierStats> tiers;
+        if (remote != null) {
+            RemoteKvTier.RemoteStats r = remote.stats();
+            tiers = java.util.List.of(host, new dev.kvfn.engine.TierStats(r.tier(), -1, -1, c[1], r.published(), 0,
+                    r.faults() + r.errors() + r.timeouts(), r.publishDropped(), r.restoredBytes(), r.hitBlocks(), r.restoreNanos(),
+                    r.publishedBytes(), 0));
+        } else {
+            tiers = java.util.List.of(host);
+        }
+        return new EngineStats(s.waiting(), s.running(), s.preemptions(), s.blocksTotal(), s.blocksReferenced(), s.blocksCached(),
+                s.blocksFree(), s.evictions(), s.blockTokens(), s.blockBytes(), s.steps(), s.promptTokens(), s.poolHitTokens(), tiers);
+    }
 
     /** The KV pool; touch it only while the engine is idle (tests check its accounting). */
     BlockPool pool() { return pool; }
@@ -435,6 +455,7 @@ public final class CpuEngine implements Engine {
                 s.store.append(hitBlocks[i]);
             }
             int poolHits = hits;
+            long restoreStart = restorable > 0 ? System.nanoTime() : 0;
             for (int r = 0; r < restorable; r++) {
                 int b = pool.allocate(); // cannot fail: counted in `needed`; never one of the hits just taken
                 BlockKey key = s.key(hits, hasher);
@@ -446,10 +467,15 @@ public final class CpuEngine implements Engine {
                 s.store.append(b);
                 hits++;
             }
+            if (restorable > 0) {
+                hostRestores += hits - poolHits;
+                hostRestoreNanos += System.nanoTime() - restoreStart;
+            }
             s.computed = hits * blockTokens;
             s.hashed = hits;
             if (!s.admitted) {
                 s.cachedTokens = s.computed;
+                promptTokensIn += s.promptLength;
                 poolHitTokens += (long) poolHits * blockTokens;
                 for (int i = poolHits; i < hits; i++) {
                     if (i >= s.remoteFrom && i < s.remoteFrom + s.remoteCount) remoteHitTokens += blockTokens;
@@ -641,6 +667,19 @@ public final class CpuEngine implements Engine {
         for (int[] b : held) pool.release(b, 1); // cached, idle: ready to be taken by the first matching prompt
     }
 
+    /** Where the host store is and what opening it found ({@code created}, {@code attached}, ...), or null without one. */
+    public String hostStoreDescription() {
+        if (hostTier == null) return null;
+        HostStore st = hostTier.store();
+        return st.file() + " (" + st.openOutcome() + ", " + st.size() + " of " + st.capacity() + " blocks, policy "
+                + hostTier.policy().name().toLowerCase(java.util.Locale.ROOT).replace('_', '-') + ")";
+    }
+
+    @Override
+    public boolean persist(java.time.Duration timeout) throws InterruptedException {
+        return flushHostStore(timeout.toNanos(), java.util.concurrent.TimeUnit.NANOSECONDS);
+    }
+
     /** Waits until every block queued for the host store is written and the store is synced (tests, shutdown). */
     public boolean flushHostStore(long timeout, java.util.concurrent.TimeUnit unit) throws InterruptedException {
         return hostTier == null || hostTier.flush(timeout, unit);
@@ -648,21 +687,10 @@ public final class CpuEngine implements Engine {
 
     private void publishStats() {
         int cachedIdle = pool.cachedIdle();
-        java.util.List<dev.kvfn.engine.TierStats> tiers = java.util.List.of();
-        if (hostTier != null) {
-            HostStore.HostStoreStats h = hostTier.store().stats();
-            var hostStats = new dev.kvfn.engine.TierStats("host", h.blocks(), h.slots(), hostHitTokens, h.writes(), h.evictions(),
-                    h.faults(), hostTier.dropped(), h.restoredBytes());
-            if (remote != null) {
-                RemoteKvTier.RemoteStats r = remote.stats();
-                tiers = java.util.List.of(hostStats, new dev.kvfn.engine.TierStats(r.tier(), -1, -1, remoteHitTokens, r.published(),
-                        0, r.faults() + r.errors() + r.timeouts(), r.publishDropped(), r.restoredBytes()));
-            } else {
-                tiers = java.util.List.of(hostStats);
-            }
-        }
+        counters = new long[]{hostHitTokens, remoteHitTokens, hostRestores, hostRestoreNanos};
         stats = new EngineStats(queued.get(), running.size(), preemptions, pool.capacity(), pool.referenced(), cachedIdle,
-                pool.available() - cachedIdle, pool.evictions(), blockTokens, pool.blockBytes(), steps, poolHitTokens, tiers);
+                pool.available() - cachedIdle, pool.evictions(), blockTokens, pool.blockBytes(), steps, promptTokensIn, poolHitTokens,
+                java.util.List.of());
     }
 
     @Override

@@ -50,7 +50,8 @@ public final class RedisKvTier implements RemoteKvTier {
     private volatile KvLayout layout;
     private final AtomicLong lookups = new AtomicLong(), hitBlocks = new AtomicLong(), missBlocks = new AtomicLong(),
             published = new AtomicLong(), publishDropped = new AtomicLong(), errors = new AtomicLong(),
-            timeouts = new AtomicLong(), faults = new AtomicLong(), restoredBytes = new AtomicLong();
+            timeouts = new AtomicLong(), faults = new AtomicLong(), restoredBytes = new AtomicLong(),
+            restoreNanos = new AtomicLong(), publishedBytes = new AtomicLong();
 
     public RedisKvTier(Redis redis, boolean storeBytes, Duration lookupTimeout, Duration fetchTimeout, Duration ttl,
                        String replica, int maxInFlight) {
@@ -87,6 +88,7 @@ public final class RedisKvTier implements RemoteKvTier {
     public int restoreInto(BlockKey[] keys, int from, int to, HostStore store) {
         if (!storeBytes || from >= to) return 0;
         lookups.incrementAndGet();
+        long t0 = System.nanoTime();
         try {
             List<Request> lookup = new ArrayList<>(to - from);
             for (int i = from; i < to; i++) lookup.add(Request.cmd(Command.HGET).arg(meta(keys[i])).arg("size"));
@@ -128,6 +130,8 @@ public final class RedisKvTier implements RemoteKvTier {
         } catch (Exception e) {
             errors.incrementAndGet();
             return 0;
+        } finally {
+            restoreNanos.addAndGet(System.nanoTime() - t0);
         }
     }
 
@@ -157,8 +161,12 @@ public final class RedisKvTier implements RemoteKvTier {
         try {
             redis.batch(batch).onComplete(ar -> {
                 inFlight.release();
-                if (ar.succeeded()) published.incrementAndGet();
-                else errors.incrementAndGet();
+                if (ar.succeeded()) {
+                    published.incrementAndGet();
+                    publishedBytes.addAndGet(copy.length);
+                } else {
+                    errors.incrementAndGet();
+                }
             });
         } catch (RuntimeException e) {
             inFlight.release();
@@ -214,7 +222,7 @@ public final class RedisKvTier implements RemoteKvTier {
     @Override
     public RemoteStats stats() {
         return new RemoteStats("redis", lookups.get(), hitBlocks.get(), missBlocks.get(), published.get(), publishDropped.get(),
-                errors.get(), timeouts.get(), faults.get(), restoredBytes.get());
+                errors.get(), timeouts.get(), faults.get(), restoredBytes.get(), restoreNanos.get(), publishedBytes.get());
     }
 
     /** Waits (bounded) until no publication or hit count is in flight, e.g. before a test or shutdown reads Redis. */
