@@ -83,6 +83,7 @@ public final class CpuEngine implements Engine {
     // scheduler state: touched only by the scheduler thread
     private final ArrayDeque<Sequence> waiting = new ArrayDeque<>();
     private final ArrayList<Sequence> running = new ArrayList<>();
+    private final ArrayList<Sequence> finished = new ArrayList<>(); // completed this step, handed out after publishStats
     private final Transformer.StepBatch batch;
     private final Sequence[] stepSeqs;
     private final int[] stepRows;   // rows each scheduled sequence got this step
@@ -360,6 +361,7 @@ public final class CpuEngine implements Engine {
             while (!closed) {
                 if (running.isEmpty() && waiting.isEmpty()) {
                     publishStats(); // idle: what cancellations and the last step left
+                    completeDone();
                     Sequence s;
                     try {
                         s = incoming.take();
@@ -373,6 +375,7 @@ public final class CpuEngine implements Engine {
                 admit();
                 if (!buildStep()) {
                     publishStats();
+                    completeDone();
                     continue;
                 }
                 try {
@@ -384,6 +387,7 @@ public final class CpuEngine implements Engine {
                 steps++;
                 finishStep();
                 publishStats();
+                completeDone();
             }
         } catch (Throwable t) {
             // A bug in the scheduler must not leave callers waiting forever.
@@ -402,6 +406,7 @@ public final class CpuEngine implements Engine {
             s.result.completeExceptionally(new IllegalStateException("engine closed before the request ran"));
         }
         publishStats();
+        completeDone();
     }
 
     /** Cancelled sequences leave at the start of a step, releasing their blocks. */
@@ -411,7 +416,7 @@ public final class CpuEngine implements Engine {
             if (s.cancelled) {
                 running.remove(i);
                 s.store.release();
-                s.result.complete(s.finish(FinishReason.CANCELLED));
+                done(s, s.finish(FinishReason.CANCELLED), null);
             }
         }
         for (var it = waiting.iterator(); it.hasNext(); ) {
@@ -419,7 +424,7 @@ public final class CpuEngine implements Engine {
             if (s.cancelled) {
                 it.remove();
                 queued.decrementAndGet();
-                s.result.complete(s.finish(FinishReason.CANCELLED));
+                done(s, s.finish(FinishReason.CANCELLED), null);
             }
         }
     }
@@ -588,13 +593,13 @@ public final class CpuEngine implements Engine {
             } catch (RuntimeException e) { // a failing sink (or non-finite logits) fails its own request only
                 running.remove(s);
                 s.store.release();
-                s.result.completeExceptionally(e);
+                done(s, null, e);
                 continue;
             }
             if (done) {
                 running.remove(s);
                 s.store.release();
-                s.result.complete(s.finish(s.reason));
+                done(s, s.finish(s.reason), null);
             }
         }
     }
@@ -608,9 +613,10 @@ public final class CpuEngine implements Engine {
             stepSeqs[j] = null;
             running.remove(s);
             s.store.release();
-            s.result.completeExceptionally(e);
+            done(s, null, e);
         }
         publishStats();
+        completeDone();
     }
 
     /**
@@ -685,6 +691,24 @@ public final class CpuEngine implements Engine {
         return hostTier == null || hostTier.flush(timeout, unit);
     }
 
+    /**
+     * Results are handed out only after the step's stats are published, so a caller that reads
+     * {@link #stats()} after its result sees its own request counted.
+     */
+    private void done(Sequence s, GenerationResult result, Throwable failure) {
+        finished.add(s);
+        s.outcome = result;
+        s.failure = failure;
+    }
+
+    private void completeDone() {
+        for (Sequence s : finished) {
+            if (s.failure != null) s.result.completeExceptionally(s.failure);
+            else s.result.complete(s.outcome);
+        }
+        finished.clear();
+    }
+
     private void publishStats() {
         int cachedIdle = pool.cachedIdle();
         counters = new long[]{hostHitTokens, remoteHitTokens, hostRestores, hostRestoreNanos};
@@ -734,6 +758,8 @@ public final class CpuEngine implements Engine {
         private int keyCount;
         long first, last;
         FinishReason reason;
+        GenerationResult outcome;
+        Throwable failure;
         final CompletableFuture<GenerationResult> result = new CompletableFuture<>();
         volatile boolean cancelled;
 

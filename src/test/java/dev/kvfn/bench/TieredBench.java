@@ -1,0 +1,148 @@
+package dev.kvfn.bench;
+
+import dev.kvfn.engine.GenerationResult;
+import dev.kvfn.engine.TierStats;
+import dev.kvfn.engine.cpu.CpuEngine;
+import dev.kvfn.engine.cpu.EngineOptions;
+import dev.kvfn.kv.HostStoreOptions;
+import dev.kvfn.kv.redis.RedisKvTier;
+import dev.kvfn.kv.redis.RedisServer;
+import dev.kvfn.model.GgmlType;
+import dev.kvfn.model.SyntheticModel;
+import io.vertx.core.Vertx;
+import io.vertx.redis.client.Redis;
+import io.vertx.redis.client.RedisOptions;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+/**
+ * Tiered KV benchmark: {@code ./mvnw -B -Pbench verify -Dkvfn.bench.main=dev.kvfn.bench.TieredBench}.
+ * Synthetic llama-1b Q8_0, f16 KV, 2 threads, a real redis-server on loopback. TTFT of a 1024-token
+ * prompt whose first 1008 tokens are (a) in the pool, (b) only in the host store after an engine
+ * restart, (c) only in Redis (a replica with an empty host store), (d) nowhere; then restore
+ * throughput of each tier next to a plain memcpy of the same bytes.
+ */
+public final class TieredBench {
+    public static void main(String[] args) throws Exception {
+        int threads = Integer.getInteger("kvfn.bench.threads", 2);
+        Path dir = Path.of(System.getProperty("kvfn.bench.dir", "target/bench-models"));
+        Files.createDirectories(dir);
+        Path model = dir.resolve("llama-1b-Q8_0.gguf");
+        if (!Files.exists(model)) SyntheticModel.write(SyntheticModel.Shape.byName("llama-1b"), GgmlType.Q8_0, 1L, model);
+        Path shm = Files.isDirectory(Path.of("/dev/shm")) ? Path.of("/dev/shm") : Path.of(System.getProperty("java.io.tmpdir"));
+        Path hostA = Files.createTempDirectory(shm, "kvfn-bench-a"), hostB = Files.createTempDirectory(shm, "kvfn-bench-b");
+        System.out.printf("kvfn tiered KV benchmark: synthetic llama-1b Q8_0, f16 KV, %d threads, host store in %s%n", threads, shm);
+        System.out.printf("machine: %s, %d cores visible, %s %s%n", Bench.cpuName(), Runtime.getRuntime().availableProcessors(),
+                System.getProperty("java.vm.name"), System.getProperty("java.version"));
+        var rnd = new SplittableRandom(11);
+        StringBuilder table = new StringBuilder();
+        try (RedisServer server = new RedisServer()) {
+            Vertx vertx = Vertx.vertx();
+            Redis client = Redis.createClient(vertx, new RedisOptions().setConnectionString(server.url()).setMaxPoolSize(8)
+                    .setMaxPoolWaiting(1024).setMaxWaitingHandlers(4096));
+            System.out.println("redis-server: " + server.binary());
+            int vocab, bos;
+            int[] prefix;
+            double pool, host, redis, none, hostGBs, redisGBs;
+            int cachedPool, cachedHost, cachedRedis;
+            // replica 1: computes the prefix (write-through to its host store, published to Redis), then a pool hit
+            try (CpuEngine e = engine(model, threads, hostA, client)) {
+                vocab = e.model().vocabSize();
+                bos = e.tokenizer().bos();
+                Bench.run(e, Bench.randomPrompt(rnd, bos, vocab, 64), 4); // JIT warm-up
+                prefix = Bench.randomPrompt(rnd, bos, vocab, 1008);
+                Bench.run(e, withSuffix(prefix, rnd, vocab), 1);
+                e.flushHostStore(60, TimeUnit.SECONDS); // write-through and publication finish before timing
+                Thread.sleep(2000);
+                GenerationResult r = Bench.run(e, withSuffix(prefix, rnd, vocab), 1);
+                pool = r.ttftNanos() / 1e6;
+                cachedPool = r.cachedTokens();
+                GenerationResult cold = Bench.run(e, Bench.randomPrompt(rnd, bos, vocab, 1024), 1);
+                none = cold.ttftNanos() / 1e6;
+                e.flushHostStore(60, TimeUnit.SECONDS);
+            }
+            Thread.sleep(2000); // let publications to Redis land
+            // replica 1 restarted on the same host store
+            try (CpuEngine e = engine(model, threads, hostA, client)) {
+                Bench.run(e, Bench.randomPrompt(rnd, bos, vocab, 64), 4);
+                GenerationResult r = Bench.run(e, withSuffix(prefix, rnd, vocab), 1);
+                host = r.ttftNanos() / 1e6;
+                cachedHost = r.cachedTokens();
+                TierStats t = e.stats().tier("host");
+                hostGBs = t.restoredBytes() / (double) t.restoreNanos();
+            }
+            // replica 2: empty host store, same Redis
+            try (CpuEngine e = engine(model, threads, hostB, client)) {
+                Bench.run(e, Bench.randomPrompt(rnd, bos, vocab, 64), 4);
+                GenerationResult r = Bench.run(e, withSuffix(prefix, rnd, vocab), 1);
+                redis = r.ttftNanos() / 1e6;
+                cachedRedis = r.cachedTokens();
+                TierStats t = e.stats().tier("redis");
+                redisGBs = t.restoredBytes() / (double) t.restoreNanos();
+                System.out.println("redis tier: " + t);
+            }
+            client.close();
+            vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+            double memcpy = memcpyGBs(63 * 512 * 1024L);
+            table.append(String.format("%nTTFT, 1024-token prompt, first 1008 tokens cached where stated (ms)%n"));
+            table.append(String.format("| where the 1008-token prefix is | cached tokens | TTFT ms | vs nowhere |%n|---|---|---|---|%n"));
+            table.append(String.format("| (a) pool | %d | %.1f | %.3fx |%n", cachedPool, pool, pool / none));
+            table.append(String.format("| (b) host store, after an engine restart | %d | %.1f | %.3fx |%n", cachedHost, host, host / none));
+            table.append(String.format("| (c) Redis only (replica with an empty host store) | %d | %.1f | %.3fx |%n", cachedRedis, redis, redis / none));
+            table.append(String.format("| (d) nowhere | 0 | %.1f | 1.000x |%n", none));
+            table.append(String.format("%nRestore throughput (63 blocks of 512 KiB = 31.5 MiB)%n"));
+            table.append(String.format("| path | GB/s |%n|---|---|%n"));
+            table.append(String.format("| host store -> pool (copy + CRC32C verify) | %.2f |%n", hostGBs));
+            table.append(String.format("| Redis -> host store (2 round trips on loopback + CRC32C) | %.2f |%n", redisGBs));
+            table.append(String.format("| plain memcpy of the same bytes (MemorySegment.copy) | %.2f |%n", memcpy));
+        } finally {
+            deleteTree(hostA);
+            deleteTree(hostB);
+        }
+        System.out.print(table);
+    }
+
+    static CpuEngine engine(Path model, int threads, Path host, Redis client) {
+        var tier = new RedisKvTier(client, true, Duration.ofMillis(200), Duration.ofSeconds(10), Duration.ofHours(1), "bench", 256);
+        return CpuEngine.load(model, null, EngineOptions.defaults(threads).withContextLimit(2048)
+                .withHostStore(HostStoreOptions.at(host, 256L << 20)).withRemote(tier));
+    }
+
+    static int[] withSuffix(int[] prefix, SplittableRandom rnd, int vocab) {
+        int[] p = Arrays.copyOf(prefix, prefix.length + 16);
+        for (int i = prefix.length; i < p.length; i++) p[i] = 3 + rnd.nextInt(vocab - 3);
+        return p;
+    }
+
+    static double memcpyGBs(long bytes) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment a = arena.allocate(bytes, 64), b = arena.allocate(bytes, 64);
+            a.fill((byte) 1);
+            b.fill((byte) 2);
+            double best = 0;
+            for (int i = 0; i < 20; i++) {
+                long t0 = System.nanoTime();
+                MemorySegment.copy(a, 0, b, 0, bytes);
+                best = Math.max(best, bytes / (double) (System.nanoTime() - t0));
+            }
+            return best;
+        }
+    }
+
+    static void deleteTree(Path p) {
+        try (Stream<Path> s = Files.walk(p)) {
+            s.sorted(Comparator.reverseOrder()).forEach(x -> x.toFile().delete());
+        } catch (Exception ignored) {
+            // best effort
+        }
+    }
+}

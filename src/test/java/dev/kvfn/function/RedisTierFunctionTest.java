@@ -1,0 +1,89 @@
+package dev.kvfn.function;
+
+import dev.kvfn.kv.redis.RedisServer;
+import io.quarkus.test.common.QuarkusTestResource;
+import io.quarkus.test.common.QuarkusTestResourceLifecycleManager;
+import io.quarkus.test.junit.QuarkusTest;
+import io.quarkus.test.junit.QuarkusTestProfile;
+import io.quarkus.test.junit.TestProfile;
+import io.restassured.http.ContentType;
+import io.restassured.path.json.JsonPath;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+
+import static io.restassured.RestAssured.given;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The app with {@code quarkus.redis.hosts} set (a real redis-server started for this test): the
+ * Quarkus Redis client is picked up, {@code warm} publishes the prefix's blocks to Redis, and
+ * {@code cache} reports the redis tier.
+ */
+@QuarkusTest
+@TestProfile(RedisTierFunctionTest.WithRedis.class)
+class RedisTierFunctionTest {
+
+    public static class WithRedis implements QuarkusTestProfile {
+        @Override
+        public List<TestResourceEntry> testResources() {
+            return List.of(new TestResourceEntry(RedisLifecycle.class));
+        }
+
+        @Override
+        public Map<String, String> getConfigOverrides() {
+            // its own host store, so blocks must come from this run's computation
+            return Map.of("kvfn.kv.host-store.path", "target/kvfn-host-store-redis-test-" + UUID.randomUUID());
+        }
+    }
+
+    public static class RedisLifecycle implements QuarkusTestResourceLifecycleManager {
+        static RedisServer server;
+
+        @Override
+        public Map<String, String> start() {
+            try {
+                server = new RedisServer();
+            } catch (java.io.IOException e) {
+                throw new IllegalStateException(e);
+            }
+            return Map.of("quarkus.redis.hosts", server.url(), "kvfn.kv.redis.lookup-timeout", "500ms");
+        }
+
+        @Override
+        public void stop() {
+            try {
+                if (server != null) server.close();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    @Test
+    void warmPublishesToRedisAndCacheReportsTheTier() throws Exception {
+        String salt = "redis-fn-" + UUID.randomUUID();
+        String prompt = "Every replica of this function can restore the blocks of this shared system prompt from Redis. ".repeat(2);
+        JsonPath warm = given().contentType(ContentType.JSON).body(Map.of("prompt", prompt, "cacheSalt", salt)).post("/warm")
+                .then().statusCode(200).extract().jsonPath();
+        assertTrue(warm.getBoolean("persisted"));
+        int blocks = warm.getInt("cacheableTokens") / warm.getInt("blockTokens");
+        assertTrue(blocks > 0);
+        long keys = 0;
+        for (int i = 0; i < 200 && keys < 2L * blocks; i++) { // publication is asynchronous
+            keys = Long.parseLong(RedisLifecycle.server.command("DBSIZE").replaceAll("[^0-9]", ""));
+            Thread.sleep(10);
+        }
+        assertTrue(keys >= 2L * blocks, "a data and an index key per block: " + keys + " keys for " + blocks + " blocks");
+        String scan = RedisLifecycle.server.command("KEYS kvfn:*:m:*");
+        assertTrue(scan.contains("kvfn:"), scan);
+
+        JsonPath cache = given().contentType(ContentType.JSON).body("{}").post("/cache").then().statusCode(200).extract().jsonPath();
+        assertEquals(List.of("pool", "host", "redis"), cache.getList("tiers.tier"));
+        assertTrue(cache.getLong("tiers[2].writes") >= blocks, cache.prettify());
+        assertEquals(0, cache.getLong("tiers[2].faults"));
+    }
+}
