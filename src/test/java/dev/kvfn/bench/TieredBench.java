@@ -55,25 +55,25 @@ public final class TieredBench {
             double pool, host, redis, none, hostGBs, redisGBs;
             int cachedPool, cachedHost, cachedRedis;
             // replica 1: computes the prefix (write-through to its host store, published to Redis), then a pool hit
-            try (CpuEngine e = engine(model, threads, hostA, client)) {
+            RedisKvTier t1 = tier(client), t2 = tier(client), t3 = tier(client);
+            try (CpuEngine e = engine(model, threads, hostA, t1)) {
                 vocab = e.model().vocabSize();
                 bos = e.tokenizer().bos();
-                Bench.run(e, Bench.randomPrompt(rnd, bos, vocab, 64), 4); // JIT warm-up
+                warmUp(e, rnd); // JIT: the 16-row step every measured case runs must be compiled before any is timed
                 prefix = Bench.randomPrompt(rnd, bos, vocab, 1008);
                 Bench.run(e, withSuffix(prefix, rnd, vocab), 1);
-                e.flushHostStore(60, TimeUnit.SECONDS); // write-through and publication finish before timing
-                Thread.sleep(2000);
+                quiesce(e, t1);
                 GenerationResult r = Bench.run(e, withSuffix(prefix, rnd, vocab), 1);
                 pool = r.ttftNanos() / 1e6;
                 cachedPool = r.cachedTokens();
                 GenerationResult cold = Bench.run(e, Bench.randomPrompt(rnd, bos, vocab, 1024), 1);
                 none = cold.ttftNanos() / 1e6;
-                e.flushHostStore(60, TimeUnit.SECONDS);
+                quiesce(e, t1);
             }
-            Thread.sleep(2000); // let publications to Redis land
             // replica 1 restarted on the same host store
-            try (CpuEngine e = engine(model, threads, hostA, client)) {
-                Bench.run(e, Bench.randomPrompt(rnd, bos, vocab, 64), 4);
+            try (CpuEngine e = engine(model, threads, hostA, t2)) {
+                warmUp(e, rnd);
+                quiesce(e, t2);
                 GenerationResult r = Bench.run(e, withSuffix(prefix, rnd, vocab), 1);
                 host = r.ttftNanos() / 1e6;
                 cachedHost = r.cachedTokens();
@@ -81,8 +81,9 @@ public final class TieredBench {
                 hostGBs = t.restoredBytes() / (double) t.restoreNanos();
             }
             // replica 2: empty host store, same Redis
-            try (CpuEngine e = engine(model, threads, hostB, client)) {
-                Bench.run(e, Bench.randomPrompt(rnd, bos, vocab, 64), 4);
+            try (CpuEngine e = engine(model, threads, hostB, t3)) {
+                warmUp(e, rnd);
+                quiesce(e, t3);
                 GenerationResult r = Bench.run(e, withSuffix(prefix, rnd, vocab), 1);
                 redis = r.ttftNanos() / 1e6;
                 cachedRedis = r.cachedTokens();
@@ -111,10 +112,28 @@ public final class TieredBench {
         System.out.print(table);
     }
 
-    static CpuEngine engine(Path model, int threads, Path host, Redis client) {
-        var tier = new RedisKvTier(client, true, Duration.ofMillis(200), Duration.ofSeconds(10), Duration.ofHours(1), "bench", 256);
+    static RedisKvTier tier(Redis client) {
+        return new RedisKvTier(client, true, Duration.ofMillis(200), Duration.ofSeconds(10), Duration.ofHours(1), "bench", 256);
+    }
+
+    /** Waits until the host store and Redis have every block so far, so background writes do not share the timed CPU. */
+    static void quiesce(CpuEngine e, RedisKvTier tier) throws Exception {
+        e.flushHostStore(60, TimeUnit.SECONDS);
+        tier.drain(Duration.ofSeconds(60));
+        Thread.sleep(500);
+    }
+
+    static CpuEngine engine(Path model, int threads, Path host, RedisKvTier tier) {
         return CpuEngine.load(model, null, EngineOptions.defaults(threads).withContextLimit(2048)
                 .withHostStore(HostStoreOptions.at(host, 256L << 20)).withRemote(tier));
+    }
+
+    static void warmUp(CpuEngine e, SplittableRandom rnd) throws Exception {
+        int vocab = e.model().vocabSize(), bos = e.tokenizer().bos();
+        for (int i = 0; i < 4; i++) {
+            Bench.run(e, Bench.randomPrompt(rnd, bos, vocab, 16), 2);
+            Bench.run(e, Bench.randomPrompt(rnd, bos, vocab, 64), 2);
+        }
     }
 
     static int[] withSuffix(int[] prefix, SplittableRandom rnd, int vocab) {
