@@ -56,6 +56,7 @@ public final class HostStore implements AutoCloseable {
     static final int ENTRY_BYTES = 128;
     static final int EMPTY = 0, WRITING = 1, VALID = 2;
     public static final String FILE_NAME = "blocks.kvfn";
+    private static final int RESTORE_CHUNK = 64 * 1024; // an L2-resident piece: the checksum reads it back from cache
 
     private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED;
     private static final ValueLayout.OfLong I64 = ValueLayout.JAVA_LONG_UNALIGNED;
@@ -69,6 +70,8 @@ public final class HostStore implements AutoCloseable {
     /** key -> slot, in least-recently-used-first order. */
     private final LinkedHashMap<BlockKey, Integer> index = new LinkedHashMap<>(16, 0.75f, true);
     private final ArrayDeque<Integer> free = new ArrayDeque<>();
+    /** Bumped whenever a slot is (re)written, so a restore copying it concurrently can tell. */
+    private final long[] generations;
     private final String openOutcome;
     private long clock;
     private long hits, misses, writes, evictions, faults, restoredBytes;
@@ -82,6 +85,7 @@ public final class HostStore implements AutoCloseable {
         this.arena = arena;
         this.map = map;
         this.openOutcome = outcome;
+        this.generations = new long[slots];
     }
 
     /**
@@ -146,6 +150,9 @@ public final class HostStore implements AutoCloseable {
                 }
                 map = ch.map(FileChannel.MapMode.READ_WRITE, 0, size, arena);
             }
+            // Fault every page in now, while the replica is not ready yet, instead of one page fault per 4 KiB in
+            // the first restores (a store on tmpfs is already in memory: this only maps it).
+            map.load();
             var store = new HostStore(file, layout, slots, dataStart, arena, map, outcome);
             store.load(header, invalidFrom);
             return store;
@@ -285,6 +292,7 @@ public final class HostStore implements AutoCloseable {
             evictions++;
         }
         long e = entry(s);
+        generations[s]++;
         map.set(I32, e, WRITING);
         MemorySegment data = map.asSlice(dataOffset(s), blockBytes);
         MemorySegment.copy(src, offset, data, 0, blockBytes);
@@ -308,31 +316,132 @@ public final class HostStore implements AutoCloseable {
      * Copies the block stored under {@code key} into {@code dst} at {@code offset} and verifies the
      * copy against the stored checksum and the entry against its key. Returns false when the key is
      * absent or the block fails verification; a failing block is dropped from the store.
+     *
+     * <p>Safe to call from several threads at once (the engine restores a chain's blocks in parallel):
+     * the copy and checksum run outside the lock, and a slot that {@link #put} reused meanwhile (its
+     * generation moved on) makes the restore a miss rather than a torn block.
      */
-    public synchronized boolean restore(BlockKey key, MemorySegment dst, long offset) {
-        Integer s = index.get(key);
-        if (s == null) {
-            misses++;
-            return false;
+    public boolean restore(BlockKey key, MemorySegment dst, long offset) {
+        int s;
+        long generation;
+        int expectedCrc;
+        synchronized (this) {
+            Integer found = index.get(key);
+            if (found == null) {
+                misses++;
+                return false;
+            }
+            s = found;
+            long e = entry(s);
+            boolean entryOk = map.get(I32, e) == VALID && entryCrc(e) == map.get(I32, e + 28)
+                    && Arrays.equals(bytes(e + 32), key.toBytes()) && map.get(I32, e + 8) == layout.elementType().ordinal();
+            if (!entryOk) {
+                drop(key, s);
+                faults++;
+                return false;
+            }
+            generation = generations[s];
+            expectedCrc = map.get(I32, e + 12);
         }
-        long e = entry(s);
-        boolean entryOk = map.get(I32, e) == VALID && entryCrc(e) == map.get(I32, e + 28)
-                && Arrays.equals(bytes(e + 32), key.toBytes()) && map.get(I32, e + 8) == layout.elementType().ordinal();
-        if (entryOk) {
-            MemorySegment copy = dst.asSlice(offset, blockBytes);
-            MemorySegment.copy(map, dataOffset(s), copy, 0, blockBytes);
-            var crc = new CRC32C();
-            crc.update(copy.asByteBuffer());
-            if ((int) crc.getValue() == map.get(I32, e + 12)) {
-                map.set(I64, e + 16, ++clock);
+        // Copy in L2-sized pieces and checksum each piece of the copy while it is still in cache: what is
+        // verified is exactly what the pool will use, for little more than the copy's cost.
+        var crc = new CRC32C();
+        long from = dataOffset(s);
+        java.nio.ByteBuffer copied = dst.asSlice(offset, blockBytes).asByteBuffer();
+        for (int done = 0; done < blockBytes; done += RESTORE_CHUNK) {
+            int n = (int) Math.min(RESTORE_CHUNK, blockBytes - done);
+            MemorySegment.copy(map, from + done, dst, offset + done, n);
+            crc.update(copied.limit(done + n).position(done));
+        }
+        synchronized (this) {
+            if (generations[s] != generation) { // evicted and rewritten while we copied: not a fault, a miss
+                misses++;
+                return false;
+            }
+            if ((int) crc.getValue() != expectedCrc) {
+                Integer still = index.get(key);
+                if (still != null && still == s) drop(key, s);
+                faults++;
+                return false;
+            }
+            index.get(key); // touch: most recently used
+            map.set(I64, entry(s) + 16, ++clock);
+            hits++;
+            restoredBytes += blockBytes;
+            return true;
+        }
+    }
+
+    /**
+     * Restoring a chain in three steps, so the copies can run on several threads with the lock
+     * taken twice per chain instead of twice per block: {@link #plan} (locked) checks the entries of
+     * {@code keys[0 .. n)} and notes their slots, generations and checksums; {@link #copyVerified}
+     * (no lock, any thread) copies one block and checks its checksum; {@link #commit} (locked) keeps
+     * the blocks whose slot was not rewritten meanwhile and drops those that failed.
+     *
+     * @return how many leading keys are stored with a sound entry (a bad entry is dropped and counted)
+     */
+    public synchronized int plan(BlockKey[] keys, int n, int[] slots, long[] generationsOut, int[] crcs) {
+        for (int i = 0; i < n; i++) {
+            Integer found = index.get(keys[i]);
+            if (found == null) {
+                misses++;
+                return i;
+            }
+            long e = entry(found);
+            boolean entryOk = map.get(I32, e) == VALID && entryCrc(e) == map.get(I32, e + 28)
+                    && Arrays.equals(bytes(e + 32), keys[i].toBytes()) && map.get(I32, e + 8) == layout.elementType().ordinal();
+            if (!entryOk) {
+                drop(keys[i], found);
+                faults++;
+                return i;
+            }
+            slots[i] = found;
+            generationsOut[i] = generations[found];
+            crcs[i] = map.get(I32, e + 12);
+        }
+        return n;
+    }
+
+    /** Copies slot {@code slot}'s bytes to {@code dst} at {@code offset}; true when the copy matches {@code crc}. No lock. */
+    public boolean copyVerified(int slot, int expectedCrc, MemorySegment dst, long offset) {
+        var crc = new CRC32C();
+        long from = dataOffset(slot);
+        java.nio.ByteBuffer copied = dst.asSlice(offset, blockBytes).asByteBuffer();
+        for (int done = 0; done < blockBytes; done += RESTORE_CHUNK) {
+            int n = (int) Math.min(RESTORE_CHUNK, blockBytes - done);
+            MemorySegment.copy(map, from + done, dst, offset + done, n);
+            crc.update(copied.limit(done + n).position(done));
+        }
+        return (int) crc.getValue() == expectedCrc;
+    }
+
+    /** Settles a {@link #plan}: returns how many leading blocks were copied intact from slots nobody rewrote meanwhile. */
+    public synchronized int commit(BlockKey[] keys, int n, int[] slots, long[] generationsIn, boolean[] copiedOk) {
+        int good = 0;
+        boolean chain = true;
+        for (int i = 0; i < n; i++) {
+            int s = slots[i];
+            if (generations[s] != generationsIn[i]) { // evicted and rewritten while copied: a miss, not a fault
+                misses++;
+                chain = false;
+                continue;
+            }
+            if (!copiedOk[i]) {
+                drop(keys[i], s);
+                faults++;
+                chain = false;
+                continue;
+            }
+            index.get(keys[i]); // touch: most recently used
+            map.set(I64, entry(s) + 16, ++clock);
+            if (chain) {
                 hits++;
                 restoredBytes += blockBytes;
-                return true;
+                good++;
             }
         }
-        drop(key, s);
-        faults++;
-        return false;
+        return good;
     }
 
     /** Copies a stored block's verified bytes into {@code dst} (for publishing to another tier); false if absent or bad. */
@@ -341,6 +450,7 @@ public final class HostStore implements AutoCloseable {
     }
 
     private void drop(BlockKey key, int slot) {
+        generations[slot]++;
         index.remove(key);
         map.set(I32, entry(slot), EMPTY);
         free.add(slot);

@@ -148,6 +148,21 @@ public final class HostTier implements BlockPool.Listener, AutoCloseable {
         return store.restore(key, pool.memory(), pool.offset(block));
     }
 
+    /** See {@link HostStore#plan}. */
+    public int plan(BlockKey[] keys, int n, int[] slots, long[] generations, int[] crcs) {
+        return store.plan(keys, n, slots, generations, crcs);
+    }
+
+    /** Copies a planned slot into pool block {@code block}, verifying its checksum (any thread). */
+    public boolean copyVerified(int slot, int crc, int block) {
+        return store.copyVerified(slot, crc, pool.memory(), pool.offset(block));
+    }
+
+    /** See {@link HostStore#commit}. */
+    public int commit(BlockKey[] keys, int n, int[] slots, long[] generations, boolean[] ok) {
+        return store.commit(keys, n, slots, generations, ok);
+    }
+
     public boolean contains(BlockKey key) {
         return store.contains(key);
     }

@@ -90,6 +90,12 @@ public final class CpuEngine implements Engine {
     private final int[] stepLogit;  // its logit row, or -1
     private final float[] rowLogits;
     private final int[] hitBlocks;
+    private final int[] restoreBlocks, oneBlock = new int[1];
+    private final BlockKey[] restoreKeys;
+    private final boolean[] restoreOk;
+    private final int[] restoreSlots, restoreCrcs;
+    private final long[] restoreGenerations;
+    private final WorkerPool.RangeTask restoreTask = this::restoreRange;
     private int stepCount;
     private long preemptions, steps, promptTokensIn, poolHitTokens, hostHitTokens, remoteHitTokens, hostRestores, hostRestoreNanos;
 
@@ -139,6 +145,12 @@ public final class CpuEngine implements Engine {
         this.stepLogit = new int[maxSeqs];
         this.rowLogits = new float[config.vocab()];
         this.hitBlocks = new int[blocksFor(config.contextLength())];
+        this.restoreBlocks = new int[hitBlocks.length];
+        this.restoreKeys = new BlockKey[hitBlocks.length];
+        this.restoreOk = new boolean[hitBlocks.length];
+        this.restoreSlots = new int[hitBlocks.length];
+        this.restoreCrcs = new int[hitBlocks.length];
+        this.restoreGenerations = new long[hitBlocks.length];
         if (host != null && host.prewarmBlocks() > 0) prewarm(host.prewarmBlocks());
         publishStats();
         this.thread = Thread.ofPlatform().name("kvfn-cpu-engine").daemon().unstarted(this::serve);
@@ -461,16 +473,26 @@ public final class CpuEngine implements Engine {
             }
             int poolHits = hits;
             long restoreStart = restorable > 0 ? System.nanoTime() : 0;
-            for (int r = 0; r < restorable; r++) {
-                int b = pool.allocate(); // cannot fail: counted in `needed`; never one of the hits just taken
-                BlockKey key = s.key(hits, hasher);
-                if (!hostTier.restore(key, b)) { // missing or failed its checksum: dropped there, recomputed here
-                    pool.release(new int[]{b}, 1);
-                    break;
+            if (restorable > 0) {
+                // Plan under the store's lock, copy and verify on every compute thread (idle between steps), settle.
+                for (int r = 0; r < restorable; r++) restoreKeys[r] = s.key(hits + r, hasher);
+                int planned = hostTier.plan(restoreKeys, restorable, restoreSlots, restoreGenerations, restoreCrcs);
+                for (int r = 0; r < planned; r++) {
+                    restoreBlocks[r] = pool.allocate(); // cannot fail: counted in `needed`; never one of the hits just taken
                 }
-                pool.registerRestored(b, key, hits == 0 ? null : s.key(hits - 1, hasher));
-                s.store.append(b);
-                hits++;
+                workers.forRange(planned, restoreTask);
+                int good = hostTier.commit(restoreKeys, planned, restoreSlots, restoreGenerations, restoreOk);
+                for (int r = 0; r < planned; r++) {
+                    if (r < good) {
+                        pool.registerRestored(restoreBlocks[r], restoreKeys[r], hits == 0 ? null : s.key(hits - 1, hasher));
+                        s.store.append(restoreBlocks[r]);
+                        hits++;
+                    } else {
+                        oneBlock[0] = restoreBlocks[r];
+                        pool.release(oneBlock, 1);
+                    }
+                }
+                java.util.Arrays.fill(restoreKeys, 0, restorable, null);
             }
             if (restorable > 0) {
                 hostRestores += hits - poolHits;
@@ -689,6 +711,11 @@ public final class CpuEngine implements Engine {
     /** Waits until every block queued for the host store is written and the store is synced (tests, shutdown). */
     public boolean flushHostStore(long timeout, java.util.concurrent.TimeUnit unit) throws InterruptedException {
         return hostTier == null || hostTier.flush(timeout, unit);
+    }
+
+    /** Worker-thread body of a host restore: blocks {@code [from, to)} of the current admission. */
+    private void restoreRange(int from, int to) {
+        for (int i = from; i < to; i++) restoreOk[i] = hostTier.copyVerified(restoreSlots[i], restoreCrcs[i], restoreBlocks[i]);
     }
 
     /**
