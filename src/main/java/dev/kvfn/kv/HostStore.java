@@ -102,9 +102,30 @@ public final class HostStore implements AutoCloseable {
         int slots = (int) Math.min(slotsLong, Integer.MAX_VALUE / 2);
         long dataStart = align(HEADER_BYTES + (long) slots * ENTRY_BYTES, 4096);
         long size = dataStart + slots * blockBytes;
-        byte[] header = header(fingerprint, layout, slots);
+        String shrunk = null;
         try {
             createPrivateDirectories(dir);
+            // A budget the file system cannot hold (a small /dev/shm, e.g. Docker's 64 MiB default) shrinks to half of
+            // what is free rather than failing the replica: the store is a cache. The outcome says so.
+            Path existing = dir.resolve(FILE_NAME);
+            long free = Files.getFileStore(dir).getUsableSpace() + (Files.exists(existing) ? Files.size(existing) : 0);
+            if (size > free) {
+                long allowed = free / 2;
+                long fit = allowed / (blockBytes + ENTRY_BYTES);
+                if (fit < 1) {
+                    throw new IOException("no room for a host KV store in " + dir + ": " + free + " bytes free, one block needs "
+                            + (blockBytes + ENTRY_BYTES));
+                }
+                shrunk = "shrunk from " + size + " to about " + allowed + " bytes: only " + free + " free in " + dir;
+                slots = (int) Math.min(fit, Integer.MAX_VALUE / 2);
+                dataStart = align(HEADER_BYTES + (long) slots * ENTRY_BYTES, 4096);
+                size = dataStart + slots * blockBytes;
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot open the host KV store in " + dir + ": " + e.getMessage(), e);
+        }
+        byte[] header = header(fingerprint, layout, slots);
+        try {
             Path file = dir.resolve(FILE_NAME);
             String outcome = "created";
             long invalidFrom = Long.MAX_VALUE; // data past this offset was cut off
@@ -153,7 +174,7 @@ public final class HostStore implements AutoCloseable {
             // Fault every page in now, while the replica is not ready yet, instead of one page fault per 4 KiB in
             // the first restores (a store on tmpfs is already in memory: this only maps it).
             map.load();
-            var store = new HostStore(file, layout, slots, dataStart, arena, map, outcome);
+            var store = new HostStore(file, layout, slots, dataStart, arena, map, shrunk == null ? outcome : outcome + ", " + shrunk);
             store.load(header, invalidFrom);
             return store;
         } catch (IOException e) {
