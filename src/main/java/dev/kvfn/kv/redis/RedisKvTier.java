@@ -235,8 +235,13 @@ public final class RedisKvTier implements RemoteKvTier {
         return true;
     }
 
+    /** Lets publications in flight land (shutdown flushes the index too), for at most 5 s; the client itself belongs to its maker. */
     @Override
     public void close() {
-        // the Redis client belongs to whoever made it (Quarkus, or the test)
+        try {
+            drain(Duration.ofSeconds(5));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 }
