@@ -52,7 +52,12 @@ public class EngineProducer {
         } else if (hosts.isPresent()) {
             LOG.warnf("quarkus.redis.hosts is set but the host store is disabled: the Redis KV tier needs it and is off");
         }
-        return new ServingEngine(load(model, options), registry, limits.maxRequests(), limits.requestTimeout());
+        Engine loaded = load(model, options);
+        if (loaded instanceof CpuEngine cpu) {
+            String host = cpu.hostStoreDescription();
+            LOG.infof("KV host store: %s", host == null ? "off" : host);
+        }
+        return new ServingEngine(loaded, registry, limits.maxRequests(), limits.requestTimeout());
     }
 
     /** This replica's name in the Redis index: the pod name on Kubernetes, else the host name. */
@@ -113,8 +118,7 @@ public class EngineProducer {
                 loaded.model().name(), path, loaded.model().contextLength(), loaded.model().vocabSize(), threads,
                 loaded.stats().blocksTotal(), layout.blockTokens(), layout.elementType().configName(), layout.bytesPerToken(),
                 loaded.stats().blocksTotal() * layout.blockBytes() >> 20, loaded.fingerprint().shortHex());
-        var host = loaded.hostStoreDescription();
-        if (host != null) LOG.infof("KV host store %s", host);
+
         return loaded;
     }
 
