@@ -73,6 +73,28 @@ class CacheFunctionsTest {
     }
 
     @Test
+    void bothFunctionsAnswerCloudEventsInBothModes() {
+        // warm: structured mode; cache: binary mode (the test below covers the other two combinations)
+        given().contentType("application/cloudevents+json")
+                .body(Map.of("specversion", "1.0", "id", "w2", "type", "dev.kvfn.warm", "source", "test",
+                        "datacontenttype", "application/json", "data", Map.of("prompt", SYSTEM)))
+                .post("/").then().statusCode(200)
+                .body("type", equalTo("dev.kvfn.warm.result"))
+                .body("data.persisted", equalTo(true));
+        given().contentType(ContentType.JSON)
+                .header("ce-id", "c2").header("ce-specversion", "1.0").header("ce-type", "dev.kvfn.cache").header("ce-source", "test")
+                .body("{}")
+                .post("/").then().statusCode(200)
+                .header("ce-type", "dev.kvfn.cache.result")
+                .body("tiers[1].tier", equalTo("host"));
+        // a bad event is answered with an error, not retried into a loop
+        given().contentType(ContentType.JSON)
+                .header("ce-id", "w3").header("ce-specversion", "1.0").header("ce-type", "dev.kvfn.warm").header("ce-source", "test")
+                .body("{}")
+                .post("/").then().statusCode(400);
+    }
+
+    @Test
     void bothFunctionsAnswerCloudEvents() {
         given().contentType(ContentType.JSON)
                 .header("ce-id", "w1").header("ce-specversion", "1.0").header("ce-type", "dev.kvfn.warm").header("ce-source", "test")

@@ -79,10 +79,19 @@ class DisconnectTest {
             }
             assertTrue(line != null && line.startsWith("data: {"), "first event arrives before we hang up: " + line);
             assertEquals(1.0, metric("kvfn_requests_in_flight"), "the generation is running");
+            assertTrue(referencedBlocks() > 0, "the running sequence holds KV blocks");
         }
         long deadline = System.nanoTime() + 20_000_000_000L;
         while (metric("kvfn_requests_in_flight") > 0 && System.nanoTime() < deadline) Thread.sleep(50);
         assertEquals(0.0, metric("kvfn_requests_in_flight"), "the generation left the engine");
         assertEquals(1.0, metric("kvfn_requests_cancelled_total") - cancelledBefore, "it ended as cancelled, not by running out");
+        assertEquals(0.0, referencedBlocks(), "its KV blocks were freed");
+    }
+
+    /** kvfn_kv_blocks{tier="pool",state="referenced"}: blocks held by running sequences. */
+    static double referencedBlocks() {
+        String text = given().get("/q/metrics").then().statusCode(200).extract().asString();
+        return text.lines().filter(l -> l.startsWith("kvfn_kv_blocks{") && l.contains("state=\"referenced\"") && l.contains("tier=\"pool\""))
+                .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).sum();
     }
 }

@@ -110,6 +110,19 @@ class ShutdownIT {
             });
             Thread.sleep(30);
             a.destroy(); // SIGTERM
+            // admission stops: once shutdown has begun, new requests are refused (503), or find the port closed
+            boolean refused = false;
+            for (int i = 0; i < 200 && !refused; i++) {
+                try {
+                    HttpResponse<String> late = generate(port, 1);
+                    refused = late.statusCode() == 503;
+                    if (!refused) assertEquals(200, late.statusCode(), late.body());
+                } catch (IOException closed) {
+                    refused = true;
+                }
+                if (!refused) Thread.sleep(25);
+            }
+            assertTrue(refused, "new requests are refused after SIGTERM");
             HttpResponse<String> r = running.get(30, TimeUnit.SECONDS);
             assertEquals(200, r.statusCode(), "the running request finished: " + r.body());
             assertTrue(a.waitFor(30, TimeUnit.SECONDS), "exited within the grace period");
