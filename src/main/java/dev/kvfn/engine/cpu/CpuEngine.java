@@ -96,6 +96,8 @@ public final class CpuEngine implements Engine {
     private final int[] restoreSlots, restoreCrcs;
     private final long[] restoreGenerations;
     private final WorkerPool.RangeTask restoreTask = this::restoreRange;
+    private final java.util.concurrent.atomic.AtomicInteger restoreCursor = new java.util.concurrent.atomic.AtomicInteger();
+    private volatile int restoreCount;
     private int stepCount;
     private long preemptions, steps, promptTokensIn, poolHitTokens, hostHitTokens, remoteHitTokens, hostRestores, hostRestoreNanos;
 
@@ -480,6 +482,8 @@ public final class CpuEngine implements Engine {
                 for (int r = 0; r < planned; r++) {
                     restoreBlocks[r] = pool.allocate(); // cannot fail: counted in `needed`; never one of the hits just taken
                 }
+                restoreCount = planned;
+                restoreCursor.set(0);
                 workers.forRange(planned, restoreTask);
                 int good = hostTier.commit(restoreKeys, planned, restoreSlots, restoreGenerations, restoreOk);
                 for (int r = 0; r < planned; r++) {
@@ -713,9 +717,14 @@ public final class CpuEngine implements Engine {
         return hostTier == null || hostTier.flush(timeout, unit);
     }
 
-    /** Worker-thread body of a host restore: blocks {@code [from, to)} of the current admission. */
+    /**
+     * Worker-thread body of a host restore. Threads take blocks one at a time from a shared cursor rather
+     * than fixed halves, so a thread the OS delays does not hold the others up.
+     */
     private void restoreRange(int from, int to) {
-        for (int i = from; i < to; i++) restoreOk[i] = hostTier.copyVerified(restoreSlots[i], restoreCrcs[i], restoreBlocks[i]);
+        for (int i; (i = restoreCursor.getAndIncrement()) < restoreCount; ) {
+            restoreOk[i] = hostTier.copyVerified(restoreSlots[i], restoreCrcs[i], restoreBlocks[i]);
+        }
     }
 
     /**
