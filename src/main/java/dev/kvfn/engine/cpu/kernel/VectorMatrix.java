@@ -32,10 +32,10 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * up to four input vectors at a time (16 accumulators), reducing once per (row, vector): the weights
  * are streamed once per multiply, as in decode, but serve every vector, and no tile is written.
  * The 4-row kernels are written out in full: loops over rows or vectors would need arrays
- * of vectors, which C2 does not keep in registers. From 12 vectors on (Q8_0), the first group of 4
- * vectors also stores the 4 dequantized rows as floats in a per-thread tile and the other groups
- * read them from there: dequantizing is what bounds these steps (22% faster at 16 vectors), and
- * kernels with more accumulators (2x8, 4x6) make C2 stop intrinsifying the Vector API calls.
+ * of vectors, which C2 does not keep in registers. From 8 vectors on (Q8_0), each group of 4 rows
+ * is first dequantized to floats in a per-thread tile, then every group of 4 vectors reads the
+ * floats: dequantizing is what bounds these steps (the 16-vector step is ~20% faster), and kernels
+ * with more accumulators (2x8, 4x6) make C2 stop intrinsifying the Vector API calls.
  */
 abstract sealed class VectorMatrix implements Matrix {
     /** 512-bit where the CPU has it: 256-bit vectors cost ~25% on the decode path. */
@@ -159,6 +159,7 @@ abstract sealed class VectorMatrix implements Matrix {
         return 1;
     }
 
+    /** {@code -Dkvfn.kernels.tiled=false} keeps re-dequantizing per group of 4 vectors (to compare). */
     static final boolean TILED = !"false".equals(System.getProperty("kvfn.kernels.tiled"));
     private static final ThreadLocal<float[]> SMALL_TILE = ThreadLocal.withInitial(() -> new float[0]);
 
@@ -166,12 +167,7 @@ abstract sealed class VectorMatrix implements Matrix {
         return false;
     }
 
-    /** As {@link #rows4Times4}, also storing the 4 dequantized rows in {@code tile} ({@code 4 x cols} floats). */
-    void rows4Times4Keep(int r, float[] xs, int b, float[] o, float[] tile) {
-        throw new UnsupportedOperationException();
-    }
-
-    /** As {@link #rows4Times4} with the weights read from {@code tile} (left by {@link #rows4Times4Keep}). */
+    /** As {@link #rows4Times4} with the weights already dequantized in {@code tile} ({@code 4 x cols} floats). */
     void rows4Times4Kept(int r, float[] xs, int b, float[] o, float[] tile) {
         int x0 = b * cols, x1 = x0 + cols, x2 = x1 + cols, x3 = x2 + cols;
         int t1 = cols, t2 = 2 * cols, t3 = 3 * cols;
@@ -213,16 +209,16 @@ abstract sealed class VectorMatrix implements Matrix {
     /** Rows {@code [from, to)} times {@code n} (2 to {@link #smallBatchLimit}) input vectors, weights read once per 4 rows. */
     private void smallBatch(int from, int to, float[] xs, float[] o, int n) {
         int r = from;
-        // From 12 vectors on, re-dequantizing the 4 rows for every group of 4 vectors costs more than keeping them as floats.
-        boolean tiled = TILED && n >= 12 && hasTiledSmallBatch();
+        // From 8 vectors on, re-dequantizing the 4 rows for every group of 4 vectors costs more than keeping them as floats.
+        boolean tiled = TILED && n >= 8 && hasTiledSmallBatch();
         float[] tile = tiled ? SMALL_TILE.get() : null;
         if (tiled && tile.length < 4 * cols) SMALL_TILE.set(tile = new float[4 * cols]);
         for (; r + 3 < to; r += 4) {
             int b = 0;
             if (tiled) {
                 // The first 4 vectors dequantize the 4 rows once and keep them as floats; the others read the floats.
-                rows4Times4Keep(r, xs, 0, o, tile);
-                for (b = 4; b + 4 <= n; b += 4) rows4Times4Kept(r, xs, b, o, tile);
+                for (int i = 0; i < 4; i++) dequantize(r + i, 0, cols, tile, i * cols);
+                for (; b + 4 <= n; b += 4) rows4Times4Kept(r, xs, b, o, tile);
                 switch (n - b) {
                     case 3 -> rows4Times3(r, xs, b, o);
                     case 2 -> rows4Times2(r, xs, b, o);
@@ -611,55 +607,6 @@ abstract sealed class VectorMatrix implements Matrix {
 
         @Override boolean hasTiledSmallBatch() { return true; }
 
-        @Override
-        void rows4Times4Keep(int r, float[] xs, int b, float[] o, float[] tile) {
-            MemorySegment d = data;
-            long q0 = r * rowBytes, q1 = q0 + rowBytes, q2 = q1 + rowBytes, q3 = q2 + rowBytes;
-            int x0 = b * cols, x1 = x0 + cols, x2 = x1 + cols, x3 = x2 + cols;
-            FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
-            for (int c = 0; c < cols; c += 32, q0 += 34, q1 += 34, q2 += 34, q3 += 34) {
-                FloatVector s0 = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q0)));
-                FloatVector s1 = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q1)));
-                FloatVector s2 = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q2)));
-                FloatVector s3 = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q3)));
-                for (int j = 0; j < 32; j += L) {
-                    FloatVector w0 = q8Weights(d, q0 + 2 + j, s0);
-                    FloatVector w1 = q8Weights(d, q1 + 2 + j, s1);
-                    FloatVector w2 = q8Weights(d, q2 + 2 + j, s2);
-                    FloatVector w3 = q8Weights(d, q3 + 2 + j, s3);
-                    w0.intoArray(tile, c + j);
-                    w1.intoArray(tile, cols + c + j);
-                    w2.intoArray(tile, 2 * cols + c + j);
-                    w3.intoArray(tile, 3 * cols + c + j);
-                    FloatVector v;
-                    v = FloatVector.fromArray(F, xs, x0 + c + j);
-                    a00 = w0.fma(v, a00); a10 = w1.fma(v, a10); a20 = w2.fma(v, a20); a30 = w3.fma(v, a30);
-                    v = FloatVector.fromArray(F, xs, x1 + c + j);
-                    a01 = w0.fma(v, a01); a11 = w1.fma(v, a11); a21 = w2.fma(v, a21); a31 = w3.fma(v, a31);
-                    v = FloatVector.fromArray(F, xs, x2 + c + j);
-                    a02 = w0.fma(v, a02); a12 = w1.fma(v, a12); a22 = w2.fma(v, a22); a32 = w3.fma(v, a32);
-                    v = FloatVector.fromArray(F, xs, x3 + c + j);
-                    a03 = w0.fma(v, a03); a13 = w1.fma(v, a13); a23 = w2.fma(v, a23); a33 = w3.fma(v, a33);
-                }
-            }
-            int oi = b * rows + r;
-            o[oi] = a00.reduceLanes(VectorOperators.ADD);
-            o[oi + 1] = a10.reduceLanes(VectorOperators.ADD);
-            o[oi + 2] = a20.reduceLanes(VectorOperators.ADD);
-            o[oi + 3] = a30.reduceLanes(VectorOperators.ADD);
-            o[oi + rows] = a01.reduceLanes(VectorOperators.ADD);
-            o[oi + rows + 1] = a11.reduceLanes(VectorOperators.ADD);
-            o[oi + rows + 2] = a21.reduceLanes(VectorOperators.ADD);
-            o[oi + rows + 3] = a31.reduceLanes(VectorOperators.ADD);
-            o[oi + 2 * rows] = a02.reduceLanes(VectorOperators.ADD);
-            o[oi + 2 * rows + 1] = a12.reduceLanes(VectorOperators.ADD);
-            o[oi + 2 * rows + 2] = a22.reduceLanes(VectorOperators.ADD);
-            o[oi + 2 * rows + 3] = a32.reduceLanes(VectorOperators.ADD);
-            o[oi + 3 * rows] = a03.reduceLanes(VectorOperators.ADD);
-            o[oi + 3 * rows + 1] = a13.reduceLanes(VectorOperators.ADD);
-            o[oi + 3 * rows + 2] = a23.reduceLanes(VectorOperators.ADD);
-            o[oi + 3 * rows + 3] = a33.reduceLanes(VectorOperators.ADD);
-        }
 
         @Override
         void rows4Times3(int r, float[] xs, int b, float[] o) {
