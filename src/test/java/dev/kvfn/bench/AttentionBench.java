@@ -16,6 +16,7 @@ import java.util.SplittableRandom;
 public final class AttentionBench {
     public static void main(String[] args) {
         int layers = 16, kvHeads = 8, group = 4, hs = 64, context = Integer.getInteger("context", 2048), rows = 64;
+        int chunk = Integer.getInteger("chunk", 8);
         System.out.printf("| KV type | grouped ms | per-head ms | GFLOP/s grouped |%n|---|---|---|---|%n");
         for (KvElementType type : KvElementType.values()) {
             var layout = new KvLayout(layers, kvHeads, hs, 16, type);
@@ -33,7 +34,7 @@ public final class AttentionBench {
                         store.write(l, p, k, 0, v, 0);
                     }
                 }
-                float[] q = new float[kvHeads * group * hs], out = new float[q.length], rowsOut = new float[8 * q.length];
+                float[] q = new float[kvHeads * group * hs], out = new float[q.length], rowsOut = new float[64 * q.length];
                 for (int i = 0; i < q.length; i++) q[i] = (float) rng.nextGaussian() * 0.1f;
                 double bestG = 1e9, bestH = 1e9;
                 for (int rep = 0; rep < 5; rep++) {
@@ -41,8 +42,8 @@ public final class AttentionBench {
                     // the forward pass's order: layer by layer, pairs head-major (one kv head's blocks stay in cache across rows)
                     for (int l = 0; l < layers; l++) {
                         for (int kh = 0; kh < kvHeads; kh++) {
-                            for (int r = 0; r < rows; r += 8) { // chunks of 8 rows, as the forward pass makes them
-                                store.attendRows(l, kh, context - rows + r + 1, 8, q, kh * group * hs, 0, group, 0.125f, rowsOut,
+                            for (int r = 0; r < rows; r += chunk) { // chunks of rows, as the forward pass makes them
+                                store.attendRows(l, kh, context - rows + r + 1, chunk, q, kh * group * hs, 0, group, 0.125f, rowsOut,
                                         kh * group * hs, kvHeads * group * hs, hs);
                             }
                         }

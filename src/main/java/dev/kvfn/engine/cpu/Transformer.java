@@ -47,7 +47,7 @@ public final class Transformer {
     private final int[] lastRow = new int[1];
 
     /** Rows of one sequence that share each widened K/V block in attention (more rows: fewer reads, fewer tasks). */
-    static final int ATTENTION_ROWS = 8;
+    static final int ATTENTION_ROWS = 32;
     private final int[] chunkFirst, chunkRows;
 
     // What the attention task works on; set before each forRange (a capturing lambda would allocate).
