@@ -157,40 +157,22 @@ public final class BlockPool implements AutoCloseable {
      * then this block stays keyless and is simply freed with its sequence.
      */
     public boolean register(int block, BlockKey key, BlockKey parent) {
-        if (refs[block] <= 0) throw new IllegalStateException("block " + block + " must be referenced to get a key");
-        if (keys[block] != null) throw new IllegalStateException("block " + block + " already has a key");
-        if (cached.putIfAbsent(key, block) != null) return false;
-        keys[block] = key;
-        parents[block] = parent;
-        listener.stored(key, parent, block);
-        return true;
+        return giveKey(block, key, parent, true);
     }
 
     /** As {@link #register(int, BlockKey, BlockKey)} for a block whose bytes came from a lower tier: listeners are not told (it is stored already). */
     public boolean registerRestored(int block, BlockKey key, BlockKey parent) {
+        return giveKey(block, key, parent, false);
+    }
+
+    private boolean giveKey(int block, BlockKey key, BlockKey parent, boolean tellListener) {
         if (refs[block] <= 0) throw new IllegalStateException("block " + block + " must be referenced to get a key");
         if (keys[block] != null) throw new IllegalStateException("block " + block + " already has a key");
         if (cached.putIfAbsent(key, block) != null) return false;
         keys[block] = key;
         parents[block] = parent;
+        if (tellListener) listener.stored(key, parent, block);
         return true;
-    }
-
-    /** Forgets every idle cached key (their blocks become plain free blocks). */
-    public int dropCached() {
-        int dropped = 0;
-        for (int b = 0; b < capacity; b++) {
-            if (refs[b] == 0 && keys[b] != null) {
-                cached.remove(keys[b]);
-                keys[b] = null;
-                parents[b] = null;
-                unlink(b);
-                prepend(b);
-                idleCached--;
-                dropped++;
-            }
-        }
-        return dropped;
     }
 
     /**

@@ -336,61 +336,16 @@ public final class HostStore implements AutoCloseable {
     /**
      * Copies the block stored under {@code key} into {@code dst} at {@code offset} and verifies the
      * copy against the stored checksum and the entry against its key. Returns false when the key is
-     * absent or the block fails verification; a failing block is dropped from the store.
-     *
-     * <p>Safe to call from several threads at once (the engine restores a chain's blocks in parallel):
-     * the copy and checksum run outside the lock, and a slot that {@link #put} reused meanwhile (its
-     * generation moved on) makes the restore a miss rather than a torn block.
+     * absent or the block fails verification; a failing block is dropped from the store. One block
+     * through {@link #plan}, {@link #copyVerified} and {@link #commit}.
      */
     public boolean restore(BlockKey key, MemorySegment dst, long offset) {
-        int s;
-        long generation;
-        int expectedCrc;
-        synchronized (this) {
-            Integer found = index.get(key);
-            if (found == null) {
-                misses++;
-                return false;
-            }
-            s = found;
-            long e = entry(s);
-            boolean entryOk = map.get(I32, e) == VALID && entryCrc(e) == map.get(I32, e + 28)
-                    && Arrays.equals(bytes(e + 32), key.toBytes()) && map.get(I32, e + 8) == layout.elementType().ordinal();
-            if (!entryOk) {
-                drop(key, s);
-                faults++;
-                return false;
-            }
-            generation = generations[s];
-            expectedCrc = map.get(I32, e + 12);
-        }
-        // Copy in L2-sized pieces and checksum each piece of the copy while it is still in cache: what is
-        // verified is exactly what the pool will use, for little more than the copy's cost.
-        var crc = new CRC32C();
-        long from = dataOffset(s);
-        java.nio.ByteBuffer copied = dst.asSlice(offset, blockBytes).asByteBuffer();
-        for (int done = 0; done < blockBytes; done += RESTORE_CHUNK) {
-            int n = (int) Math.min(RESTORE_CHUNK, blockBytes - done);
-            MemorySegment.copy(map, from + done, dst, offset + done, n);
-            crc.update(copied.limit(done + n).position(done));
-        }
-        synchronized (this) {
-            if (generations[s] != generation) { // evicted and rewritten while we copied: not a fault, a miss
-                misses++;
-                return false;
-            }
-            if ((int) crc.getValue() != expectedCrc) {
-                Integer still = index.get(key);
-                if (still != null && still == s) drop(key, s);
-                faults++;
-                return false;
-            }
-            index.get(key); // touch: most recently used
-            map.set(I64, entry(s) + 16, ++clock);
-            hits++;
-            restoredBytes += blockBytes;
-            return true;
-        }
+        BlockKey[] keys = {key};
+        int[] slot = new int[1], crc = new int[1];
+        long[] generation = new long[1];
+        if (plan(keys, 1, slot, generation, crc) == 0) return false;
+        boolean[] ok = {copyVerified(slot[0], crc[0], dst, offset)};
+        return commit(keys, 1, slot, generation, ok) == 1;
     }
 
     /**
@@ -465,22 +420,11 @@ public final class HostStore implements AutoCloseable {
         return good;
     }
 
-    /** Copies a stored block's verified bytes into {@code dst} (for publishing to another tier); false if absent or bad. */
-    public boolean read(BlockKey key, MemorySegment dst, long offset) {
-        return restore(key, dst, offset);
-    }
-
     private void drop(BlockKey key, int slot) {
         generations[slot]++;
         index.remove(key);
         map.set(I32, entry(slot), EMPTY);
         free.add(slot);
-    }
-
-    /** Forgets a key (a tier above found it bad). */
-    public synchronized void remove(BlockKey key) {
-        Integer s = index.get(key);
-        if (s != null) drop(key, s);
     }
 
     /** Writes dirty pages to the file (matters on a volume; /dev/shm is memory either way). */

@@ -192,19 +192,6 @@ public final class RedisKvTier implements RemoteKvTier {
         }
     }
 
-    /** The most-hit chain ends, best first (for operators and prewarm across replicas). */
-    public List<String> hottest(int n) {
-        try {
-            Response r = send(List.of(Request.cmd(Command.ZRANGE).arg(prefix + "hot").arg(0).arg(n - 1).arg("REV")), lookupTimeout).get(0);
-            List<String> out = new ArrayList<>();
-            for (int i = 0; i < r.size(); i++) out.add(r.get(i).toString());
-            return out;
-        } catch (Exception e) {
-            errors.incrementAndGet();
-            return List.of();
-        }
-    }
-
     private void forget(BlockKey key) {
         try {
             redis.batch(List.of(Request.cmd(Command.DEL).arg(data(key)).arg(meta(key))));
