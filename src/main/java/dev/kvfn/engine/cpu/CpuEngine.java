@@ -477,6 +477,7 @@ public final class CpuEngine implements Engine {
             long restoreStart = restorable > 0 ? System.nanoTime() : 0;
             if (restorable > 0) {
                 // Plan under the store's lock, copy and verify on every compute thread (idle between steps), settle.
+                workers.wake(); // parked since the last step: their wake-up overlaps the hashing and the plan
                 for (int r = 0; r < restorable; r++) restoreKeys[r] = s.key(hits + r, hasher);
                 int planned = hostTier.plan(restoreKeys, restorable, restoreSlots, restoreGenerations, restoreCrcs);
                 for (int r = 0; r < planned; r++) {

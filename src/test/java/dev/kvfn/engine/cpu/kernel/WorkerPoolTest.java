@@ -54,6 +54,30 @@ class WorkerPoolTest {
     }
 
     @Test
+    void wakeBringsParkedWorkersBackToSpinningUntilTheyParkAgain() throws InterruptedException {
+        try (WorkerPool pool = new WorkerPool(3)) {
+            awaitParked(pool, 2);
+            pool.wake();
+            long deadline = System.nanoTime() + 5_000_000_000L;
+            while (pool.parked() == 2 && System.nanoTime() < deadline) Thread.onSpinWait();
+            assertTrue(pool.parked() < 2, "wake() left every worker parked");
+            awaitParked(pool, 2); // a wake with no call after it costs a short spin, then they sleep again
+            AtomicLong sum = new AtomicLong();
+            pool.wake();
+            pool.forRange(9, (from, to) -> sum.addAndGet(to - from));
+            assertEquals(9, sum.get());
+        }
+    }
+
+    private static void awaitParked(WorkerPool pool, int n) throws InterruptedException {
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (pool.parked() != n) {
+            assertTrue(System.nanoTime() < deadline, "workers did not park: " + pool.parked() + " of " + n);
+            Thread.sleep(1);
+        }
+    }
+
+    @Test
     void taskExceptionIsRethrownInCallerAndPoolStaysUsable() {
         try (WorkerPool pool = new WorkerPool(3)) {
             IllegalStateException boom = new IllegalStateException("boom");
