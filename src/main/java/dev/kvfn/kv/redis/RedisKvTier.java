@@ -16,6 +16,7 @@ import java.lang.foreign.ValueLayout;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -74,6 +75,10 @@ public final class RedisKvTier implements RemoteKvTier {
     private String meta(BlockKey k) { return prefix + "m:" + k.hex(); }
     private String data(BlockKey k) { return prefix + "d:" + k.hex(); }
 
+    private static final int FETCH_PARTS = 4, FETCH_PART_MIN = 8;
+    private static final java.lang.invoke.VarHandle CRC_LE =
+            java.lang.invoke.MethodHandles.byteArrayViewVarHandle(int[].class, java.nio.ByteOrder.LITTLE_ENDIAN);
+
     private List<Response> send(List<Request> batch, Duration timeout) throws Exception {
         Future<List<Response>> f = redis.batch(batch);
         try {
@@ -102,23 +107,42 @@ public final class RedisKvTier implements RemoteKvTier {
             }
             missBlocks.addAndGet(to - from - n);
             if (n == 0) return 0;
-            List<Request> fetch = new ArrayList<>(n);
-            for (int i = 0; i < n; i++) fetch.add(Request.cmd(Command.GET).arg(data(keys[from + i])));
-            List<Response> values = send(fetch, fetchTimeout);
+            // The values in up to FETCH_PARTS batches at once: each takes its own pooled connection, so the client
+            // parses them on several event loops (one connection moved ~0.7 GB/s here, four ~0.9-1.0).
+            int parts = Math.min(FETCH_PARTS, (n + FETCH_PART_MIN - 1) / FETCH_PART_MIN), per = (n + parts - 1) / parts;
+            List<Future<List<Response>>> pending = new ArrayList<>(parts);
+            for (int at = 0; at < n; at += per) {
+                List<Request> fetch = new ArrayList<>(per);
+                for (int i = at; i < Math.min(n, at + per); i++) fetch.add(Request.cmd(Command.GET).arg(data(keys[from + i])));
+                pending.add(redis.batch(fetch));
+            }
+            long deadline = System.nanoTime() + fetchTimeout.toNanos();
             int stored = 0;
-            for (int i = 0; i < n; i++) {
-                Response r = values.get(i);
-                if (r == null) break; // expired or evicted between the two round trips
-                Buffer b = r.toBuffer();
-                if (b.length() != blockBytes + 4 || b.getIntLE(0) != crc32c(b.getBytes(4, b.length()))) {
-                    faults.incrementAndGet(); // present but wrong: never serve it again, to anyone
-                    forget(keys[from + i]);
+            fetched:
+            for (Future<List<Response>> part : pending) {
+                List<Response> values;
+                try {
+                    values = part.toCompletionStage().toCompletableFuture().get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+                } catch (TimeoutException e) {
+                    timeouts.incrementAndGet();
+                    break;
+                } catch (ExecutionException e) {
+                    errors.incrementAndGet();
                     break;
                 }
-                BlockKey key = keys[from + i];
-                store.put(key, from + i == 0 ? null : keys[from + i - 1], MemorySegment.ofArray(b.getBytes(4, b.length())), 0);
-                restoredBytes.addAndGet(blockBytes);
-                stored++;
+                for (Response r : values) {
+                    if (r == null) break fetched; // expired or evicted between the two round trips
+                    BlockKey key = keys[from + stored];
+                    byte[] value = r.toBuffer().getBytes(); // one copy out of the client's buffer
+                    if (value.length != blockBytes + 4 || (int) CRC_LE.get(value, 0) != crc32c(value, 4)) {
+                        faults.incrementAndGet(); // present but wrong: never serve it again, to anyone
+                        forget(key);
+                        break fetched;
+                    }
+                    store.put(key, from + stored == 0 ? null : keys[from + stored - 1], MemorySegment.ofArray(value).asSlice(4), 0);
+                    restoredBytes.addAndGet(blockBytes);
+                    stored++;
+                }
             }
             hitBlocks.addAndGet(stored);
             return stored;
@@ -201,8 +225,12 @@ public final class RedisKvTier implements RemoteKvTier {
     }
 
     static int crc32c(byte[] b) {
+        return crc32c(b, 0);
+    }
+
+    static int crc32c(byte[] b, int from) {
         var crc = new CRC32C();
-        crc.update(b);
+        crc.update(b, from, b.length - from);
         return (int) crc.getValue();
     }
 

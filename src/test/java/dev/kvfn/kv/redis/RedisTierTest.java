@@ -70,7 +70,11 @@ class RedisTierTest {
     }
 
     static CpuEngine engine(Path hostDir, RedisKvTier tier, boolean caching) {
-        EngineOptions o = EngineOptions.defaults(2).withKv(dev.kvfn.kv.KvElementType.F32, 16).withPrefixCaching(caching || hostDir != null);
+        return engine(hostDir, tier, caching, 16);
+    }
+
+    static CpuEngine engine(Path hostDir, RedisKvTier tier, boolean caching, int blockTokens) {
+        EngineOptions o = EngineOptions.defaults(2).withKv(dev.kvfn.kv.KvElementType.F32, blockTokens).withPrefixCaching(caching || hostDir != null);
         if (hostDir != null) o = o.withHostStore(HostStoreOptions.at(hostDir, 8L << 20)).withRemote(tier);
         return CpuEngine.load(dev.kvfn.engine.cpu.PagedEngineTestAccess.storiesBin(), dev.kvfn.engine.cpu.PagedEngineTestAccess.tok512(), o);
     }
@@ -173,6 +177,45 @@ class RedisTierTest {
             assertTrue(!java.util.Arrays.equals(bytes, now), "the corrupted value is gone");
             var stored = io.vertx.core.buffer.Buffer.buffer(now);
             assertEquals(RedisKvTier.crc32c(stored.getBytes(4, now.length)), stored.getIntLE(0), "bytes and checksum agree");
+        }
+    }
+
+    @Test
+    void aLongChainIsFetchedInSeveralBatchesAndStopsAtTheFirstBadBlock() throws Exception {
+        // 4-token blocks: the prompt's chain is long enough to be fetched as several batches on their own connections
+        try (CpuEngine a = engine(Files.createDirectories(dir.resolve("a")), tier("replica-a"), true, 4)) {
+            assertArrayEquals(cold, run(a, prompt).tokens());
+            assertTrue(a.flushHostStore(10, TimeUnit.SECONDS));
+        }
+        int blocks = (prompt.length - 1) / 4;
+        assertTrue(blocks >= 17, "a chain of " + blocks + " blocks is fetched in at least 3 batches");
+        RedisKvTier b1 = tier("replica-b1");
+        try (CpuEngine e = engine(Files.createDirectories(dir.resolve("b1")), b1, true, 4)) {
+            GenerationResult r = run(e, prompt);
+            assertEquals(blocks * 4, r.cachedTokens(), "every block restored from Redis: " + e.stats());
+            assertArrayEquals(cold, r.tokens());
+            assertEquals(blocks * 4, e.stats().tier("redis").hitTokens());
+        }
+        // a damaged block in the last batch: the chain is restored up to it, the rest recomputed
+        int bad = blocks - 2;
+        String dataKey;
+        try (CpuEngine probe = engine(null, null, false, 4)) {
+            var h = new BlockHasher(probe.fingerprint().digest(), probe.kvLayout());
+            BlockKey k = null;
+            for (int i = 0; i <= bad; i++) k = h.key(k, null, prompt, i * 4, 4);
+            dataKey = "kvfn:" + probe.fingerprint().shortHex() + ":d:" + k.hex();
+        }
+        byte[] bytes = client.send(Request.cmd(Command.GET).arg(dataKey)).toCompletionStage().toCompletableFuture()
+                .get(5, TimeUnit.SECONDS).toBuffer().getBytes();
+        bytes[bytes.length - 1] ^= 0x01;
+        client.send(Request.cmd(Command.SET).arg(dataKey).arg(io.vertx.core.buffer.Buffer.buffer(bytes)))
+                .toCompletionStage().toCompletableFuture().get(5, TimeUnit.SECONDS);
+        RedisKvTier b2 = tier("replica-b2");
+        try (CpuEngine e = engine(Files.createDirectories(dir.resolve("b2")), b2, true, 4)) {
+            GenerationResult r = run(e, prompt);
+            assertEquals(bad * 4, r.cachedTokens(), "restored up to the damaged block: " + e.stats());
+            assertArrayEquals(cold, r.tokens());
+            assertEquals(1, b2.stats().faults());
         }
     }
 }
