@@ -96,6 +96,16 @@ public final class HostStore implements AutoCloseable {
      * damaged one, is replaced.
      */
     public static HostStore open(Path dir, byte[] fingerprint, KvLayout layout, long capacityBytes) {
+        return open(dir, fingerprint, layout, capacityBytes, d -> Files.getFileStore(d).getUsableSpace());
+    }
+
+    /** Free bytes in a directory's file system (tests stand in a small one). */
+    @FunctionalInterface
+    interface FreeSpace {
+        long in(Path dir) throws IOException;
+    }
+
+    static HostStore open(Path dir, byte[] fingerprint, KvLayout layout, long capacityBytes, FreeSpace freeSpace) {
         long blockBytes = layout.blockBytes();
         long slotsLong = capacityBytes / (blockBytes + ENTRY_BYTES);
         if (slotsLong < 1) {
@@ -110,7 +120,7 @@ public final class HostStore implements AutoCloseable {
             // A budget the file system cannot hold (a small /dev/shm, e.g. Docker's 64 MiB default) shrinks to half of
             // what is free rather than failing the replica: the store is a cache. The outcome says so.
             Path existing = dir.resolve(FILE_NAME);
-            long free = Files.getFileStore(dir).getUsableSpace() + (Files.exists(existing) ? Files.size(existing) : 0);
+            long free = freeSpace.in(dir) + (Files.exists(existing) ? Files.size(existing) : 0);
             if (size > free) {
                 long allowed = free / 2;
                 long fit = allowed / (blockBytes + ENTRY_BYTES);

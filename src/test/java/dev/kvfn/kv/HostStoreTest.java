@@ -52,6 +52,34 @@ class HostStoreTest {
     }
 
     @Test
+    void aBudgetTheFileSystemCannotHoldShrinksToHalfOfWhatIsFree() throws Exception {
+        long slotBytes = LAYOUT.blockBytes() + HostStore.ENTRY_BYTES;
+        long free = 64 * 1024; // a "file system" with 64 KiB free, asked for a store of 1000 blocks (640 KiB)
+        try (Arena arena = Arena.ofConfined();
+             HostStore s = HostStore.open(dir, FP, LAYOUT, 1000 * slotBytes, d -> free)) {
+            assertEquals(free / 2 / slotBytes, s.capacity(), "half the free space, in whole slots");
+            assertTrue(s.openOutcome().startsWith("created, shrunk from "), s.openOutcome());
+            assertTrue(Files.size(dir.resolve(HostStore.FILE_NAME)) < free, "the file fits what was free");
+            // it works as a store of that size: fills up, evicts the oldest, restores what it holds
+            int n = s.capacity() + 3;
+            for (int i = 0; i < n; i++) assertTrue(s.put(key(i), i == 0 ? null : key(i - 1), block(arena, i), 0));
+            assertEquals(s.capacity(), s.size());
+            MemorySegment dst = arena.allocate(LAYOUT.blockBytes());
+            assertFalse(s.restore(key(0), dst, 0), "evicted");
+            assertTrue(s.restore(key(n - 1), dst, 0));
+            assertEquals(-1, dst.mismatch(block(arena, n - 1)));
+        }
+        // reopened with the same small file system: the shrunk file (counted as free) is attached, not replaced
+        try (HostStore s = HostStore.open(dir, FP, LAYOUT, 1000 * slotBytes, d -> free - Files.size(d.resolve(HostStore.FILE_NAME)))) {
+            assertTrue(s.openOutcome().startsWith("attached"), s.openOutcome());
+        }
+        // no room for even one block: a clear error naming the directory
+        var e = assertThrows(java.io.UncheckedIOException.class,
+                () -> HostStore.open(dir.resolve("tiny"), FP, LAYOUT, 1000 * slotBytes, d -> slotBytes));
+        assertTrue(e.getMessage().contains("no room for a host KV store in " + dir.resolve("tiny")), e.getMessage());
+    }
+
+    @Test
     void blocksSurviveReopeningAndComeBackByteForByte() throws Exception {
         try (Arena arena = Arena.ofConfined()) {
             try (HostStore s = open(dir, 8)) {
