@@ -218,4 +218,51 @@ class RedisTierTest {
             assertEquals(1, b2.stats().faults());
         }
     }
+
+    @Test
+    void redisFlushedOrStoppedUnderARunningReplicaNeverFailsOrChangesARequest() throws Exception {
+        computeOnReplicaA();
+        RedisKvTier b = tier("replica-b");
+        int[] other = java.util.Arrays.copyOf(prompt, prompt.length);
+        other[prompt.length / 2] = 9;
+        int[] otherCold = coldOf(other);
+        try (CpuEngine e = engine(Files.createDirectories(dir.resolve("b")), b, true)) {
+            // flushed under it: the index is simply empty, which is a miss, not an error
+            server.command("FLUSHALL");
+            GenerationResult flushed = run(e, prompt);
+            assertEquals(0, flushed.cachedTokens());
+            assertArrayEquals(cold, flushed.tokens());
+            assertEquals(0, b.stats().errors() + b.stats().timeouts(), "a flushed index is not a fault: " + b.stats());
+            assertTrue(b.stats().missBlocks() > 0);
+            // stopped while a request is being looked up, computed and published: it completes with the right tokens
+            var pending = e.submit(new dev.kvfn.engine.GenerationRequest(other, 30, dev.kvfn.engine.SamplingParams.GREEDY), null);
+            server.stop();
+            GenerationResult during = pending.result().get(60, TimeUnit.SECONDS);
+            assertArrayEquals(otherCold, during.tokens());
+            GenerationResult after = run(e, coldPrefixVariant(3));
+            assertArrayEquals(coldOf(coldPrefixVariant(3)), after.tokens());
+            assertTrue(e.flushHostStore(10, TimeUnit.SECONDS));
+            b.drain(Duration.ofSeconds(10));
+            assertTrue(b.stats().errors() + b.stats().timeouts() > 0, "the outage is visible: " + b.stats());
+            // back (empty): the running replica reconnects and publishes again, and another replica restores from it
+            server.start();
+            int[] fresh = coldPrefixVariant(5);
+            int[] freshCold = coldOf(fresh);
+            assertArrayEquals(freshCold, run(e, fresh).tokens());
+            assertTrue(e.flushHostStore(10, TimeUnit.SECONDS));
+            assertTrue(b.drain(Duration.ofSeconds(10)));
+            try (CpuEngine c = engine(Files.createDirectories(dir.resolve("c")), tier("replica-c"), true)) {
+                GenerationResult r = run(c, fresh);
+                assertEquals((fresh.length - 1) / 16 * 16, r.cachedTokens(), "published after the reconnect: " + c.stats());
+                assertArrayEquals(freshCold, r.tokens());
+            }
+        }
+    }
+
+    /** The prompt with one early token changed: a chain no tier holds yet. */
+    static int[] coldPrefixVariant(int token) {
+        int[] p = prompt.clone();
+        p[2] = token;
+        return p;
+    }
 }
