@@ -51,12 +51,81 @@ class HostStoreTest {
         return HostStore.open(dir, FP, LAYOUT, blocks * (LAYOUT.blockBytes() + HostStore.ENTRY_BYTES));
     }
 
+    interface Free {
+        long in(Path dir) throws java.io.IOException;
+    }
+
+    /** A file system reporting {@code free} bytes free. */
+    static HostStore.Disk withFree(Free free) {
+        return new HostStore.Disk() {
+            @Override
+            public long usableSpace(Path d) throws java.io.IOException {
+                return free.in(d);
+            }
+        };
+    }
+
+    @Test
+    void creatingAStoreAllocatesOnlyItsSlotTableAndWritingBlocksFillsIt() throws Exception {
+        // 512 MiB of budget in 512-byte blocks: the data region stays a hole until blocks are written
+        long budget = 512L << 20;
+        long before = Files.getFileStore(dir).getUsableSpace();
+        try (Arena arena = Arena.ofConfined(); HostStore s = HostStore.open(dir, FP, LAYOUT, budget)) {
+            long slotTable = (long) s.capacity() * HostStore.ENTRY_BYTES;
+            long used = before - Files.getFileStore(dir).getUsableSpace();
+            assertTrue(Files.size(dir.resolve(HostStore.FILE_NAME)) > budget * 3 / 4, "the file has its full length");
+            assertTrue(used < slotTable + (64L << 20), "creating took " + used + " bytes, the slot table is " + slotTable);
+            for (int i = 0; i < 5; i++) assertTrue(s.put(key(i), null, block(arena, i), 0));
+            MemorySegment dst = arena.allocate(LAYOUT.blockBytes());
+            assertTrue(s.restore(key(4), dst, 0));
+            assertEquals(-1, dst.mismatch(block(arena, 4)));
+        }
+    }
+
+    @Test
+    void aFullFileSystemFailsOneWriteRetiresItsSlotAndTheStoreGoesOn() throws Exception {
+        // the 3rd and 4th block writes fail as on a full tmpfs; everything else works
+        var writes = new java.util.concurrent.atomic.AtomicInteger();
+        HostStore.Disk full = new HostStore.Disk() {
+            @Override
+            public int write(FileChannel ch, java.nio.ByteBuffer src, long position) throws java.io.IOException {
+                int n = writes.incrementAndGet();
+                if (n == 3 || n == 4) throw new java.io.IOException("No space left on device");
+                return ch.write(src, position);
+            }
+        };
+        try (Arena arena = Arena.ofConfined();
+             HostStore s = HostStore.open(dir, FP, LAYOUT, 4 * (LAYOUT.blockBytes() + HostStore.ENTRY_BYTES), full)) {
+            assertTrue(s.put(key(0), null, block(arena, 0), 0));
+            assertTrue(s.put(key(1), key(0), block(arena, 1), 0));
+            assertFalse(s.put(key(2), key(1), block(arena, 2), 0), "not written: not stored");
+            assertFalse(s.put(key(3), key(2), block(arena, 3), 0));
+            assertEquals(2, s.stats().writeErrors());
+            assertEquals("No space left on device", s.lastWriteError());
+            assertFalse(s.contains(key(2)));
+            // two slots retired: the store now holds 2 blocks, evicting the oldest for the next ones
+            assertTrue(s.put(key(4), null, block(arena, 4), 0));
+            assertTrue(s.put(key(5), key(4), block(arena, 5), 0));
+            assertEquals(2, s.size());
+            assertFalse(s.contains(key(0)));
+            MemorySegment dst = arena.allocate(LAYOUT.blockBytes());
+            assertTrue(s.restore(key(5), dst, 0));
+            assertEquals(-1, dst.mismatch(block(arena, 5)), "a write after failures lands whole");
+        }
+        // the failed slots were left empty, not torn: a new process sees exactly the blocks that were written
+        try (HostStore s = open(dir, 4)) {
+            assertEquals(2, s.size());
+            assertEquals(0, s.stats().faults());
+            assertTrue(s.contains(key(4)) && s.contains(key(5)));
+        }
+    }
+
     @Test
     void aBudgetTheFileSystemCannotHoldShrinksToHalfOfWhatIsFree() throws Exception {
         long slotBytes = LAYOUT.blockBytes() + HostStore.ENTRY_BYTES;
         long free = 64 * 1024; // a "file system" with 64 KiB free, asked for a store of 1000 blocks (640 KiB)
         try (Arena arena = Arena.ofConfined();
-             HostStore s = HostStore.open(dir, FP, LAYOUT, 1000 * slotBytes, d -> free)) {
+             HostStore s = HostStore.open(dir, FP, LAYOUT, 1000 * slotBytes, withFree(d -> free))) {
             assertEquals(free / 2 / slotBytes, s.capacity(), "half the free space, in whole slots");
             assertTrue(s.openOutcome().startsWith("created, shrunk from "), s.openOutcome());
             assertTrue(Files.size(dir.resolve(HostStore.FILE_NAME)) < free, "the file fits what was free");
@@ -70,12 +139,12 @@ class HostStoreTest {
             assertEquals(-1, dst.mismatch(block(arena, n - 1)));
         }
         // reopened with the same small file system: the shrunk file (counted as free) is attached, not replaced
-        try (HostStore s = HostStore.open(dir, FP, LAYOUT, 1000 * slotBytes, d -> free - Files.size(d.resolve(HostStore.FILE_NAME)))) {
+        try (HostStore s = HostStore.open(dir, FP, LAYOUT, 1000 * slotBytes, withFree(d -> free - Files.size(d.resolve(HostStore.FILE_NAME))))) {
             assertTrue(s.openOutcome().startsWith("attached"), s.openOutcome());
         }
         // no room for even one block: a clear error naming the directory
         var e = assertThrows(java.io.UncheckedIOException.class,
-                () -> HostStore.open(dir.resolve("tiny"), FP, LAYOUT, 1000 * slotBytes, d -> slotBytes));
+                () -> HostStore.open(dir.resolve("tiny"), FP, LAYOUT, 1000 * slotBytes, withFree(d -> slotBytes)));
         assertTrue(e.getMessage().contains("no room for a host KV store in " + dir.resolve("tiny")), e.getMessage());
     }
 

@@ -297,7 +297,7 @@ public final class CpuEngine implements Engine {
         if (hostTier == null) return s;
         long[] c = counters;
         HostStore.HostStoreStats h = hostTier.store().stats();
-        var host = new dev.kvfn.engine.TierStats("host", h.blocks(), h.slots(), c[0], h.writes(), h.evictions(), h.faults(),
+        var host = new dev.kvfn.engine.TierStats("host", h.blocks(), h.slots(), c[0], h.writes(), h.evictions(), h.faults() + h.writeErrors(),
                 hostTier.dropped(), h.restoredBytes(), c[2], c[3], hostTier.spilledBytes(), hostTier.spillNanos());
         java.util.List<dev.kvfn.engine.TierStats> tiers;
         if (remote != null) {
