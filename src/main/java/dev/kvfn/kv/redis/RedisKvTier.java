@@ -12,6 +12,8 @@ import io.vertx.redis.client.Request;
 import io.vertx.redis.client.Response;
 
 import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.lang.foreign.ValueLayout;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -76,8 +78,6 @@ public final class RedisKvTier implements RemoteKvTier {
     private String data(BlockKey k) { return prefix + "d:" + k.hex(); }
 
     private static final int FETCH_PARTS = 4, FETCH_PART_MIN = 8;
-    private static final java.lang.invoke.VarHandle CRC_LE =
-            java.lang.invoke.MethodHandles.byteArrayViewVarHandle(int[].class, java.nio.ByteOrder.LITTLE_ENDIAN);
 
     private List<Response> send(List<Request> batch, Duration timeout) throws Exception {
         Future<List<Response>> f = redis.batch(batch);
@@ -133,13 +133,15 @@ public final class RedisKvTier implements RemoteKvTier {
                 for (Response r : values) {
                     if (r == null) break fetched; // expired or evicted between the two round trips
                     BlockKey key = keys[from + stored];
-                    byte[] value = r.toBuffer().getBytes(); // one copy out of the client's buffer
-                    if (value.length != blockBytes + 4 || (int) CRC_LE.get(value, 0) != crc32c(value, 4)) {
+                    // a view of the client's buffer, no copy (a 512 KiB byte[] per block is a humongous allocation)
+                    ByteBuffer value = r.toBuffer().getByteBuf().nioBuffer().order(ByteOrder.LITTLE_ENDIAN);
+                    ByteBuffer block = value.remaining() == blockBytes + 4 ? value.slice(value.position() + 4, (int) blockBytes) : null;
+                    if (block == null || value.getInt(value.position()) != crc32c(block.duplicate())) {
                         faults.incrementAndGet(); // present but wrong: never serve it again, to anyone
                         forget(key);
                         break fetched;
                     }
-                    store.put(key, from + stored == 0 ? null : keys[from + stored - 1], MemorySegment.ofArray(value).asSlice(4), 0);
+                    store.put(key, from + stored == 0 ? null : keys[from + stored - 1], MemorySegment.ofBuffer(block), 0);
                     restoredBytes.addAndGet(blockBytes);
                     stored++;
                 }
@@ -226,6 +228,12 @@ public final class RedisKvTier implements RemoteKvTier {
 
     static int crc32c(byte[] b) {
         return crc32c(b, 0);
+    }
+
+    static int crc32c(ByteBuffer b) {
+        var crc = new CRC32C();
+        crc.update(b);
+        return (int) crc.getValue();
     }
 
     static int crc32c(byte[] b, int from) {
