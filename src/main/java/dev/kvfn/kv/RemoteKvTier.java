@@ -31,6 +31,15 @@ public interface RemoteKvTier extends AutoCloseable {
     /** Counts a hit on the chain ending at {@code last} (hit counts and the hot-chain set). Asynchronous. */
     default void hit(BlockKey last) {}
 
+    /**
+     * The hottest chains the tier knows, hottest first, each root first, with at most {@code maxBlocks}
+     * keys in all (start-up prewarm of a replica whose host store lacks them). Bounded by the tier's
+     * deadlines; empty when there are none or the tier cannot answer.
+     */
+    default java.util.List<BlockKey[]> hotChains(int maxBlocks) {
+        return java.util.List.of();
+    }
+
     /** Counters for metrics and the {@code cache} function. */
     RemoteStats stats();
 

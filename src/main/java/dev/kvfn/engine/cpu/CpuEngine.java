@@ -153,7 +153,10 @@ public final class CpuEngine implements Engine {
         this.restoreSlots = new int[hitBlocks.length];
         this.restoreCrcs = new int[hitBlocks.length];
         this.restoreGenerations = new long[hitBlocks.length];
-        if (host != null && host.prewarmBlocks() > 0) prewarm(host.prewarmBlocks());
+        if (host != null && host.prewarmBlocks() > 0) {
+            if (remote != null) prewarmFromRemote(Math.min(host.prewarmBlocks(), pool.capacity() / 2));
+            prewarm(host.prewarmBlocks());
+        }
         publishStats();
         this.thread = Thread.ofPlatform().name("kvfn-cpu-engine").daemon().unstarted(this::serve);
         this.thread.start();
@@ -666,6 +669,24 @@ public final class CpuEngine implements Engine {
             s.remoteCount = remote.restoreInto(keys, from, maxHits, hostTier.store());
         } catch (RuntimeException e) {
             s.remoteCount = 0; // the remote tier never fails a request
+        }
+    }
+
+    /**
+     * Start-up, before {@link #prewarm}: the hottest chains in the remote tier that the host store lacks
+     * are fetched into it (a new replica's empty store, or one that missed them), so prewarm finds them
+     * as its most recent blocks. Bounded by the remote's deadlines; a failure only means fewer are warm.
+     */
+    private void prewarmFromRemote(int maxBlocks) {
+        HostStore store = hostTier.store();
+        try {
+            for (BlockKey[] chain : remote.hotChains(maxBlocks)) {
+                int from = 0;
+                while (from < chain.length && store.contains(chain[from])) from++;
+                if (from < chain.length) remote.restoreInto(chain, from, chain.length, store);
+            }
+        } catch (RuntimeException e) {
+            // the remote tier never fails a start-up
         }
     }
 

@@ -36,9 +36,11 @@ import java.util.zip.CRC32C;
  *   kvfn:{fp}:hot       zset   last key of each chain that served a hit, scored by hits
  * </pre>
  *
- * A chain is looked up in ONE pipelined round trip (an HMGET per key) under the lookup deadline,
- * then its bytes fetched in one more under the fetch deadline; each block is checked (size,
- * CRC32C) before it enters the host store, and a bad one is deleted from Redis. Publications and
+ * A chain is looked up in ONE pipelined round trip (an HGET per key) under the lookup deadline,
+ * then its bytes fetched in up to 4 pipelined batches at once under the fetch deadline; each block is
+ * checked (size, CRC32C) before it enters the host store, and a bad one is deleted from Redis. The hot
+ * set keeps the {@value #HOT_CHAINS} hottest chain ends; prewarm walks their parents (one round trip per
+ * level for all of them). Publications and
  * hit counts are fire-and-forget with a bound on what is in flight. Every key gets the TTL, and
  * Redis's own {@code maxmemory} policy bounds the total. Errors and timeouts are counted, never thrown.
  */
@@ -78,6 +80,7 @@ public final class RedisKvTier implements RemoteKvTier {
     private String data(BlockKey k) { return prefix + "d:" + k.hex(); }
 
     private static final int FETCH_PARTS = 4, FETCH_PART_MIN = 8;
+    static final int HOT_CHAINS = 1024;
 
     private List<Response> send(List<Request> batch, Duration timeout) throws Exception {
         Future<List<Response>> f = redis.batch(batch);
@@ -206,6 +209,8 @@ public final class RedisKvTier implements RemoteKvTier {
         try {
             redis.batch(List.of(
                     Request.cmd(Command.ZINCRBY).arg(prefix + "hot").arg(1).arg(last.hex()),
+                    Request.cmd(Command.ZREMRANGEBYRANK).arg(prefix + "hot").arg(0).arg(-HOT_CHAINS - 1), // keep the hottest
+                    Request.cmd(Command.EXPIRE).arg(prefix + "hot").arg(Math.max(1, ttl.toSeconds())),
                     Request.cmd(Command.HINCRBY).arg(meta(last)).arg("hits").arg(1),
                     Request.cmd(Command.HSET).arg(meta(last)).arg("last").arg(System.currentTimeMillis())))
                     .onComplete(ar -> {
@@ -216,6 +221,66 @@ public final class RedisKvTier implements RemoteKvTier {
             inFlight.release();
             errors.incrementAndGet();
         }
+    }
+
+    @Override
+    public List<BlockKey[]> hotChains(int maxBlocks) {
+        if (prefix == null || maxBlocks <= 0) return List.of();
+        long deadline = System.nanoTime() + fetchTimeout.toNanos();
+        List<List<BlockKey>> chains = new ArrayList<>(); // each end first while walking, hottest first
+        BlockKey[][] complete = new BlockKey[0][];
+        try {
+            Response top = send(List.of(Request.cmd(Command.ZREVRANGE).arg(prefix + "hot").arg(0)
+                    .arg(Math.min(HOT_CHAINS, maxBlocks) - 1)), lookupTimeout).get(0);
+            if (top == null) return List.of();
+            for (Response member : top) chains.add(new ArrayList<>(List.of(BlockKey.parse(member.toString()))));
+            boolean[] done = new boolean[chains.size()];
+            complete = new BlockKey[chains.size()][];
+            // one round trip per chain level, for every chain still being walked; a chain longer than the budget is dropped
+            for (int depth = 1; depth <= maxBlocks; depth++) {
+                List<Integer> open = new ArrayList<>();
+                List<Request> parents = new ArrayList<>();
+                for (int c = 0; c < chains.size(); c++) {
+                    if (done[c]) continue;
+                    List<BlockKey> chain = chains.get(c);
+                    open.add(c);
+                    parents.add(Request.cmd(Command.HGET).arg(meta(chain.get(chain.size() - 1))).arg("parent"));
+                }
+                if (open.isEmpty()) break;
+                long left = deadline - System.nanoTime();
+                if (left <= 0) break;
+                List<Response> found = send(parents, Duration.ofNanos(left));
+                for (int i = 0; i < open.size(); i++) {
+                    int c = open.get(i);
+                    Response parent = found.get(i);
+                    done[c] = true;
+                    if (parent == null) {
+                        chains.set(c, null); // a block's index entry expired: the chain cannot be rebuilt
+                    } else if (parent.toString().isEmpty()) {
+                        List<BlockKey> chain = chains.get(c);
+                        java.util.Collections.reverse(chain); // root first
+                        complete[c] = chain.toArray(BlockKey[]::new);
+                    } else if (depth < maxBlocks) {
+                        chains.get(c).add(BlockKey.parse(parent.toString()));
+                        done[c] = false;
+                    }
+                }
+            }
+        } catch (TimeoutException e) {
+            // counted by send; use what was complete
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (Exception e) {
+            errors.incrementAndGet();
+        }
+        List<BlockKey[]> chosen = new ArrayList<>(); // hottest first, within the budget
+        int budget = maxBlocks;
+        for (BlockKey[] chain : complete) {
+            if (chain == null || chain.length > budget) continue;
+            chosen.add(chain);
+            budget -= chain.length;
+        }
+        return chosen;
     }
 
     private void forget(BlockKey key) {

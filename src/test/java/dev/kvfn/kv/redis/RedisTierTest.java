@@ -265,4 +265,29 @@ class RedisTierTest {
         p[2] = token;
         return p;
     }
+
+    @Test
+    void aNewReplicaPrewarmsTheHottestChainFromRedisBeforeItServes() throws Exception {
+        RedisKvTier a = tier("replica-a");
+        try (CpuEngine e = engine(Files.createDirectories(dir.resolve("a")), a, true)) {
+            assertArrayEquals(cold, run(e, prompt).tokens());
+            assertTrue(run(e, prompt).cachedTokens() > 0); // a hit: its chain enters the hot set
+            assertTrue(e.flushHostStore(10, TimeUnit.SECONDS));
+            assertTrue(a.drain(Duration.ofSeconds(10)));
+        }
+        int chain = (prompt.length - 1) / 16;
+        EngineOptions o = EngineOptions.defaults(2).withKv(dev.kvfn.kv.KvElementType.F32, 16)
+                .withHostStore(HostStoreOptions.at(Files.createDirectories(dir.resolve("b")), 8L << 20).withPrewarm(64))
+                .withRemote(tier("replica-b"));
+        try (CpuEngine b = CpuEngine.load(dev.kvfn.engine.cpu.PagedEngineTestAccess.storiesBin(),
+                dev.kvfn.engine.cpu.PagedEngineTestAccess.tok512(), o)) {
+            // before any request: the chain came from Redis through the empty host store into the pool
+            assertEquals(chain, b.stats().blocksCached(), "prewarmed: " + b.stats());
+            GenerationResult r = run(b, prompt);
+            assertEquals(chain * 16, r.cachedTokens());
+            assertEquals(chain * 16, b.stats().poolHitTokens(), "served from the pool, nothing fetched on the request's path");
+            assertEquals(0, b.stats().tier("redis").hitTokens());
+            assertArrayEquals(cold, r.tokens());
+        }
+    }
 }
