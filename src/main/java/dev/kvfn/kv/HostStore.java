@@ -44,7 +44,8 @@ import java.util.zip.CRC32C;
  * slot's first write is a positional write, so a file system that fills up fails that one write
  * (the slot is retired, the block just not cached) instead of raising SIGBUS under the mapping;
  * once a slot's pages exist, rewrites copy through the mapping. The header and slot table are
- * allocated when the file is created; restores read only slots whose bytes were written.
+ * allocated when the file is created; restores read only slots whose bytes were written. A store
+ * holds an exclusive lock on its file, so processes sharing a directory use a file each.
  *
  * <p>Crash consistency: a slot is marked writing, its bytes written, their CRC32C and the entry
  * written, and only then is it marked valid; a process killed at any point leaves either a valid
@@ -62,6 +63,8 @@ public final class HostStore implements AutoCloseable {
     static final int ENTRY_BYTES = 128;
     static final int EMPTY = 0, WRITING = 1, VALID = 2;
     public static final String FILE_NAME = "blocks.kvfn";
+    static final int MAX_FILES = 8; // blocks.kvfn, blocks.1.kvfn, ...: one per process sharing the directory
+    private static final Set<Path> HELD = java.util.concurrent.ConcurrentHashMap.newKeySet(); // files this JVM has locked
     // An L2-resident piece: the checksum reads it back from cache. 256 KiB copies ran 10-15% faster than 64 KiB
     // (cold source and destination, one thread, this project's 2-core EPYC VM); fewer calls, longer streams.
     private static final int RESTORE_CHUNK = 256 * 1024;
@@ -138,16 +141,46 @@ public final class HostStore implements AutoCloseable {
         if (slotsLong < 1) {
             throw new IllegalArgumentException("kvfn.kv.host-store.bytes " + capacityBytes + " holds no block of " + blockBytes + " bytes");
         }
-        int slots = (int) Math.min(slotsLong, Integer.MAX_VALUE / 2);
-        long dataStart = align(HEADER_BYTES + (long) slots * ENTRY_BYTES, 4096);
-        long size = dataStart + slots * blockBytes;
-        String shrunk = null;
+        FileChannel ch = null;
+        Arena arena = null;
+        Path file = null;
         try {
             createPrivateDirectories(dir);
+            // One process per file: two replicas writing one slot table would keep dropping each other's blocks (the
+            // checksums catch it, the hits are lost). A file locked by a live process is left alone and the next name
+            // taken; a dead process's lock is gone with it, so a restarted replica gets its predecessor's file back.
+            for (int n = 0; n < MAX_FILES && ch == null; n++) {
+                file = dir.resolve(fileName(n));
+                ch = openLocked(file, true);
+            }
+            if (ch == null) throw new IOException("all " + MAX_FILES + " host store files are in use by other processes");
+            if (file.getFileName().toString().equals(FILE_NAME)) {
+                // the extra files of processes that shared the directory once and are gone: memory nobody will read
+                for (int n = 1; n < MAX_FILES; n++) {
+                    Path extra = dir.resolve(fileName(n));
+                    if (!Files.exists(extra)) continue;
+                    try {
+                        FileChannel other = openLocked(extra, false); // null: held by a live process, or by this JVM
+                        if (other != null) {
+                            try (other) {
+                                Files.deleteIfExists(extra);
+                            } finally {
+                                HELD.remove(extra.toAbsolutePath().normalize());
+                            }
+                        }
+                    } catch (IOException ignored) {
+                        // left for next time
+                    }
+                }
+            }
+            long have = ch.size();
             // A budget the file system cannot hold (a small /dev/shm, e.g. Docker's 64 MiB default) shrinks to half of
             // what is free rather than failing the replica: the store is a cache. The outcome says so.
-            Path existing = dir.resolve(FILE_NAME);
-            long free = disk.usableSpace(dir) + (Files.exists(existing) ? Files.size(existing) : 0);
+            int slots = (int) Math.min(slotsLong, Integer.MAX_VALUE / 2);
+            long dataStart = align(HEADER_BYTES + (long) slots * ENTRY_BYTES, 4096);
+            long size = dataStart + slots * blockBytes;
+            String shrunk = null;
+            long free = disk.usableSpace(dir) + have;
             if (size > free) {
                 long allowed = free / 2;
                 long fit = allowed / (blockBytes + ENTRY_BYTES);
@@ -160,67 +193,97 @@ public final class HostStore implements AutoCloseable {
                 dataStart = align(HEADER_BYTES + (long) slots * ENTRY_BYTES, 4096);
                 size = dataStart + slots * blockBytes;
             }
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot open the host KV store in " + dir + ": " + e.getMessage(), e);
-        }
-        byte[] header = header(fingerprint, layout, slots);
-        try {
-            Path file = dir.resolve(FILE_NAME);
+            byte[] header = header(fingerprint, layout, slots);
             String outcome = "created";
             long invalidFrom = Long.MAX_VALUE; // data past this offset was cut off
-            if (Files.exists(file)) {
-                String problem = check(file, header, dataStart);
+            if (have > 0) {
+                String problem = check(ch, header, dataStart);
                 if (problem == null) {
-                    long existing = Files.size(file);
                     outcome = "attached";
-                    if (existing < size) {
-                        invalidFrom = existing;
-                        outcome = "attached, repaired: file was cut at " + existing + " of " + size + " bytes";
+                    if (have < size) {
+                        invalidFrom = have;
+                        outcome = "attached, repaired: file was cut at " + have + " of " + size + " bytes";
                     }
                 } else {
-                    Files.delete(file);
+                    ch.truncate(0); // in place: the lock stays with this file
+                    have = 0;
                     outcome = "replaced: " + problem;
                 }
             }
-            if (!Files.exists(file)) {
-                try {
-                    Files.createFile(file, PosixFilePermissions.asFileAttribute(Set.of(PosixFilePermission.OWNER_READ,
-                            PosixFilePermission.OWNER_WRITE)));
-                } catch (UnsupportedOperationException e) {
-                    Files.createFile(file);
-                }
+            // The header and slot table are written as zeros now: they are written through the mapping, and a page a
+            // full tmpfs cannot supply under a mapping is a SIGBUS. The data region stays a sparse hole (extended by one
+            // byte written at its end): block bytes arrive by positional write first, where a full file system is an
+            // IOException for that block, and only slots written are ever read. So creating a store takes no time.
+            ByteBuffer zeros = ByteBuffer.allocateDirect(1 << 20);
+            for (long at = have; at < dataStart; ) {
+                zeros.clear().limit((int) Math.min(zeros.capacity(), dataStart - at));
+                at += ch.write(zeros, at);
             }
-            Arena arena = Arena.ofShared();
-            MemorySegment map;
-            FileChannel ch = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE);
-            try {
-                long have = ch.size();
-                // The header and slot table are written as zeros now: they are written through the mapping, and a page
-                // a full tmpfs cannot supply under a mapping is a SIGBUS. The data region stays a sparse hole: block
-                // bytes only ever arrive by positional write, where a full file system is an IOException for that
-                // block, and only slots written that way are ever read. So creating a store takes no time.
-                ByteBuffer zeros = ByteBuffer.allocateDirect(1 << 20);
-                for (long at = have; at < dataStart; ) {
-                    zeros.clear().limit((int) Math.min(zeros.capacity(), dataStart - at));
-                    at += ch.write(zeros, at);
-                }
-                if (ch.size() < size) {
-                    try (var raf = new java.io.RandomAccessFile(file.toFile(), "rw")) {
-                        raf.setLength(size);
-                    }
-                }
-                map = ch.map(FileChannel.MapMode.READ_WRITE, 0, size, arena);
-            } catch (IOException | RuntimeException e) {
-                ch.close();
-                arena.close();
-                throw e;
-            }
+            if (ch.size() < size) ch.write(ByteBuffer.allocate(1), size - 1);
+            arena = Arena.ofShared();
+            MemorySegment map = ch.map(FileChannel.MapMode.READ_WRITE, 0, size, arena);
             var store = new HostStore(file, layout, slots, dataStart, arena, map, ch, disk, shrunk == null ? outcome : outcome + ", " + shrunk);
             store.load(header, invalidFrom);
             store.startPrefault();
             return store;
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot open the host KV store in " + dir + ": " + e.getMessage(), e);
+        } catch (IOException | RuntimeException e) {
+            if (arena != null) arena.close();
+            if (ch != null) {
+                try {
+                    ch.close();
+                } catch (IOException ignored) {
+                    // already failing
+                }
+                HELD.remove(file.toAbsolutePath().normalize());
+            }
+            if (e instanceof IOException io) {
+                throw new UncheckedIOException("cannot open the host KV store in " + dir + ": " + io.getMessage(), io);
+            }
+            throw (RuntimeException) e;
+        }
+    }
+
+    private static String fileName(int n) {
+        return n == 0 ? FILE_NAME : "blocks." + n + ".kvfn";
+    }
+
+    /** The file, created 0600 if absent (when asked), opened and exclusively locked; null when another process holds it. */
+    private static FileChannel openLocked(Path file, boolean create) throws IOException {
+        // Claimed in this JVM first, and a file another store of this JVM holds is not even opened: closing any
+        // descriptor of a file drops every lock this process holds on it.
+        Path claim = file.toAbsolutePath().normalize();
+        if (!HELD.add(claim)) return null;
+        FileChannel ch = null;
+        try {
+            if (create) {
+                try {
+                    Files.createFile(file, PosixFilePermissions.asFileAttribute(Set.of(PosixFilePermission.OWNER_READ,
+                            PosixFilePermission.OWNER_WRITE)));
+                } catch (FileAlreadyExistsException e) {
+                    // attach below
+                } catch (UnsupportedOperationException e) {
+                    if (!Files.exists(file)) Files.createFile(file);
+                }
+            }
+            try {
+                ch = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE);
+            } catch (java.nio.file.NoSuchFileException e) {
+                if (create) throw e;
+                return null; // removed meanwhile
+            }
+            java.nio.channels.FileLock lock;
+            try {
+                lock = ch.tryLock(); // null: another process holds it
+            } catch (java.nio.channels.OverlappingFileLockException e) {
+                lock = null; // this JVM holds it (not through this class)
+            }
+            if (lock == null) {
+                ch.close();
+                ch = null;
+            }
+            return ch;
+        } finally {
+            if (ch == null) HELD.remove(claim);
         }
     }
 
@@ -255,13 +318,11 @@ public final class HostStore implements AutoCloseable {
     }
 
     /** Why an existing file cannot be attached, or null when its header is exactly the one expected. */
-    private static String check(Path file, byte[] expected, long dataStart) throws IOException {
+    private static String check(FileChannel ch, byte[] expected, long dataStart) throws IOException {
         byte[] actual = new byte[HEADER_BYTES];
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            if (ch.size() < dataStart) return "file too short for its slot table (" + ch.size() + " bytes)";
-            ByteBuffer buf = ByteBuffer.wrap(actual);
-            while (buf.hasRemaining() && ch.read(buf, buf.position()) > 0) { /* read the header */ }
-        }
+        if (ch.size() < dataStart) return "file too short for its slot table (" + ch.size() + " bytes)";
+        ByteBuffer buf = ByteBuffer.wrap(actual);
+        while (buf.hasRemaining() && ch.read(buf, buf.position()) > 0) { /* read the header */ }
         ByteBuffer a = ByteBuffer.wrap(actual).order(ByteOrder.LITTLE_ENDIAN);
         if (a.getLong(0) != MAGIC) return "not a kvfn host store";
         if (a.getInt(8) != VERSION) return "format version " + a.getInt(8) + ", this build writes " + VERSION;
@@ -582,5 +643,6 @@ public final class HostStore implements AutoCloseable {
         } catch (IOException ignored) {
             // nothing left to write
         }
+        HELD.remove(file.toAbsolutePath().normalize());
     }
 }

@@ -66,6 +66,38 @@ class HostStoreTest {
     }
 
     @Test
+    void twoStoresOpenOnOneDirectoryGetTwoFilesAndTheFirstIsAttachedAgainWhenFree() throws Exception {
+        try (Arena arena = Arena.ofConfined()) {
+            try (HostStore first = open(dir, 8); HostStore second = open(dir, 8)) {
+                assertEquals(dir.resolve(HostStore.FILE_NAME), first.file());
+                assertEquals(dir.resolve("blocks.1.kvfn"), second.file(), "the locked file is left to its owner");
+                assertTrue(first.put(key(1), null, block(arena, 1), 0));
+                assertTrue(second.put(key(2), null, block(arena, 2), 0));
+                assertFalse(first.contains(key(2)));
+            }
+            try (HostStore again = open(dir, 8)) {
+                assertEquals(dir.resolve(HostStore.FILE_NAME), again.file());
+                assertEquals("attached", again.openOutcome());
+                assertTrue(again.contains(key(1)));
+                assertFalse(Files.exists(dir.resolve("blocks.1.kvfn")), "the extra file of a store no one holds is removed");
+            }
+            HostStore first = open(dir, 8);
+            try (HostStore second = open(dir, 8)) {
+                assertEquals(dir.resolve("blocks.1.kvfn"), second.file());
+                first.close();
+                try (HostStore third = open(dir, 8)) { // takes blocks.kvfn again, and finds blocks.1.kvfn held
+                    assertEquals(dir.resolve(HostStore.FILE_NAME), third.file());
+                    assertTrue(Files.exists(dir.resolve("blocks.1.kvfn")), "a held extra file is left alone");
+                    assertTrue(second.put(key(3), null, block(arena, 3), 0));
+                    try (HostStore fourth = open(dir, 8)) {
+                        assertEquals(dir.resolve("blocks.2.kvfn"), fourth.file(), "blocks.1.kvfn is still held");
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
     void creatingAStoreAllocatesOnlyItsSlotTableAndWritingBlocksFillsIt() throws Exception {
         // 512 MiB of budget in 512-byte blocks: the data region stays a hole until blocks are written
         long budget = 512L << 20;

@@ -3,6 +3,7 @@ package dev.kvfn.engine.cpu;
 import dev.kvfn.engine.GenerationResult;
 import dev.kvfn.kv.HostStoreOptions;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -68,6 +69,48 @@ class RestartProcessTest {
             GenerationResult r = PagedEngineTest.run(b, prompt, 30, null);
             assertEquals((prompt.length - 1) / 16 * 16, r.cachedTokens(), "B restored A's blocks");
             assertArrayEquals(tokensOfA, r.tokens(), "B's greedy tokens are A's");
+        }
+    }
+
+    @Test
+    void aStoreHeldByALiveProcessIsNotSharedAndIsAttachedOnceThatProcessDies() throws Exception {
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        long storeBytes = 8L << 20;
+        Process a = new ProcessBuilder(List.of(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
+                "-cp", System.getProperty("java.class.path"), HostStoreWriter.class.getName(),
+                SharedModels.file("stories260K.bin").toString(), SharedModels.file("tok512.bin").toString(), dir.toString(),
+                Long.toString(storeBytes), "30", "hang", PagedEngineTest.STORY)).redirectErrorStream(true).start();
+        try {
+            int[] tokensOfA = null;
+            List<String> output = new ArrayList<>();
+            var in = new BufferedReader(new InputStreamReader(a.getInputStream(), StandardCharsets.UTF_8));
+            for (String line; (line = in.readLine()) != null; ) {
+                output.add(line);
+                if (line.startsWith("TOKENS ")) tokensOfA = Arrays.stream(line.substring(7).split(",")).mapToInt(Integer::parseInt).toArray();
+                if (line.equals("SPILLED")) break;
+            }
+            assertNotNull(tokensOfA, "process A printed no tokens: " + output);
+            var options = PagedEngineTest.base().withHostStore(HostStoreOptions.at(dir, storeBytes));
+            // A is alive and holds blocks.kvfn: B gets a file of its own instead of writing into A's slot table
+            try (var b = PagedEngineTest.stories(options)) {
+                assertTrue(b.hostStoreDescription().contains("blocks.1.kvfn (created"), b.hostStoreDescription());
+                int[] prompt = b.tokenizer().encode(PagedEngineTest.STORY, true, false);
+                GenerationResult r = PagedEngineTest.run(b, prompt, 30, null);
+                assertEquals(0, r.cachedTokens());
+                assertArrayEquals(tokensOfA, r.tokens());
+            }
+            a.destroyForcibly();
+            assertTrue(a.waitFor(30, TimeUnit.SECONDS));
+            // A's lock died with it: the next engine attaches A's file and its blocks
+            try (var c = PagedEngineTest.stories(options)) {
+                assertTrue(c.hostStoreDescription().contains("blocks.kvfn (attached"), c.hostStoreDescription());
+                int[] prompt = c.tokenizer().encode(PagedEngineTest.STORY, true, false);
+                GenerationResult r = PagedEngineTest.run(c, prompt, 30, null);
+                assertEquals((prompt.length - 1) / 16 * 16, r.cachedTokens());
+                assertArrayEquals(tokensOfA, r.tokens());
+            }
+        } finally {
+            a.destroyForcibly();
         }
     }
 }
