@@ -69,6 +69,7 @@ public final class HostStore implements AutoCloseable {
     // (cold source and destination, one thread, this project's 2-core EPYC VM); fewer calls, longer streams.
     private static final int RESTORE_CHUNK = 256 * 1024;
 
+    private static final System.Logger LOG = System.getLogger(HostStore.class.getName());
     private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED;
     private static final ValueLayout.OfLong I64 = ValueLayout.JAVA_LONG_UNALIGNED;
 
@@ -93,7 +94,6 @@ public final class HostStore implements AutoCloseable {
     @SuppressWarnings("unused") private volatile long prefaultSink; // keeps the touching reads from being optimized away
     private long clock;
     private long hits, misses, writes, evictions, faults, restoredBytes, writeErrors;
-    private String lastWriteError;
 
     private HostStore(Path file, KvLayout layout, int slots, long dataStart, Arena arena, MemorySegment map, FileChannel channel,
                       Disk disk, String outcome) {
@@ -154,25 +154,7 @@ public final class HostStore implements AutoCloseable {
                 ch = openLocked(file, true);
             }
             if (ch == null) throw new IOException("all " + MAX_FILES + " host store files are in use by other processes");
-            if (file.getFileName().toString().equals(FILE_NAME)) {
-                // the extra files of processes that shared the directory once and are gone: memory nobody will read
-                for (int n = 1; n < MAX_FILES; n++) {
-                    Path extra = dir.resolve(fileName(n));
-                    if (!Files.exists(extra)) continue;
-                    try {
-                        FileChannel other = openLocked(extra, false); // null: held by a live process, or by this JVM
-                        if (other != null) {
-                            try (other) {
-                                Files.deleteIfExists(extra);
-                            } finally {
-                                HELD.remove(extra.toAbsolutePath().normalize());
-                            }
-                        }
-                    } catch (IOException ignored) {
-                        // left for next time
-                    }
-                }
-            }
+            if (file.getFileName().toString().equals(FILE_NAME)) deleteUnheldExtras(dir);
             long have = ch.size();
             // A budget the file system cannot hold (a small /dev/shm, e.g. Docker's 64 MiB default) shrinks to half of
             // what is free rather than failing the replica: the store is a cache. The outcome says so.
@@ -240,6 +222,25 @@ public final class HostStore implements AutoCloseable {
                 throw new UncheckedIOException("cannot open the host KV store in " + dir + ": " + io.getMessage(), io);
             }
             throw (RuntimeException) e;
+        }
+    }
+
+    /** Deletes the extra files of processes that once shared the directory and are gone: memory nobody will read. */
+    private static void deleteUnheldExtras(Path dir) {
+        for (int n = 1; n < MAX_FILES; n++) {
+            Path extra = dir.resolve(fileName(n));
+            if (!Files.exists(extra)) continue;
+            try {
+                FileChannel other = openLocked(extra, false); // null: held by a live process, or by this JVM
+                if (other == null) continue;
+                try (other) {
+                    Files.deleteIfExists(extra);
+                } finally {
+                    HELD.remove(extra.toAbsolutePath().normalize());
+                }
+            } catch (IOException ignored) {
+                // left for next time
+            }
         }
     }
 
@@ -458,8 +459,10 @@ public final class HostStore implements AutoCloseable {
                 // e.g. ENOSPC: the file system could not give this slot its pages. Retire the slot (not back to the
                 // free list) so the store shrinks to what it can hold; the block is simply not cached here.
                 map.set(I32, e, EMPTY);
-                writeErrors++;
-                lastWriteError = ex.getMessage();
+                if (writeErrors++ == 0) {
+                    LOG.log(System.Logger.Level.WARNING, "host KV store write failed (" + ex.getMessage() + "): that block is"
+                            + " not cached and its slot is retired; further failures are counted in kvfn_kv_faults_total{tier=\"host\"}");
+                }
                 return false;
             }
             allocated[s] = true;
@@ -582,15 +585,7 @@ public final class HostStore implements AutoCloseable {
         map.force();
     }
 
-    /** Blocks that could not be written (file system full or failing); each retired its slot. */
-    public synchronized long writeErrors() {
-        return writeErrors;
-    }
 
-    /** The last write error's message, or null. */
-    public synchronized String lastWriteError() {
-        return lastWriteError;
-    }
 
     public synchronized HostStoreStats stats() {
         return new HostStoreStats(slots, index.size(), blockBytes, hits, misses, writes, evictions, faults, restoredBytes, writeErrors);

@@ -50,8 +50,6 @@ public final class HostTier implements BlockPool.Listener, AutoCloseable {
     private final ArrayBlockingQueue<Integer> freeBuffers;
     private final ArrayBlockingQueue<Pending> queue;
     private final Thread writer;
-    private static final System.Logger LOG = System.getLogger(HostTier.class.getName());
-    private long reportedWriteErrors; // writer thread only
     private final AtomicLong dropped = new AtomicLong(), spilledBytes = new AtomicLong(), spillNanos = new AtomicLong();
     private volatile Published published = (k, p, b) -> {};
     private final Object idle = new Object();
@@ -119,12 +117,6 @@ public final class HostTier implements BlockPool.Listener, AutoCloseable {
                 if (stored) {
                     spilledBytes.addAndGet(blockBytes);
                     published.published(p.key(), p.parent(), bytes);
-                } else if (store.writeErrors() > reportedWriteErrors) {
-                    if (reportedWriteErrors == 0) {
-                        LOG.log(System.Logger.Level.WARNING, "host KV store write failed (" + store.lastWriteError() + "): "
-                                + "that block is not cached and its slot is retired; counted in kvfn_kv_faults_total{tier=\"host\"}");
-                    }
-                    reportedWriteErrors = store.writeErrors();
                 }
             } catch (RuntimeException e) {
                 dropped.incrementAndGet(); // a failing store or publisher costs hits, not the engine

@@ -54,8 +54,8 @@ public final class TieredBench {
             System.out.println("redis-server: " + server.binary());
             int vocab, bos;
             int[] prefix;
-            double pool, host, redis, none, hostGBs, redisGBs;
-            int cachedPool, cachedHost, cachedRedis;
+            double pool, none;
+            int cachedPool;
             // replica 1: computes the prefix (write-through to its host store, published to Redis), then a pool hit
             RedisKvTier t1 = tier(client), t2 = tier(client), t3 = tier(client);
             try (CpuEngine e = engine(model, threads, hostA, t1)) {
@@ -72,39 +72,13 @@ public final class TieredBench {
                 none = cold.ttftNanos() / 1e6;
                 quiesce(e, t1);
             }
-            // replica 1 restarted on the same host store
-            try (CpuEngine e = engine(model, threads, hostA, t2)) {
-                warmUp(e, rnd);
-                quiesce(e, t2);
-                GenerationResult r = Bench.run(e, withSuffix(prefix, rnd, vocab), 1);
-                host = r.ttftNanos() / 1e6;
-                cachedHost = r.cachedTokens();
-                TierStats t = e.stats().tier("host");
-                hostGBs = t.restoredBytes() / (double) t.restoreNanos();
-            }
-            // replica 1 restarted once more: the same restore with the JIT warm
-            double hostWarmGBs;
-            RedisKvTier t4 = tier(client);
-            try (CpuEngine e = engine(model, threads, hostA, t4)) {
-                warmUp(e, rnd);
-                quiesce(e, t4);
-                Bench.run(e, withSuffix(prefix, rnd, vocab), 1);
-                TierStats t = e.stats().tier("host");
-                hostWarmGBs = t.restoredBytes() / (double) t.restoreNanos();
-            }
+            // replica 1 restarted on the same host store, then once more (the same restore with the JIT warm)
+            Restart host = restart(model, threads, hostA, t2, withSuffix(prefix, rnd, vocab), "host", rnd);
+            double hostWarmGBs = restart(model, threads, hostA, tier(client), withSuffix(prefix, rnd, vocab), "host", rnd).gbs();
             // a warm engine on the same host store whose pool holds one prefix: two prefixes alternate, each restored
             double[] steady = steadyRestoreGBs(model, threads, hostA, prefix, rnd, vocab, bos);
             // replica 2: empty host store, same Redis
-            try (CpuEngine e = engine(model, threads, hostB, t3)) {
-                warmUp(e, rnd);
-                quiesce(e, t3);
-                GenerationResult r = Bench.run(e, withSuffix(prefix, rnd, vocab), 1);
-                redis = r.ttftNanos() / 1e6;
-                cachedRedis = r.cachedTokens();
-                TierStats t = e.stats().tier("redis");
-                redisGBs = t.restoredBytes() / (double) t.restoreNanos();
-                System.out.println("redis tier: " + t);
-            }
+            Restart redis = restart(model, threads, hostB, t3, withSuffix(prefix, rnd, vocab), "redis", rnd);
             client.close();
             vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
             double memcpy = memcpyGBs(63 * 512 * 1024L)[0];
@@ -114,12 +88,12 @@ public final class TieredBench {
             table.append(String.format("%nTTFT, 1024-token prompt, first 1008 tokens cached where stated (ms)%n"));
             table.append(String.format("| where the 1008-token prefix is | cached tokens | TTFT ms | vs nowhere |%n|---|---|---|---|%n"));
             table.append(String.format("| (a) pool | %d | %.1f | %.3fx |%n", cachedPool, pool, pool / none));
-            table.append(String.format("| (b) host store, after an engine restart | %d | %.1f | %.3fx |%n", cachedHost, host, host / none));
-            table.append(String.format("| (c) Redis only (replica with an empty host store) | %d | %.1f | %.3fx |%n", cachedRedis, redis, redis / none));
+            table.append(String.format("| (b) host store, after an engine restart | %d | %.1f | %.3fx |%n", host.cached(), host.ttftMillis(), host.ttftMillis() / none));
+            table.append(String.format("| (c) Redis only (replica with an empty host store) | %d | %.1f | %.3fx |%n", redis.cached(), redis.ttftMillis(), redis.ttftMillis() / none));
             table.append(String.format("| (d) nowhere | 0 | %.1f | 1.000x |%n", none));
             table.append(String.format("%nRestore throughput (63 blocks of 512 KiB = 31.5 MiB)%n"));
             table.append(String.format("| path | GB/s |%n|---|---|%n"));
-            table.append(String.format("| host store -> pool in the engine, first restore of a restarted engine (2 threads) | %.2f |%n", hostGBs));
+            table.append(String.format("| host store -> pool in the engine, first restore of a restarted engine (2 threads) | %.2f |%n", host.gbs()));
             table.append(String.format("| host store -> pool in the engine, restarted again (2 threads) | %.2f |%n", hostWarmGBs));
             table.append(String.format("| host store -> pool in a warm engine, %d restores of 47-63 blocks (2 threads): median (min-max) | %.2f (%.2f-%.2f) |%n",
                     steady.length, steady[steady.length / 2], steady[0], steady[steady.length - 1]));
@@ -127,7 +101,7 @@ public final class TieredBench {
                     warmRestore[0], warmRestore[1]));
             table.append(String.format("| host store -> native, the engine's path (plan, copy + verify on 2 threads taking blocks from a shared cursor, commit), JIT warm: best / median of 40 | %.2f / %.2f |%n",
                     warmRestore[2], warmRestore[3]));
-            table.append(String.format("| Redis -> host store (2 round trips on loopback + CRC32C) | %.2f |%n", redisGBs));
+            table.append(String.format("| Redis -> host store (2 round trips on loopback + CRC32C) | %.2f |%n", redis.gbs()));
             table.append(String.format("| plain memcpy, 1 GiB native -> native, one thread (DRAM bandwidth), median of 20 | %.2f |%n", memcpyStreaming));
             table.append(String.format("| plain memcpy, 1 GiB native -> native, two threads (one half each), median of 10 | %.2f |%n", memcpyStreaming2));
             table.append(String.format("| plain memcpy, 31.5 MiB mapped /dev/shm -> native, one thread, cache-hot (best of 20) | %.2f |%n", memcpyMapped));
@@ -137,6 +111,20 @@ public final class TieredBench {
             deleteTree(hostB);
         }
         System.out.print(table);
+    }
+
+    record Restart(double ttftMillis, int cached, double gbs) {}
+
+    /** A new engine on {@code host} (JIT warmed, writes flushed) answers {@code prompt}; its TTFT and the tier's restore rate. */
+    static Restart restart(Path model, int threads, Path host, RedisKvTier remote, int[] prompt, String tier, SplittableRandom rnd)
+            throws Exception {
+        try (CpuEngine e = engine(model, threads, host, remote)) {
+            warmUp(e, rnd);
+            quiesce(e, remote);
+            GenerationResult r = Bench.run(e, prompt, 1);
+            TierStats t = e.stats().tier(tier);
+            return new Restart(r.ttftNanos() / 1e6, r.cachedTokens(), t.restoredBytes() / (double) t.restoreNanos());
+        }
     }
 
     static RedisKvTier tier(Redis client) {

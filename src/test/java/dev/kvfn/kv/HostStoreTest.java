@@ -133,7 +133,6 @@ class HostStoreTest {
             assertFalse(s.put(key(2), key(1), block(arena, 2), 0), "not written: not stored");
             assertFalse(s.put(key(3), key(2), block(arena, 3), 0));
             assertEquals(2, s.stats().writeErrors());
-            assertEquals("No space left on device", s.lastWriteError());
             assertFalse(s.contains(key(2)));
             // two slots retired: the store now holds 2 blocks, evicting the oldest for the next ones
             assertTrue(s.put(key(4), null, block(arena, 4), 0));

@@ -12,9 +12,9 @@ import io.vertx.redis.client.Request;
 import io.vertx.redis.client.Response;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.lang.foreign.ValueLayout;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -83,9 +83,13 @@ public final class RedisKvTier implements RemoteKvTier {
     static final int HOT_CHAINS = 1024;
 
     private List<Response> send(List<Request> batch, Duration timeout) throws Exception {
-        Future<List<Response>> f = redis.batch(batch);
+        return await(redis.batch(batch), timeout);
+    }
+
+    /** A batch's replies within {@code timeout}; a timeout is counted here and rethrown. */
+    private List<Response> await(Future<List<Response>> f, Duration timeout) throws Exception {
         try {
-            return f.toCompletionStage().toCompletableFuture().get(timeout.toNanos(), TimeUnit.NANOSECONDS);
+            return f.toCompletionStage().toCompletableFuture().get(Math.max(0, timeout.toNanos()), TimeUnit.NANOSECONDS);
         } catch (TimeoutException e) {
             timeouts.incrementAndGet();
             throw e;
@@ -125,10 +129,9 @@ public final class RedisKvTier implements RemoteKvTier {
             for (Future<List<Response>> part : pending) {
                 List<Response> values;
                 try {
-                    values = part.toCompletionStage().toCompletableFuture().get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+                    values = await(part, Duration.ofNanos(deadline - System.nanoTime()));
                 } catch (TimeoutException e) {
-                    timeouts.incrementAndGet();
-                    break;
+                    break; // keep the blocks already stored
                 } catch (ExecutionException e) {
                     errors.incrementAndGet();
                     break;

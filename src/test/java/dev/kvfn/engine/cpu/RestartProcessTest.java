@@ -34,24 +34,12 @@ class RestartProcessTest {
     @ParameterizedTest
     @ValueSource(strings = {"exit", "hang"})
     void processBRestoresWhatProcessAComputed(String howAStops) throws Exception {
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         long storeBytes = 8L << 20;
-        List<String> cmd = new ArrayList<>(List.of(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
-                "-cp", System.getProperty("java.class.path"), HostStoreWriter.class.getName(),
-                SharedModels.file("stories260K.bin").toString(), SharedModels.file("tok512.bin").toString(), dir.toString(),
-                Long.toString(storeBytes), "30", howAStops, PagedEngineTest.STORY));
-        Process a = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        int[] tokensOfA = null;
+        Process a = startWriter(storeBytes, howAStops);
+        int[] tokensOfA;
         List<String> output = new ArrayList<>();
-        try (var in = new BufferedReader(new InputStreamReader(a.getInputStream(), StandardCharsets.UTF_8))) {
-            for (String line; (line = in.readLine()) != null; ) {
-                output.add(line);
-                if (line.startsWith("TOKENS ")) {
-                    tokensOfA = Arrays.stream(line.substring(7).split(",")).mapToInt(Integer::parseInt).toArray();
-                }
-                if (line.equals("SPILLED")) break;
-            }
-            assertNotNull(tokensOfA, "process A printed no tokens: " + output);
+        try {
+            tokensOfA = tokensOf(a, output);
             if (howAStops.equals("hang")) {
                 a.destroyForcibly(); // SIGKILL: no close(), no shutdown hooks, no flush
                 assertTrue(a.waitFor(30, TimeUnit.SECONDS));
@@ -74,22 +62,10 @@ class RestartProcessTest {
 
     @Test
     void aStoreHeldByALiveProcessIsNotSharedAndIsAttachedOnceThatProcessDies() throws Exception {
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         long storeBytes = 8L << 20;
-        Process a = new ProcessBuilder(List.of(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
-                "-cp", System.getProperty("java.class.path"), HostStoreWriter.class.getName(),
-                SharedModels.file("stories260K.bin").toString(), SharedModels.file("tok512.bin").toString(), dir.toString(),
-                Long.toString(storeBytes), "30", "hang", PagedEngineTest.STORY)).redirectErrorStream(true).start();
+        Process a = startWriter(storeBytes, "hang");
         try {
-            int[] tokensOfA = null;
-            List<String> output = new ArrayList<>();
-            var in = new BufferedReader(new InputStreamReader(a.getInputStream(), StandardCharsets.UTF_8));
-            for (String line; (line = in.readLine()) != null; ) {
-                output.add(line);
-                if (line.startsWith("TOKENS ")) tokensOfA = Arrays.stream(line.substring(7).split(",")).mapToInt(Integer::parseInt).toArray();
-                if (line.equals("SPILLED")) break;
-            }
-            assertNotNull(tokensOfA, "process A printed no tokens: " + output);
+            int[] tokensOfA = tokensOf(a, new ArrayList<>());
             var options = PagedEngineTest.base().withHostStore(HostStoreOptions.at(dir, storeBytes));
             // A is alive and holds blocks.kvfn: B gets a file of its own instead of writing into A's slot table
             try (var b = PagedEngineTest.stories(options)) {
@@ -112,5 +88,27 @@ class RestartProcessTest {
         } finally {
             a.destroyForcibly();
         }
+    }
+
+    /** Process A: {@link HostStoreWriter} computing the story prompt into this test's store, then exiting or hanging. */
+    Process startWriter(long storeBytes, String howAStops) throws Exception {
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        return new ProcessBuilder(List.of(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
+                "-cp", System.getProperty("java.class.path"), HostStoreWriter.class.getName(),
+                SharedModels.file("stories260K.bin").toString(), SharedModels.file("tok512.bin").toString(), dir.toString(),
+                Long.toString(storeBytes), "30", howAStops, PagedEngineTest.STORY)).redirectErrorStream(true).start();
+    }
+
+    /** Reads A's output up to SPILLED (its blocks are in the store) and returns its greedy tokens. */
+    static int[] tokensOf(Process a, List<String> output) throws Exception {
+        int[] tokens = null;
+        var in = new BufferedReader(new InputStreamReader(a.getInputStream(), StandardCharsets.UTF_8));
+        for (String line; (line = in.readLine()) != null; ) {
+            output.add(line);
+            if (line.startsWith("TOKENS ")) tokens = Arrays.stream(line.substring(7).split(",")).mapToInt(Integer::parseInt).toArray();
+            if (line.equals("SPILLED")) break;
+        }
+        assertNotNull(tokens, "process A printed no tokens: " + output);
+        return tokens;
     }
 }

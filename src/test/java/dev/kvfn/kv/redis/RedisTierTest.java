@@ -290,4 +290,21 @@ class RedisTierTest {
             assertArrayEquals(cold, r.tokens());
         }
     }
+
+    @Test
+    void theHotSetKeepsTheHottestChainEndsAndExpires() throws Exception {
+        RedisKvTier t = tier("replica-h");
+        t.attach("hotfp", new dev.kvfn.kv.KvLayout(1, 1, 8, 16, dev.kvfn.kv.KvElementType.F32));
+        for (int i = 0; i < RedisKvTier.HOT_CHAINS + 10; i++) {
+            byte[] k = new byte[32];
+            k[0] = (byte) i;
+            k[1] = (byte) (i >> 8);
+            t.hit(BlockKey.of(k));
+            if (i % 200 == 0) assertTrue(t.drain(Duration.ofSeconds(10))); // stay under the in-flight bound
+        }
+        assertTrue(t.drain(Duration.ofSeconds(10)));
+        assertEquals(RedisKvTier.HOT_CHAINS, Long.parseLong(server.command("ZCARD kvfn:hotfp:hot").replaceAll("[^0-9]", "")));
+        long ttl = Long.parseLong(server.command("TTL kvfn:hotfp:hot").replaceAll("[^0-9-]", ""));
+        assertTrue(ttl > 0 && ttl <= 3600, "the hot set expires like every other key: " + ttl);
+    }
 }

@@ -187,6 +187,8 @@ abstract sealed class VectorMatrix implements Matrix {
             v = FloatVector.fromArray(F, xs, x3 + c);
             a03 = w0.fma(v, a03); a13 = w1.fma(v, a13); a23 = w2.fma(v, a23); a33 = w3.fma(v, a33);
         }
+        // written out in each kernel on purpose: a shared store4x4(o, oi, rows, a00..a33) helper was not always
+        // inlined, its 16 vectors were boxed, and Q4_0 at batch 8 ran 8x slower (KernelBench, 166 -> 1324 ms a step)
         int oi = b * rows + r;
         o[oi] = a00.reduceLanes(VectorOperators.ADD);
         o[oi + 1] = a10.reduceLanes(VectorOperators.ADD);
