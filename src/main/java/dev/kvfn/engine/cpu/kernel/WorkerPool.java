@@ -35,6 +35,7 @@ public final class WorkerPool implements AutoCloseable {
     private final AtomicInteger pending = new AtomicInteger();
     private final AtomicReference<Throwable> failure = new AtomicReference<>();
     private final AtomicIntegerArray sleeping; // 1 while worker i may be parked
+    private final java.util.concurrent.atomic.AtomicLong wakeups = new java.util.concurrent.atomic.AtomicLong(); // returns from park (tests)
     private volatile RangeTask task;
     private volatile int n;
     private volatile long generation;
@@ -141,6 +142,7 @@ public final class WorkerPool implements AutoCloseable {
                     sleeping.set(index, 1);
                     if (generation == seen && !closed) LockSupport.park(this);
                     sleeping.set(index, 0);
+                    wakeups.incrementAndGet();
                     spins = 0; // woken: spin again first, the call that woke us is about to come
                 }
             }
@@ -169,6 +171,11 @@ public final class WorkerPool implements AutoCloseable {
                 return;
             }
         }
+    }
+
+    /** How many times a worker came back from parking (tests). */
+    long wakeups() {
+        return wakeups.get();
     }
 
     /** How many workers are parked now (tests). */
