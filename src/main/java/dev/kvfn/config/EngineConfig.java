@@ -2,10 +2,19 @@ package dev.kvfn.config;
 
 import io.smallrye.config.ConfigMapping;
 import io.smallrye.config.WithDefault;
+import io.smallrye.config.WithParentName;
 
 /** How the engine runs. */
 @ConfigMapping(prefix = "kvfn.engine")
 public interface EngineConfig {
+
+    /**
+     * Which engine serves the model: {@code kvfn.engine=cpu} (the pure-Java engine, the embedded default) or
+     * {@code trtllm} (TensorRT-LLM, not in this build yet). Env: KVFN_ENGINE.
+     */
+    @WithParentName
+    @WithDefault("cpu")
+    String kind();
 
     /** Compute threads (one long-lived worker per thread); 0 means one per available core. Env: KVFN_ENGINE_THREADS. */
     @WithDefault("0")

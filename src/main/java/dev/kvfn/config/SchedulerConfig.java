@@ -15,7 +15,5 @@ public interface SchedulerConfig {
     @WithDefault("16")
     int maxSeqs();
 
-    /** Requests waiting for admission; one more is answered 429 with Retry-After. */
-    @WithDefault("256")
-    int maxQueue();
+    // No queue limit of its own: kvfn.limits.max-requests bounds running plus waiting requests, one limit for every engine.
 }

@@ -1,33 +1,54 @@
 package dev.kvfn.engine;
 
+import dev.kvfn.kv.tier.TierStats;
+
+import java.util.List;
+
 /**
- * A snapshot of an engine's scheduler and KV pool, for metrics and the {@code cache} function. The
- * same numbers TensorRT-LLM's executor reports ({@code KvCacheStats}, request stats), so a native
- * engine fills it too.
+ * A snapshot of an engine's scheduler, its KV pool and the tiers below it, for metrics and the
+ * {@code cache} function. The same numbers TensorRT-LLM's executor reports (request stats,
+ * {@code KvCacheStats}), so a native engine fills it too.
  *
- * @param waiting           requests queued, not yet admitted (including preempted ones)
- * @param running           sequences admitted (prefilling or decoding)
- * @param preemptions       sequences pushed back to the queue because the pool ran out, since start
- * @param blocksTotal       KV blocks in the pool
- * @param blocksReferenced  blocks in use by running sequences
- * @param blocksCached      unreferenced blocks that still hold a prefix (reusable, evictable)
- * @param blocksFree        unreferenced blocks holding nothing
- * @param evictions         cached blocks whose prefix was dropped to make room, since start
- * @param blockTokens       tokens per block
- * @param blockBytes        bytes per block
- * @param steps             forward steps run since start
- * @param promptTokens      prompt tokens admitted since start (the denominator of hit rates)
- * @param poolHitTokens     prompt tokens found in the pool since start
- * @param tiers             the tiers below the pool (host store, Redis), empty when there are none
+ * @param scheduler the request queue and running set
+ * @param pool      the engine's own KV blocks
+ * @param tiers     the tiers below the pool (host store, Redis), empty when there are none
  */
-public record EngineStats(int waiting, int running, long preemptions, int blocksTotal, int blocksReferenced, int blocksCached,
-                          int blocksFree, long evictions, int blockTokens, long blockBytes, long steps, long promptTokens, long poolHitTokens,
-                          java.util.List<TierStats> tiers) {
-    public static final EngineStats NONE = new EngineStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, java.util.List.of());
+public record EngineStats(SchedulerStats scheduler, PoolStats pool, List<TierStats> tiers) {
+    public static final EngineStats NONE = new EngineStats(SchedulerStats.NONE, PoolStats.NONE, List.of());
+
+    public EngineStats {
+        tiers = List.copyOf(tiers);
+    }
 
     /** The named tier's numbers, or null when this engine has no such tier. */
     public TierStats tier(String name) {
         for (TierStats t : tiers) if (t.tier().equals(name)) return t;
         return null;
+    }
+
+    /**
+     * @param waiting      requests queued, not yet admitted (including preempted ones)
+     * @param running      sequences admitted (prefilling or decoding)
+     * @param preemptions  sequences pushed back to the queue because the pool ran out, since start
+     * @param steps        forward steps run since start
+     * @param promptTokens prompt tokens admitted since start (the denominator of hit rates)
+     */
+    public record SchedulerStats(int waiting, int running, long preemptions, long steps, long promptTokens) {
+        public static final SchedulerStats NONE = new SchedulerStats(0, 0, 0, 0, 0);
+    }
+
+    /**
+     * @param blockTokens tokens per block
+     * @param blockBytes  bytes per block
+     * @param total       blocks in the pool
+     * @param referenced  blocks in use by running sequences
+     * @param cached      unreferenced blocks that still hold a prefix (reusable, evictable)
+     * @param free        unreferenced blocks holding nothing
+     * @param evictions   cached blocks whose prefix was dropped to make room, since start
+     * @param hitTokens   prompt tokens found in the pool since start
+     */
+    public record PoolStats(int blockTokens, long blockBytes, int total, int referenced, int cached, int free, long evictions,
+                            long hitTokens) {
+        public static final PoolStats NONE = new PoolStats(0, 0, 0, 0, 0, 0, 0, 0);
     }
 }

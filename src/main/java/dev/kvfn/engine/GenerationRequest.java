@@ -16,7 +16,9 @@ public record GenerationRequest(int[] promptTokens, int maxTokens, SamplingParam
     public GenerationRequest {
         if (promptTokens == null || promptTokens.length == 0) throw new IllegalArgumentException("prompt must not be empty");
         if (maxTokens < 1) throw new IllegalArgumentException("maxTokens must be >= 1");
-        stop = stop == null ? List.of() : List.copyOf(stop);
+        if (stop == null) stop = List.of();
+        for (String s : stop) if (s == null || s.isEmpty()) throw new IllegalArgumentException("\"stop\" strings must be non-empty");
+        stop = List.copyOf(stop);
         if (sampling == null) sampling = SamplingParams.GREEDY;
     }
 

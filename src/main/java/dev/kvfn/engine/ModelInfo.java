@@ -8,5 +8,7 @@ package dev.kvfn.engine;
  * @param architecture  e.g. "llama"
  * @param contextLength maximum positions (prompt + completion)
  * @param vocabSize     number of tokens
+ * @param chatTemplate  the model's own Jinja chat template (GGUF {@code tokenizer.chat_template}), or null
  */
-public record ModelInfo(String name, String source, String architecture, int contextLength, int vocabSize) {}
+public record ModelInfo(String name, String source, String architecture, int contextLength, int vocabSize,
+                        String chatTemplate) {}

@@ -4,7 +4,7 @@ import dev.kvfn.engine.Engine;
 import dev.kvfn.engine.EngineStats;
 import dev.kvfn.engine.GenerationRequest;
 import dev.kvfn.engine.GenerationResult;
-import dev.kvfn.engine.TierStats;
+import dev.kvfn.kv.tier.TierStats;
 import dev.kvfn.engine.TokenSink;
 import io.quarkus.funqy.Funq;
 import io.smallrye.mutiny.Uni;
@@ -65,7 +65,7 @@ public class CacheFunctions {
                         Thread.currentThread().interrupt();
                         persisted = false;
                     }
-                    int bt = Math.max(1, engine.stats().blockTokens());
+                    int bt = Math.max(1, engine.stats().pool().blockTokens());
                     return new WarmOutput(r.promptTokens(), r.cachedTokens(), r.promptTokens() / bt * bt, bt, persisted,
                             (System.nanoTime() - t0) / 1e6, engine.model().name());
                 });
@@ -77,19 +77,20 @@ public class CacheFunctions {
     @Funq("cache")
     public CacheOutput cache(CacheInput ignored) {
         EngineStats s = engine.stats();
-        long prompt = s.promptTokens();
+        EngineStats.PoolStats pool = s.pool();
+        long prompt = s.scheduler().promptTokens();
         List<Tier> tiers = new ArrayList<>();
-        tiers.add(new Tier("pool", s.blocksReferenced() + s.blocksCached(), s.blocksTotal(),
-                (long) (s.blocksReferenced() + s.blocksCached()) * s.blockBytes(), s.poolHitTokens(), rate(s.poolHitTokens(), prompt),
-                0, s.evictions(), 0, 0));
-        long cached = s.poolHitTokens();
+        long held = pool.referenced() + pool.cached();
+        tiers.add(new Tier("pool", held, pool.total(), held * pool.blockBytes(), pool.hitTokens(), rate(pool.hitTokens(), prompt),
+                0, pool.evictions(), 0, 0));
+        long cached = pool.hitTokens();
         for (TierStats t : s.tiers()) {
-            tiers.add(new Tier(t.tier(), t.blocks(), t.capacity(), t.blocks() < 0 ? -1 : t.blocks() * s.blockBytes(), t.hitTokens(),
-                    rate(t.hitTokens(), prompt), t.writes(), t.evictions(), t.faults(), t.dropped()));
+            tiers.add(new Tier(t.tier(), t.blocks(), t.capacity(), t.blocks() < 0 ? -1 : t.blocks() * pool.blockBytes(),
+                    t.hitTokens(), rate(t.hitTokens(), prompt), t.writes().blocks(), t.evictions(), t.faults(), t.dropped()));
             cached += t.hitTokens();
         }
-        return new CacheOutput(engine.model().name(), prompt, cached, rate(cached, prompt), s.waiting(), s.running(),
-                s.preemptions(), tiers);
+        return new CacheOutput(engine.model().name(), prompt, cached, rate(cached, prompt), s.scheduler().waiting(),
+                s.scheduler().running(), s.scheduler().preemptions(), tiers);
     }
 
     private static double rate(long part, long whole) {

@@ -74,9 +74,6 @@ public class GenerationRequests {
         long seed = k.seed() == null ? System.nanoTime() : k.seed();
         List<String> stop = k.stop() == null ? List.of() : k.stop();
         if (stop.size() > MAX_STOP_STRINGS) throw new BadRequestException("at most " + MAX_STOP_STRINGS + " \"stop\" strings");
-        for (String s : stop) {
-            if (s == null || s.isEmpty()) throw new BadRequestException("\"stop\" strings must be non-empty");
-        }
         return new GenerationRequest(tokens, maxTokens, new SamplingParams(temperature, topK, topP, minP, seed), stop,
                 k.cacheSalt());
     }

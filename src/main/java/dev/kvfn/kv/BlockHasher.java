@@ -28,10 +28,15 @@ public final class BlockHasher {
     private final MessageDigest sha;
     private final byte[] scratch = new byte[5];
 
-    public BlockHasher(byte[] modelFingerprint, KvLayout layout) {
+    /**
+     * @param layoutId an opaque, stable text naming the block layout ({@link BlockFormat#layoutId()}): any engine that
+     *                 passes the same fingerprint, layout id, salt and tokens computes the same keys
+     */
+    public BlockHasher(byte[] modelFingerprint, String layoutId) {
         if (modelFingerprint == null || modelFingerprint.length == 0) throw new IllegalArgumentException("model fingerprint must be given");
+        if (layoutId == null || layoutId.isEmpty()) throw new IllegalArgumentException("layout id must be given");
         this.fingerprint = modelFingerprint.clone();
-        this.layout = layout.canonical().getBytes(StandardCharsets.US_ASCII);
+        this.layout = layoutId.getBytes(StandardCharsets.UTF_8);
         try {
             this.sha = MessageDigest.getInstance("SHA-256");
         } catch (NoSuchAlgorithmException e) {

@@ -37,11 +37,6 @@ public final class BlockKey {
         return bytes.clone();
     }
 
-    /** Writes the 32 key bytes into {@code dst} at {@code offset}. */
-    public void copyTo(byte[] dst, int offset) {
-        System.arraycopy(bytes, 0, dst, offset, BYTES);
-    }
-
     public String hex() {
         return HexFormat.of().formatHex(bytes);
     }

@@ -1,14 +1,12 @@
 package dev.kvfn.kv;
 
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
 
 /**
- * The engine's KV blocks: one off-heap segment cut into {@link KvLayout#blockBytes()}-sized blocks,
- * with reference counts, a cache of full blocks by {@link BlockKey}, and an LRU queue of free blocks.
+ * The bookkeeping of an engine's KV blocks (their bytes live elsewhere, in {@link BlockMemory} for
+ * the CPU engine): reference counts, a cache of full blocks by {@link BlockKey}, and an LRU queue of
+ * free blocks.
  *
  * <p>A block is in exactly one of three states: <em>referenced</em> (ref count above zero: in use
  * by sequences, never evicted), <em>cached</em> (no references but it holds a key, so a later
@@ -19,27 +17,18 @@ import java.util.Map;
  * likely to be shared by another prompt — are evicted first (vLLM's order). All operations are O(1)
  * except {@link #checkInvariants()}. Not thread-safe: the engine's scheduler thread owns it.
  */
-public final class BlockPool implements AutoCloseable {
+public final class BlockPool {
 
-    /** Told about keys as they enter and leave the pool; the host tier hangs on this. */
+    /** Told when a cached key leaves the pool (the engine spills it to a lower tier under the on-evict policy). */
+    @FunctionalInterface
     public interface Listener {
-        /**
-         * A full block got {@code key}, child of {@code parent} (null for a chain's first block); its
-         * bytes are final. Called on the scheduler thread: copy what is needed and return quickly.
-         */
-        default void stored(BlockKey key, BlockKey parent, int block) {}
-
         /** {@code key} is about to leave the pool; the block's bytes are still intact during the call. */
-        default void evicted(BlockKey key, BlockKey parent, int block) {}
+        void evicted(BlockKey key, BlockKey parent, int block);
     }
 
     private static final int NONE = -1;
 
-    private final KvLayout layout;
     private final int capacity;
-    private final long blockBytes;
-    private final Arena arena;
-    private final MemorySegment memory;
     private final int[] refs;
     private final BlockKey[] keys;
     private final BlockKey[] parents;
@@ -47,15 +36,11 @@ public final class BlockPool implements AutoCloseable {
     private final int[] prev, next; // the free queue, a doubly-linked list over block ids
     private int head = NONE, tail = NONE, freeCount, idleCached;
     private long evictions;
-    private Listener listener = new Listener() {};
+    private Listener listener = (k, p, b) -> {};
 
-    public BlockPool(KvLayout layout, int blocks) {
+    public BlockPool(int blocks) {
         if (blocks < 1) throw new IllegalArgumentException("a KV pool needs at least one block, got " + blocks);
-        this.layout = layout;
         this.capacity = blocks;
-        this.blockBytes = layout.blockBytes();
-        this.arena = Arena.ofShared();
-        this.memory = arena.allocate(Math.multiplyExact(blockBytes, (long) blocks), 64);
         this.refs = new int[blocks];
         this.keys = new BlockKey[blocks];
         this.parents = new BlockKey[blocks];
@@ -64,33 +49,15 @@ public final class BlockPool implements AutoCloseable {
         for (int b = 0; b < blocks; b++) append(b);
     }
 
-    /** A pool of as many blocks as fit in {@code bytes} (at least one). */
-    public static BlockPool ofBytes(KvLayout layout, long bytes) {
-        long blocks = bytes / layout.blockBytes();
-        if (blocks < 1) {
-            throw new IllegalArgumentException("kvfn.kv.pool-bytes " + bytes + " is smaller than one KV block ("
-                    + layout.blockBytes() + " bytes for " + layout.blockTokens() + " tokens)");
-        }
-        if (blocks > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("kvfn.kv.pool-bytes " + bytes + " makes too many blocks");
-        return new BlockPool(layout, (int) blocks);
-    }
-
     public void setListener(Listener listener) {
-        this.listener = listener == null ? new Listener() {} : listener;
+        this.listener = listener == null ? (k, p, b) -> {} : listener;
     }
 
-    public KvLayout layout() { return layout; }
-    public MemorySegment memory() { return memory; }
-    public long blockBytes() { return blockBytes; }
-    /** Byte offset of {@code block} in {@link #memory()}. */
-    public long offset(int block) { return block * blockBytes; }
     public int capacity() { return capacity; }
     /** Blocks that {@link #allocate()} can hand out now (free plus cached). */
     public int available() { return freeCount; }
     /** Blocks with a key and no references. */
     public int cachedIdle() { return idleCached; }
-    /** Keys held, referenced or not. */
-    public int cachedKeys() { return cached.size(); }
     public int referenced() { return capacity - freeCount; }
     public long evictions() { return evictions; }
     public int refCount(int block) { return refs[block]; }
@@ -157,21 +124,11 @@ public final class BlockPool implements AutoCloseable {
      * then this block stays keyless and is simply freed with its sequence.
      */
     public boolean register(int block, BlockKey key, BlockKey parent) {
-        return giveKey(block, key, parent, true);
-    }
-
-    /** As {@link #register(int, BlockKey, BlockKey)} for a block whose bytes came from a lower tier: listeners are not told (it is stored already). */
-    public boolean registerRestored(int block, BlockKey key, BlockKey parent) {
-        return giveKey(block, key, parent, false);
-    }
-
-    private boolean giveKey(int block, BlockKey key, BlockKey parent, boolean tellListener) {
         if (refs[block] <= 0) throw new IllegalStateException("block " + block + " must be referenced to get a key");
         if (keys[block] != null) throw new IllegalStateException("block " + block + " already has a key");
         if (cached.putIfAbsent(key, block) != null) return false;
         keys[block] = key;
         parents[block] = parent;
-        if (tellListener) listener.stored(key, parent, block);
         return true;
     }
 
@@ -213,14 +170,6 @@ public final class BlockPool implements AutoCloseable {
         }
     }
 
-    /** Free-queue order from next-to-evict to last (for tests). */
-    int[] freeQueue() {
-        int[] out = new int[freeCount];
-        int i = 0;
-        for (int b = head; b != NONE; b = next[b]) out[i++] = b;
-        return out;
-    }
-
     private void append(int b) {
         prev[b] = tail;
         next[b] = NONE;
@@ -250,13 +199,8 @@ public final class BlockPool implements AutoCloseable {
     }
 
     @Override
-    public void close() {
-        arena.close();
-    }
-
-    @Override
     public String toString() {
-        return "BlockPool[" + capacity + " x " + blockBytes + " B, referenced " + referenced() + ", cached keys " + cached.size()
+        return "BlockPool[" + capacity + " blocks, referenced " + referenced() + ", cached keys " + cached.size()
                 + ", available " + freeCount + "]";
     }
 

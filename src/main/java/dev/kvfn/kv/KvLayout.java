@@ -59,6 +59,11 @@ public record KvLayout(int layers, int kvHeads, int headSize, int blockTokens, K
         return (double) blockBytes() / blockTokens;
     }
 
+    /** The engine-neutral description the tiers and the key hasher see. */
+    public BlockFormat format() {
+        return new BlockFormat(canonical(), blockTokens, blockBytes());
+    }
+
     /** A stable text form, hashed into every first block key: any change makes different keys. */
     public String canonical() {
         return "kvfn-kv-layout/v" + FORMAT_VERSION + ";type=" + elementType.configName() + ";block=" + blockTokens

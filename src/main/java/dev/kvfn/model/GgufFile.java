@@ -126,13 +126,21 @@ public final class GgufFile implements AutoCloseable {
                 Collections.unmodifiableMap(tensors), dataOffset);
     }
 
-    /** Whether {@code path} starts with the GGUF magic (false for other files and for files that cannot be read). */
+    /**
+     * Whether {@code path} starts with the GGUF magic (else it may be another model format).
+     *
+     * @throws ModelFormatException when the file is missing, unreadable or too short to be any model
+     */
     public static boolean isGguf(Path path) {
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
             java.nio.ByteBuffer head = java.nio.ByteBuffer.allocate(4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-            return ch.read(head) == 4 && head.getInt(0) == MAGIC;
+            while (head.hasRemaining() && ch.read(head) > 0) { /* read the magic */ }
+            if (head.hasRemaining()) throw new ModelFormatException(path, "file too short to be a model (" + ch.size() + " bytes)");
+            return head.getInt(0) == MAGIC;
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new ModelFormatException(path, "no such file", e);
         } catch (IOException e) {
-            return false;
+            throw new ModelFormatException(path, "cannot read model: " + e, e);
         }
     }
 

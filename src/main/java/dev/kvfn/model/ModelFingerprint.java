@@ -46,17 +46,20 @@ public record ModelFingerprint(byte[] digest) {
         return hex().substring(0, 16);
     }
 
-    public static ModelFingerprint of(Path model) {
+    /** A GGUF's fingerprint: everything before its tensor data, then the samples. */
+    public static ModelFingerprint of(GgufFile gguf) {
+        return of(gguf.path(), gguf.dataOffset());
+    }
+
+    /** A llama2.c checkpoint's fingerprint: its first MiB (header and the start of the weights), then the samples. */
+    public static ModelFingerprint ofCheckpoint(Path checkpoint) {
+        return of(checkpoint, 1 << 20);
+    }
+
+    private static ModelFingerprint of(Path model, long headerBytes) {
         try (FileChannel ch = FileChannel.open(model, StandardOpenOption.READ)) {
             long size = ch.size();
-            long headerEnd;
-            if (GgufFile.isGguf(model)) {
-                try (GgufFile gguf = GgufFile.open(model)) {
-                    headerEnd = gguf.dataOffset();
-                }
-            } else {
-                headerEnd = Math.min(size, 1 << 20);
-            }
+            long headerEnd = Math.min(size, headerBytes);
             MessageDigest sha = MessageDigest.getInstance("SHA-256");
             sha.update(DOMAIN);
             sha.update(ByteBuffer.allocate(8).putLong(0, size));

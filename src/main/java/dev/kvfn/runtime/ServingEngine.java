@@ -13,6 +13,7 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 
 import dev.kvfn.engine.QueueFullException;
+import dev.kvfn.kv.tier.TierStats;
 
 import java.time.Duration;
 import java.util.concurrent.Executors;
@@ -63,27 +64,27 @@ final class ServingEngine implements Engine {
                 .description("prompt tokens per request").register(registry);
         // Scheduler and pool, read from the engine's published snapshot at scrape time.
         var tags = java.util.List.of(io.micrometer.core.instrument.Tag.of("model", model));
-        io.micrometer.core.instrument.Gauge.builder("kvfn.scheduler.waiting", engine, e -> e.stats().waiting()).tags(tags)
+        io.micrometer.core.instrument.Gauge.builder("kvfn.scheduler.waiting", engine, e -> e.stats().scheduler().waiting()).tags(tags)
                 .description("requests queued for admission (queue depth), preempted ones included").register(registry);
-        io.micrometer.core.instrument.Gauge.builder("kvfn.scheduler.running", engine, e -> e.stats().running()).tags(tags)
+        io.micrometer.core.instrument.Gauge.builder("kvfn.scheduler.running", engine, e -> e.stats().scheduler().running()).tags(tags)
                 .description("sequences admitted and computing").register(registry);
-        io.micrometer.core.instrument.FunctionCounter.builder("kvfn.scheduler.preemptions", engine, e -> e.stats().preemptions())
+        io.micrometer.core.instrument.FunctionCounter.builder("kvfn.scheduler.preemptions", engine, e -> e.stats().scheduler().preemptions())
                 .tags(tags).description("sequences sent back to the queue because the KV pool ran out").register(registry);
-        io.micrometer.core.instrument.FunctionCounter.builder("kvfn.scheduler.steps", engine, e -> e.stats().steps())
+        io.micrometer.core.instrument.FunctionCounter.builder("kvfn.scheduler.steps", engine, e -> e.stats().scheduler().steps())
                 .tags(tags).description("batched forward steps").register(registry);
         for (String state : java.util.List.of("referenced", "cached", "free")) {
             io.micrometer.core.instrument.Gauge.builder("kvfn.kv.blocks", engine, e -> switch (state) {
-                        case "referenced" -> e.stats().blocksReferenced();
-                        case "cached" -> e.stats().blocksCached();
-                        default -> e.stats().blocksFree();
+                        case "referenced" -> e.stats().pool().referenced();
+                        case "cached" -> e.stats().pool().cached();
+                        default -> e.stats().pool().free();
                     }).tags(tags).tag("tier", "pool").tag("state", state)
                     .description("KV blocks by state: referenced by running sequences, cached (idle, reusable), free").register(registry);
         }
-        io.micrometer.core.instrument.Gauge.builder("kvfn.kv.block.bytes", engine, e -> e.stats().blockBytes()).tags(tags)
+        io.micrometer.core.instrument.Gauge.builder("kvfn.kv.block.bytes", engine, e -> e.stats().pool().blockBytes()).tags(tags)
                 .tag("tier", "pool").description("bytes per KV block").register(registry);
-        io.micrometer.core.instrument.FunctionCounter.builder("kvfn.kv.evictions", engine, e -> e.stats().evictions())
+        io.micrometer.core.instrument.FunctionCounter.builder("kvfn.kv.evictions", engine, e -> e.stats().pool().evictions())
                 .tags(tags).tag("tier", "pool").description("cached blocks whose prefix was dropped to make room").register(registry);
-        io.micrometer.core.instrument.FunctionCounter.builder("kvfn.cached.tokens", engine, e -> e.stats().poolHitTokens())
+        io.micrometer.core.instrument.FunctionCounter.builder("kvfn.cached.tokens", engine, e -> e.stats().pool().hitTokens())
                 .tags(tags).tag("tier", "pool").description("prompt tokens served from the KV cache instead of computed, by tier")
                 .register(registry);
         for (var tier : engine.stats().tiers()) tierMetrics(registry, tags, tier.tier());
@@ -93,9 +94,9 @@ final class ServingEngine implements Engine {
 
     /** The meters of one tier below the pool (host store, Redis), read from the engine's stats at scrape time. */
     private void tierMetrics(MeterRegistry registry, java.util.List<io.micrometer.core.instrument.Tag> tags, String name) {
-        java.util.function.Function<Engine, dev.kvfn.engine.TierStats> t = e -> {
+        java.util.function.Function<Engine, TierStats> t = e -> {
             var s = e.stats().tier(name);
-            return s == null ? new dev.kvfn.engine.TierStats(name, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0) : s;
+            return s == null ? TierStats.empty(name) : s;
         };
         io.micrometer.core.instrument.FunctionCounter.builder("kvfn.cached.tokens", engine, e -> t.apply(e).hitTokens())
                 .tags(tags).tag("tier", name).description("prompt tokens served from the KV cache instead of computed, by tier")
@@ -104,16 +105,16 @@ final class ServingEngine implements Engine {
                 .tag("tier", name).tag("state", "stored").description("KV blocks by state").register(registry);
         io.micrometer.core.instrument.Gauge.builder("kvfn.kv.blocks.capacity", engine, e -> t.apply(e).capacity()).tags(tags)
                 .tag("tier", name).description("KV blocks a tier can hold (-1: bounded by the server)").register(registry);
-        io.micrometer.core.instrument.FunctionCounter.builder("kvfn.kv.spill.bytes", engine, e -> t.apply(e).writtenBytes())
+        io.micrometer.core.instrument.FunctionCounter.builder("kvfn.kv.spill.bytes", engine, e -> t.apply(e).writes().bytes())
                 .tags(tags).tag("tier", name).description("KV bytes written to the tier").register(registry);
-        io.micrometer.core.instrument.FunctionTimer.builder("kvfn.kv.spill", engine, e -> t.apply(e).writes(),
-                        e -> t.apply(e).writeNanos(), TimeUnit.NANOSECONDS)
+        io.micrometer.core.instrument.FunctionTimer.builder("kvfn.kv.spill", engine, e -> t.apply(e).writes().blocks(),
+                        e -> t.apply(e).writes().nanos(), TimeUnit.NANOSECONDS)
                 .tags(tags).tag("tier", name).description("blocks written to the tier and the time it took (off the compute loop)")
                 .register(registry);
-        io.micrometer.core.instrument.FunctionCounter.builder("kvfn.kv.restore.bytes", engine, e -> t.apply(e).restoredBytes())
+        io.micrometer.core.instrument.FunctionCounter.builder("kvfn.kv.restore.bytes", engine, e -> t.apply(e).restores().bytes())
                 .tags(tags).tag("tier", name).description("KV bytes restored from the tier").register(registry);
-        io.micrometer.core.instrument.FunctionTimer.builder("kvfn.kv.restore", engine, e -> t.apply(e).restores(),
-                        e -> t.apply(e).restoreNanos(), TimeUnit.NANOSECONDS)
+        io.micrometer.core.instrument.FunctionTimer.builder("kvfn.kv.restore", engine, e -> t.apply(e).restores().blocks(),
+                        e -> t.apply(e).restores().nanos(), TimeUnit.NANOSECONDS)
                 .tags(tags).tag("tier", name).description("blocks restored from the tier and the time it took").register(registry);
         io.micrometer.core.instrument.FunctionCounter.builder("kvfn.kv.faults", engine, e -> t.apply(e).faults())
                 .tags(tags).tag("tier", name).description("damaged blocks dropped, errors and timeouts (each costs a hit, never a token)")

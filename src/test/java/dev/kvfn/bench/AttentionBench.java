@@ -1,6 +1,8 @@
 package dev.kvfn.bench;
 
-import dev.kvfn.engine.cpu.PagedKvStore;
+import dev.kvfn.engine.cpu.PagedKv;
+import dev.kvfn.kv.BlockMemory;
+import dev.kvfn.kv.BlockTable;
 import dev.kvfn.kv.BlockPool;
 import dev.kvfn.kv.KvElementType;
 import dev.kvfn.kv.KvLayout;
@@ -20,12 +22,14 @@ public final class AttentionBench {
         System.out.printf("| KV type | grouped ms | per-head ms | GFLOP/s grouped |%n|---|---|---|---|%n");
         for (KvElementType type : KvElementType.values()) {
             var layout = new KvLayout(layers, kvHeads, hs, 16, type);
-            try (var pool = new BlockPool(layout, context / 16 + 1)) {
-                var store = new PagedKvStore(pool, context);
+            var pool = new BlockPool(context / 16 + 1);
+            try (var memory = new BlockMemory(layout, context / 16 + 1)) {
+                var table = new BlockTable(pool, 16, context);
+                var store = new PagedKv(memory, table);
                 var rng = new SplittableRandom(1);
                 float[] k = new float[kvHeads * hs], v = new float[kvHeads * hs];
                 for (int p = 0; p < context; p++) {
-                    if (p % 16 == 0) store.append(pool.allocate());
+                    if (p % 16 == 0) table.append(pool.allocate());
                     for (int l = 0; l < layers; l++) {
                         for (int i = 0; i < k.length; i++) {
                             k[i] = (float) rng.nextGaussian();

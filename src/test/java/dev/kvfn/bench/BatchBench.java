@@ -1,7 +1,7 @@
 package dev.kvfn.bench;
 
-import dev.kvfn.engine.cpu.ContiguousKvStore;
-import dev.kvfn.engine.cpu.KvStore;
+import dev.kvfn.engine.cpu.ContiguousKv;
+import dev.kvfn.engine.cpu.SequenceKv;
 import dev.kvfn.engine.cpu.LlamaConfig;
 import dev.kvfn.engine.cpu.LlamaWeights;
 import dev.kvfn.engine.cpu.Transformer;
@@ -66,7 +66,7 @@ public final class BatchBench {
                 table.append(row);
             }
 
-            KvStore kv = ContiguousKvStore.forModel(config);
+            SequenceKv kv = ContiguousKv.forModel(config);
             batch.clear();
             for (int i = 0; i < pp; i++) batch.add(token(rnd, config), i, kv, i == pp - 1);
             long t0 = System.nanoTime();
@@ -86,11 +86,11 @@ public final class BatchBench {
      */
     private static double decode(Transformer t, Transformer.StepBatch batch, LlamaConfig config, SplittableRandom rnd,
                                  int streams, int steps) {
-        KvStore[] stores = new KvStore[streams];
+        SequenceKv[] stores = new SequenceKv[streams];
         int[] next = new int[streams];
         batch.clear();
         for (int s = 0; s < streams; s++) {
-            stores[s] = ContiguousKvStore.forModel(config);
+            stores[s] = ContiguousKv.forModel(config);
             for (int i = 0; i < PROMPT; i++) batch.add(token(rnd, config), i, stores[s], i == PROMPT - 1);
         }
         t.forward(batch);

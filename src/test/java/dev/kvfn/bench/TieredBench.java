@@ -1,12 +1,12 @@
 package dev.kvfn.bench;
 
 import dev.kvfn.engine.GenerationResult;
-import dev.kvfn.engine.TierStats;
+import dev.kvfn.kv.tier.TierStats;
 import dev.kvfn.engine.cpu.CpuEngine;
 import dev.kvfn.engine.cpu.EngineOptions;
-import dev.kvfn.kv.HostStoreOptions;
-import dev.kvfn.kv.redis.RedisKvTier;
-import dev.kvfn.kv.redis.RedisServer;
+import dev.kvfn.kv.tier.HostStoreOptions;
+import dev.kvfn.kv.tier.redis.RedisKvTier;
+import dev.kvfn.kv.tier.redis.RedisServer;
 import dev.kvfn.model.GgmlType;
 import dev.kvfn.model.SyntheticModel;
 import io.vertx.core.Vertx;
@@ -123,7 +123,7 @@ public final class TieredBench {
             quiesce(e, remote);
             GenerationResult r = Bench.run(e, prompt, 1);
             TierStats t = e.stats().tier(tier);
-            return new Restart(r.ttftNanos() / 1e6, r.cachedTokens(), t.restoredBytes() / (double) t.restoreNanos());
+            return new Restart(r.ttftNanos() / 1e6, r.cachedTokens(), t.restores().bytes() / (double) t.restores().nanos());
         }
     }
 
@@ -133,7 +133,7 @@ public final class TieredBench {
 
     /** Waits until the host store and Redis have every block so far, so background writes do not share the timed CPU. */
     static void quiesce(CpuEngine e, RedisKvTier tier) throws Exception {
-        e.flushHostStore(60, TimeUnit.SECONDS);
+        e.persist(java.time.Duration.ofSeconds(60));
         tier.drain(Duration.ofSeconds(60));
         Thread.sleep(500);
     }
@@ -171,14 +171,14 @@ public final class TieredBench {
             warmUp(e, rnd);
             int[] other = Bench.randomPrompt(rnd, bos, vocab, prefix.length);
             Bench.run(e, withSuffix(other, rnd, vocab), 1);
-            e.flushHostStore(60, TimeUnit.SECONDS);
+            e.persist(java.time.Duration.ofSeconds(60));
             int rounds = Integer.getInteger("kvfn.bench.restores", 24);
             double[] rates = new double[rounds];
             for (int i = 0; i < rounds + 4; i++) {
                 TierStats before = e.stats().tier("host");
                 GenerationResult r = Bench.run(e, withSuffix(i % 2 == 0 ? prefix : other, rnd, vocab), 1);
                 TierStats after = e.stats().tier("host");
-                long bytes = after.restoredBytes() - before.restoredBytes(), nanos = after.restoreNanos() - before.restoreNanos();
+                long bytes = after.restores().bytes() - before.restores().bytes(), nanos = after.restores().nanos() - before.restores().nanos();
                 if (r.cachedTokens() != prefix.length || bytes < 47L * 512 * 1024) {
                     throw new IllegalStateException("expected a host restore, got " + r.cachedTokens() + " cached, " + bytes + " bytes");
                 }
@@ -240,7 +240,7 @@ public final class TieredBench {
         try (Arena arena = Arena.ofShared()) { // the worker threads write into dst
             MemorySegment src = arena.allocate(bb), dst = arena.allocate(bb * 63, 64);
             dst.fill((byte) 0);
-            try (var store = dev.kvfn.kv.HostStore.open(dir, fp, layout, 70 * (bb + 128))) {
+            try (var store = dev.kvfn.kv.tier.HostStore.open(dir, fp, layout.format(), 70 * (bb + 128))) {
                 for (int i = 0; i < 63; i++) {
                     src.fill((byte) i);
                     byte[] k = new byte[32];
@@ -253,12 +253,12 @@ public final class TieredBench {
             int[] slots = new int[63], crcs = new int[63];
             long[] gens = new long[63];
             boolean[] ok = new boolean[63];
-            try (var store = dev.kvfn.kv.HostStore.open(dir, fp, layout, 70 * (bb + 128));
+            try (var store = dev.kvfn.kv.tier.HostStore.open(dir, fp, layout.format(), 70 * (bb + 128));
                  var workers = new dev.kvfn.engine.cpu.kernel.WorkerPool(2)) {
                 for (int rep = 0; rep < rates.length; rep++) {
                     long t0 = System.nanoTime();
                     for (int i = 0; i < 63; i++) {
-                        if (!store.restore(keys[i], dst, i * bb)) throw new IllegalStateException("restore failed");
+                        if (!dev.kvfn.kv.tier.HostStoreRestore.restore(store, keys[i], dst, i * bb)) throw new IllegalStateException("restore failed");
                     }
                     rates[rep] = 63 * bb / (double) (System.nanoTime() - t0);
                 }

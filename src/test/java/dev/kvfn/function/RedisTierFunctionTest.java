@@ -1,6 +1,6 @@
 package dev.kvfn.function;
 
-import dev.kvfn.kv.redis.RedisServer;
+import dev.kvfn.kv.tier.redis.RedisServer;
 import io.quarkus.test.common.QuarkusTestResource;
 import io.quarkus.test.common.QuarkusTestResourceLifecycleManager;
 import io.quarkus.test.junit.QuarkusTest;

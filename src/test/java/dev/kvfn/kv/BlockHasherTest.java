@@ -58,13 +58,13 @@ class BlockHasherTest {
 
     @Test
     void keysFollowTheDocumentedEncoding() throws Exception {
-        var h = new BlockHasher(FP, LAYOUT);
+        var h = new BlockHasher(FP, LAYOUT.canonical());
         int[] tokens = {1, 2, 3, 4, 5, 6, 7, 8};
         BlockKey first = h.key(null, "tenant-ä", tokens, 0, 4);
         assertArrayEquals(expected(null, FP, LAYOUT.canonical(), "tenant-ä", new int[]{1, 2, 3, 4}), first.toBytes());
         BlockKey second = h.key(first, "tenant-ä", tokens, 4, 4);
         assertArrayEquals(expected(first.toBytes(), null, null, null, new int[]{5, 6, 7, 8}), second.toBytes());
-        assertEquals(second, new BlockHasher(FP, LAYOUT).key(first, null, tokens, 4, 4),
+        assertEquals(second, new BlockHasher(FP, LAYOUT.canonical()).key(first, null, tokens, 4, 4),
                 "a non-first block's key depends on salt only through its parent");
         assertEquals(first, BlockKey.parse(first.hex()));
         assertEquals("kvfn-kv-layout/v1;type=f16;block=4;layers=2;kvheads=2;headsize=8", LAYOUT.canonical());
@@ -74,7 +74,7 @@ class BlockHasherTest {
     void anyDifferenceInModelLayoutSaltParentOrTokensGivesADifferentKey() {
         int[] t = {1, 2, 3, 4, 5, 6, 7, 8};
         Set<BlockKey> keys = new HashSet<>();
-        var h = new BlockHasher(FP, LAYOUT);
+        var h = new BlockHasher(FP, LAYOUT.canonical());
         BlockKey base = h.key(null, null, t, 0, 4);
         keys.add(base);
         keys.add(h.key(null, "", t, 0, 4));                 // empty salt is not "no salt"
@@ -85,16 +85,16 @@ class BlockHasherTest {
         keys.add(h.key(base, null, t, 0, 4));               // same tokens, under a parent
         byte[] otherFp = FP.clone();
         otherFp[0] ^= 1;
-        keys.add(new BlockHasher(otherFp, LAYOUT).key(null, null, t, 0, 4));
-        keys.add(new BlockHasher(FP, new KvLayout(2, 2, 8, 4, KvElementType.Q8)).key(null, null, t, 0, 4));
-        keys.add(new BlockHasher(FP, new KvLayout(2, 2, 8, 8, KvElementType.F16)).key(null, null, t, 0, 4));
+        keys.add(new BlockHasher(otherFp, LAYOUT.canonical()).key(null, null, t, 0, 4));
+        keys.add(new BlockHasher(FP, new KvLayout(2, 2, 8, 4, KvElementType.Q8).canonical()).key(null, null, t, 0, 4));
+        keys.add(new BlockHasher(FP, new KvLayout(2, 2, 8, 8, KvElementType.F16).canonical()).key(null, null, t, 0, 4));
         assertEquals(10, keys.size());
     }
 
     @Test
     void lengthPrefixesKeepSaltAndTokensApart() {
         // Without length prefixes, salt "x" + tokens [A, B] could encode like salt "x\0\0\0A" + [B].
-        var h = new BlockHasher(FP, LAYOUT);
+        var h = new BlockHasher(FP, LAYOUT.canonical());
         String shifted = "x" + new String(new byte[]{0, 0, 0, 65}, StandardCharsets.ISO_8859_1);
         assertNotEquals(h.key(null, "x", new int[]{65, 66}, 0, 2), h.key(null, shifted, new int[]{66}, 0, 1));
         assertTrue(h.key(null, "x", new int[]{65, 66}, 0, 2).hex().matches("[0-9a-f]{64}"));

@@ -1,8 +1,9 @@
 package dev.kvfn.engine.cpu;
 
-import dev.kvfn.kv.HostStoreOptions;
 import dev.kvfn.kv.KvElementType;
-import dev.kvfn.kv.RemoteKvTier;
+import dev.kvfn.scheduler.Scheduler;
+import dev.kvfn.kv.tier.HostStoreOptions;
+import dev.kvfn.kv.tier.RemoteKvTier;
 
 /**
  * How a {@link CpuEngine} is sized: compute threads, context, the KV pool and the scheduler.
@@ -16,9 +17,10 @@ import dev.kvfn.kv.RemoteKvTier;
  * @param prefixCaching      reuse full blocks across requests by their hash-chained keys
  * @param maxStepTokens      token rows per forward step (prompt chunks plus one per decoding sequence)
  * @param maxSeqs            sequences running at once (each decodes one token per step)
- * @param maxQueue           requests waiting for admission; one more is refused with a QueueFullException
+ * @param maxQueue           requests waiting for admission; one more is refused with a QueueFullException (the
+ *                           served app sets it to {@code kvfn.limits.max-requests}, so one limit answers 429)
  * @param hostStore          the host-memory tier below the pool, or null for none
- * @param remote             the shared tier (Redis) below the host store, or null for none (needs a host store)
+ * @param remote             the shared tier (Redis), or null for none
  */
 public record EngineOptions(int threads, int contextLimit, KvElementType kvType, int blockTokens, long poolBytes,
                             double poolMemoryFraction, boolean prefixCaching, int maxStepTokens, int maxSeqs, int maxQueue,
@@ -32,15 +34,7 @@ public record EngineOptions(int threads, int contextLimit, KvElementType kvType,
         if (!(poolMemoryFraction > 0 && poolMemoryFraction <= 1)) {
             throw new IllegalArgumentException("kvfn.kv.memory-fraction must be in (0, 1], got " + poolMemoryFraction);
         }
-        if (maxStepTokens < 1) throw new IllegalArgumentException("kvfn.scheduler.max-step-tokens must be >= 1, got " + maxStepTokens);
-        if (maxSeqs < 1 || maxSeqs > maxStepTokens) {
-            throw new IllegalArgumentException("kvfn.scheduler.max-seqs must be between 1 and max-step-tokens (" + maxStepTokens
-                    + "), got " + maxSeqs);
-        }
-        if (maxQueue < 0) throw new IllegalArgumentException("kvfn.scheduler.max-queue must be >= 0, got " + maxQueue);
-        if (remote != null && hostStore == null) {
-            throw new IllegalArgumentException("the Redis KV tier restores through the host store: set kvfn.kv.host-store.path too");
-        }
+        new Scheduler.Limits(maxSeqs, maxStepTokens, maxQueue, prefixCaching); // checks them
         // block-tokens is checked by KvLayout with the model's sizes
     }
 
@@ -50,6 +44,10 @@ public record EngineOptions(int threads, int contextLimit, KvElementType kvType,
                 maxQueue, null, null);
     }
 
+    Scheduler.Limits schedulerLimits() {
+        return new Scheduler.Limits(maxSeqs, maxStepTokens, maxQueue, prefixCaching);
+    }
+
     public static EngineOptions defaults(int threads) {
         return new EngineOptions(threads, Integer.MAX_VALUE, KvElementType.F16, 16, 0, 0.5, true, 512, 16, 256);
     }
@@ -57,7 +55,6 @@ public record EngineOptions(int threads, int contextLimit, KvElementType kvType,
     public EngineOptions withContextLimit(int v) { return new EngineOptions(threads, v, kvType, blockTokens, poolBytes, poolMemoryFraction, prefixCaching, maxStepTokens, maxSeqs, maxQueue, hostStore, remote); }
     public EngineOptions withKv(KvElementType type, int tokens) { return new EngineOptions(threads, contextLimit, type, tokens, poolBytes, poolMemoryFraction, prefixCaching, maxStepTokens, maxSeqs, maxQueue, hostStore, remote); }
     public EngineOptions withPoolBytes(long v) { return new EngineOptions(threads, contextLimit, kvType, blockTokens, v, poolMemoryFraction, prefixCaching, maxStepTokens, maxSeqs, maxQueue, hostStore, remote); }
-    public EngineOptions withPoolMemoryFraction(double v) { return new EngineOptions(threads, contextLimit, kvType, blockTokens, poolBytes, v, prefixCaching, maxStepTokens, maxSeqs, maxQueue, hostStore, remote); }
     public EngineOptions withPrefixCaching(boolean v) { return new EngineOptions(threads, contextLimit, kvType, blockTokens, poolBytes, poolMemoryFraction, v, maxStepTokens, maxSeqs, maxQueue, hostStore, remote); }
     public EngineOptions withHostStore(HostStoreOptions v) { return new EngineOptions(threads, contextLimit, kvType, blockTokens, poolBytes, poolMemoryFraction, prefixCaching, maxStepTokens, maxSeqs, maxQueue, v, remote); }
     public EngineOptions withRemote(RemoteKvTier v) { return new EngineOptions(threads, contextLimit, kvType, blockTokens, poolBytes, poolMemoryFraction, prefixCaching, maxStepTokens, maxSeqs, maxQueue, hostStore, v); }

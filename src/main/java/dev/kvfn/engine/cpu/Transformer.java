@@ -39,12 +39,6 @@ public final class Transformer {
     private final float[] hb2;      // up                   [row][hidden]
     private final float[] ropeCos;  // per row, per pair    [row][ropeHalf]
     private final float[] ropeSin;
-    private final float[] logits;   // single-sequence path: last position only [vocab]
-
-    // The single-sequence path describes its chunks here, so it allocates nothing either.
-    private final int[] chunkPositions;
-    private final KvStore[] chunkStores;
-    private final int[] lastRow = new int[1];
 
     /** Rows of one sequence that share each widened K/V block in attention (more rows: fewer reads, fewer tasks). */
     static final int ATTENTION_ROWS = 32;
@@ -53,7 +47,7 @@ public final class Transformer {
     // What the attention task works on; set before each forRange (a capturing lambda would allocate).
     private int attnLayer, attnChunks;
     private int[] attnPositions;
-    private KvStore[] attnStores;
+    private SequenceKv[] attnStores;
     private final WorkerPool.RangeTask attentionTask = this::attendRange;
     private final WorkerPool.RangeTask swigluTask = this::swigluRange;
 
@@ -88,9 +82,6 @@ public final class Transformer {
         this.hb2 = new float[n * hidden];
         this.ropeCos = new float[n * ropeHalf];
         this.ropeSin = new float[n * ropeHalf];
-        this.logits = new float[config.vocab()];
-        this.chunkPositions = new int[n];
-        this.chunkStores = new KvStore[n];
         this.chunkFirst = new int[n];
         this.chunkRows = new int[n];
     }
@@ -99,43 +90,6 @@ public final class Transformer {
 
     /** The most token rows one {@link #forward(StepBatch)} step may carry. */
     public int maxRows() { return maxRows; }
-
-    /** The single-sequence path's chunk size: the same as {@link #maxRows()}. */
-    public int maxChunk() { return maxRows; }
-
-    /**
-     * Runs {@code tokens[from .. from+count)} at positions {@code startPos ..} of the sequence held
-     * in {@code kv}, writing their keys and values there, and returns the logits of the last one.
-     * Longer inputs are processed in steps of {@link #maxRows()} rows.
-     *
-     * @return an internal buffer of {@code vocab} logits, valid until the next call
-     */
-    public float[] forward(int[] tokens, int from, int count, int startPos, KvStore kv) {
-        if (count < 1 || from < 0 || from + count > tokens.length) {
-            throw new IllegalArgumentException("token range [" + from + ", " + (from + count) + ") is not inside an array of "
-                    + tokens.length);
-        }
-        if (startPos < 0 || startPos + count > kv.capacity()) {
-            throw new IllegalArgumentException("positions " + startPos + ".." + (startPos + count - 1)
-                    + " do not fit a sequence of " + kv.capacity() + " positions");
-        }
-        try {
-            for (int done = 0; done < count; ) {
-                int n = Math.min(maxRows, count - done);
-                for (int b = 0; b < n; b++) {
-                    chunkPositions[b] = startPos + done + b;
-                    chunkStores[b] = kv;
-                }
-                boolean last = done + n == count;
-                lastRow[0] = n - 1;
-                forwardRows(tokens, from + done, chunkPositions, chunkStores, n, lastRow, last ? 1 : 0, logits);
-                done += n;
-            }
-        } finally {
-            java.util.Arrays.fill(chunkStores, 0, Math.min(maxRows, count), null); // do not keep a finished sequence alive
-        }
-        return logits;
-    }
 
     /**
      * One step over the rows of {@code batch}; writes {@code batch.logitCount()} logit vectors,
@@ -150,6 +104,7 @@ public final class Transformer {
         forward(batch.tokens, batch.positions, batch.stores, batch.rows, batch.logitRows, batch.logitCount, batch.logits);
     }
 
+
     /**
      * One step of {@code rows} token rows from any number of sequences. Row {@code i} is token
      * {@code tokens[i]} at position {@code positions[i]} of the sequence in {@code stores[i]}; the
@@ -161,15 +116,11 @@ public final class Transformer {
      * {@code j} goes to {@code logitsOut[j*vocab .. (j+1)*vocab)}. Everything is checked before any
      * store is written, so a refused step leaves every sequence as it was.
      */
-    public void forward(int[] tokens, int[] positions, KvStore[] stores, int rows, int[] logitRows, int logitCount,
+    public void forward(int[] tokens, int[] positions, SequenceKv[] stores, int rows, int[] logitRows, int logitCount,
                         float[] logitsOut) {
-        forwardRows(tokens, 0, positions, stores, rows, logitRows, logitCount, logitsOut);
-    }
-
-    private void forwardRows(int[] tokens, int tokenFrom, int[] positions, KvStore[] stores, int n, int[] logitRows,
-                             int logitCount, float[] logitsOut) {
-        checkStep(tokens, tokenFrom, positions, stores, n, logitRows, logitCount, logitsOut);
-        for (int b = 0; b < n; b++) weights.tokenEmbedding().row(tokens[tokenFrom + b], x, b * dim);
+        int n = rows;
+        checkStep(tokens, positions, stores, n, logitRows, logitCount, logitsOut);
+        for (int b = 0; b < n; b++) weights.tokenEmbedding().row(tokens[b], x, b * dim);
         ropeTables(positions, n);
 
         attnPositions = positions;
@@ -215,7 +166,7 @@ public final class Transformer {
     }
 
     /** Refuses a malformed step before anything is written, with a message naming the bad row. */
-    private void checkStep(int[] tokens, int tokenFrom, int[] positions, KvStore[] stores, int n, int[] logitRows,
+    private void checkStep(int[] tokens, int[] positions, SequenceKv[] stores, int n, int[] logitRows,
                            int logitCount, float[] logitsOut) {
         if (n < 1) throw new IllegalArgumentException("a step needs at least one row, got " + n);
         if (n > maxRows) {
@@ -224,18 +175,18 @@ public final class Transformer {
         if (tokens == null || positions == null || stores == null) {
             throw new IllegalArgumentException("tokens, positions and stores must not be null");
         }
-        if (tokenFrom + n > tokens.length || n > positions.length || n > stores.length) {
+        if (n > tokens.length || n > positions.length || n > stores.length) {
             throw new IllegalArgumentException(n + " rows need " + n + " tokens, positions and stores; got arrays of "
-                    + (tokens.length - tokenFrom) + ", " + positions.length + " and " + stores.length);
+                    + tokens.length + ", " + positions.length + " and " + stores.length);
         }
         int vocab = config.vocab();
         int runStart = 0; // first row of the sequence the current row belongs to
         for (int b = 0; b < n; b++) {
-            int token = tokens[tokenFrom + b];
+            int token = tokens[b];
             if (token < 0 || token >= vocab) {
                 throw new IllegalArgumentException("row " + b + ": token id " + token + " is outside the vocabulary of " + vocab);
             }
-            KvStore store = stores[b];
+            SequenceKv store = stores[b];
             if (store == null) throw new IllegalArgumentException("row " + b + " has no KV store");
             int pos = positions[b];
             if (pos < 0 || pos >= store.capacity()) {
@@ -322,7 +273,7 @@ public final class Transformer {
      */
     private void attendRange(int from, int to) {
         int[] positions = attnPositions;
-        KvStore[] stores = attnStores;
+        SequenceKv[] stores = attnStores;
         int layer = attnLayer, chunks = attnChunks;
         for (int pair = from; pair < to; pair++) {
             int kvHead = pair / chunks, c = pair % chunks;
@@ -337,7 +288,7 @@ public final class Transformer {
      * Splits the step's rows into attention chunks: runs of at most {@link #ATTENTION_ROWS}
      * consecutive rows of one sequence (a prompt chunk becomes several, a decode row is its own).
      */
-    private int attentionChunks(KvStore[] stores, int n) {
+    private int attentionChunks(SequenceKv[] stores, int n) {
         int chunks = 0;
         for (int b = 0; b < n; ) {
             int e = b + 1;
@@ -380,7 +331,7 @@ public final class Transformer {
         private final int vocab;
         private final int[] tokens;
         private final int[] positions;
-        private final KvStore[] stores;
+        private final SequenceKv[] stores;
         private final int[] logitRows;
         private final float[] logits;
         private int rows, logitCount;
@@ -398,7 +349,7 @@ public final class Transformer {
             this.vocab = vocab;
             this.tokens = new int[maxRows];
             this.positions = new int[maxRows];
-            this.stores = new KvStore[maxRows];
+            this.stores = new SequenceKv[maxRows];
             this.logitRows = new int[maxLogitRows];
             this.logits = new float[Math.multiplyExact(maxLogitRows, vocab)];
         }
@@ -409,7 +360,7 @@ public final class Transformer {
          *
          * @return this batch, to chain calls
          */
-        public StepBatch add(int token, int position, KvStore store, boolean wantLogits) {
+        public StepBatch add(int token, int position, SequenceKv store, boolean wantLogits) {
             if (rows == tokens.length) {
                 throw new IllegalStateException("step batch is full: " + rows + " rows");
             }

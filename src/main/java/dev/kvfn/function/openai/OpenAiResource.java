@@ -9,7 +9,7 @@ import dev.kvfn.engine.GenerationRequest;
 import dev.kvfn.engine.GenerationResult;
 import dev.kvfn.engine.TokenSink;
 import dev.kvfn.function.BadRequestException;
-import dev.kvfn.function.ChatTemplate;
+import dev.kvfn.engine.text.ChatTemplate;
 import dev.kvfn.function.GenerationRequests;
 import io.vertx.core.http.HttpServerResponse;
 import jakarta.inject.Inject;

@@ -82,13 +82,13 @@ class BatchedForwardTest {
         float[][][] aloneLogits = new float[n][DECODE_STEPS + 1][];
         int[][] aloneTokens = new int[n][DECODE_STEPS];
         for (int s = 0; s < n; s++) {
-            var t = new Transformer(config, weights, pool);
-            var kv = ContiguousKvStore.forModel(config);
-            float[] logits = t.forward(prompts[s], 0, prompts[s].length, 0, kv);
+            var t = new Transformer(config, weights, pool, 512);
+            var kv = ContiguousKv.forModel(config);
+            float[] logits = Prefill.forward(t, prompts[s], 0, prompts[s].length, 0, kv);
             aloneLogits[s][0] = logits.clone();
             for (int d = 0; d < DECODE_STEPS; d++) {
                 aloneTokens[s][d] = Sampler.argmax(logits, logits.length);
-                logits = t.forward(aloneTokens[s], d, 1, prompts[s].length + d, kv);
+                logits = Prefill.forward(t, aloneTokens[s], d, 1, prompts[s].length + d, kv);
                 aloneLogits[s][d + 1] = logits.clone();
             }
         }
@@ -96,8 +96,8 @@ class BatchedForwardTest {
         // together: one transformer, a store per sequence, batched steps
         var t = new Transformer(config, weights, pool, 128);
         var batch = new Transformer.StepBatch(128, n, config.vocab());
-        KvStore[] stores = new KvStore[n];
-        for (int s = 0; s < n; s++) stores[s] = ContiguousKvStore.forModel(config);
+        SequenceKv[] stores = new SequenceKv[n];
+        for (int s = 0; s < n; s++) stores[s] = ContiguousKv.forModel(config);
         int[] prefilled = new int[n];   // prompt rows already run
         int[] produced = new int[n];    // logit vectors received (prompt end, then one per decode step)
         int[][] tokens = new int[n][DECODE_STEPS];
@@ -152,18 +152,18 @@ class BatchedForwardTest {
             int[] c = {1, 317, 287, 290, 421, 267, 374, 295, 450, 260, 400, 322, 266}; // prompt arrives late
 
             // alone
-            var single = new Transformer(config, weights, pool);
+            var single = new Transformer(config, weights, pool, 512);
             float[] aNext = aloneLogits(single, config, a, 5, 1)[1];
             float[] bNext = aloneLogits(single, config, b, 6, 1)[1];
             float[] cEnd = aloneLogits(single, config, c, c.length, 0)[0];
 
             // together: a and b run their first tokens, then one step holds a's decode row,
             // all of c's prompt and b's decode row, in that order
-            var t = new Transformer(config, weights, pool);
+            var t = new Transformer(config, weights, pool, 512);
             var batch = new Transformer.StepBatch(32, 3, config.vocab());
-            var kvA = ContiguousKvStore.forModel(config);
-            var kvB = ContiguousKvStore.forModel(config);
-            var kvC = ContiguousKvStore.forModel(config);
+            var kvA = ContiguousKv.forModel(config);
+            var kvB = ContiguousKv.forModel(config);
+            var kvC = ContiguousKv.forModel(config);
             for (int i = 0; i < 5; i++) batch.add(a[i], i, kvA, false);
             for (int i = 0; i < 6; i++) batch.add(b[i], i, kvB, false);
             t.forward(batch);
@@ -185,10 +185,10 @@ class BatchedForwardTest {
 
     /** Logits after the first {@code prefix} tokens, then after each of the next {@code more} tokens. */
     private static float[][] aloneLogits(Transformer t, LlamaConfig config, int[] tokens, int prefix, int more) {
-        var kv = ContiguousKvStore.forModel(config);
+        var kv = ContiguousKv.forModel(config);
         float[][] out = new float[more + 1][];
-        out[0] = t.forward(tokens, 0, prefix, 0, kv).clone();
-        for (int i = 0; i < more; i++) out[i + 1] = t.forward(tokens, prefix + i, 1, prefix + i, kv).clone();
+        out[0] = Prefill.forward(t, tokens, 0, prefix, 0, kv).clone();
+        for (int i = 0; i < more; i++) out[i + 1] = Prefill.forward(t, tokens, prefix + i, 1, prefix + i, kv).clone();
         return out;
     }
 
@@ -202,12 +202,12 @@ class BatchedForwardTest {
     @Test
     void eachRowReadsOnlyItsOwnSequenceUpToItsPosition() throws Exception {
         withTinySynthetic(2, (config, weights, pool) -> {
-            var t = new Transformer(config, weights, pool);
-            var a = new RecordingKvStore(ContiguousKvStore.forModel(config));
-            var b = new RecordingKvStore(ContiguousKvStore.forModel(config));
+            var t = new Transformer(config, weights, pool, 512);
+            var a = new RecordingKvStore(ContiguousKv.forModel(config));
+            var b = new RecordingKvStore(ContiguousKv.forModel(config));
             int[] tokens = {5, 6, 7, 8, 9, 10};
             int[] positions = {0, 1, 2, 0, 1, 2};
-            KvStore[] stores = {a, a, a, b, b, b};
+            SequenceKv[] stores = {a, a, a, b, b, b};
             float[] logits = new float[2 * config.vocab()];
             t.forward(tokens, positions, stores, 3, new int[] {2}, 1, logits); // a alone first
             assertEquals(2, a.maxRead);
@@ -216,7 +216,7 @@ class BatchedForwardTest {
             // a continues at 3..4 while b starts: a must read 0..4, b only 0..2
             int[] t2 = {11, 12, 8, 9, 10};
             int[] p2 = {3, 4, 0, 1, 2};
-            KvStore[] s2 = {a, a, b, b, b};
+            SequenceKv[] s2 = {a, a, b, b, b};
             t.forward(t2, p2, s2, 5, new int[] {1, 4}, 2, logits);
             assertEquals(4, a.maxRead);
             assertEquals(2, b.maxRead);
@@ -236,8 +236,8 @@ class BatchedForwardTest {
         withTinySynthetic(1, (config, weights, pool) -> {
             var t = new Transformer(config, weights, pool, 16);
             var batch = new Transformer.StepBatch(16, 4, config.vocab());
-            KvStore[] stores = new KvStore[4];
-            for (int s = 0; s < 4; s++) stores[s] = ContiguousKvStore.forModel(config);
+            SequenceKv[] stores = new SequenceKv[4];
+            for (int s = 0; s < 4; s++) stores[s] = ContiguousKv.forModel(config);
             long tid = Thread.currentThread().threadId();
             long perStep = Long.MAX_VALUE;
             for (int round = 0; round < 20 && perStep > 0; round++) {
@@ -262,35 +262,35 @@ class BatchedForwardTest {
     void malformedStepsAreRefusedBeforeAnythingIsWritten() throws Exception {
         withTinySynthetic(1, (config, weights, pool) -> {
             var t = new Transformer(config, weights, pool, 4);
-            var a = new RecordingKvStore(ContiguousKvStore.forModel(config));
-            var b = new RecordingKvStore(ContiguousKvStore.forModel(config));
-            var small = new RecordingKvStore(new ContiguousKvStore(config.layers(), 8, config.kvHeads(), config.headSize()));
+            var a = new RecordingKvStore(ContiguousKv.forModel(config));
+            var b = new RecordingKvStore(ContiguousKv.forModel(config));
+            var small = new RecordingKvStore(new ContiguousKv(config.layers(), 8, config.kvHeads(), config.headSize()));
             float[] logits = new float[4 * config.vocab()];
             int[] none = new int[0];
 
             expectRefused("exceeds this transformer's maximum of 4", () -> t.forward(new int[5], new int[] {0, 1, 2, 3, 4},
-                    new KvStore[] {a, a, a, a, a}, 5, none, 0, logits));
-            expectRefused("at least one row", () -> t.forward(new int[1], new int[1], new KvStore[] {a}, 0, none, 0, logits));
+                    new SequenceKv[] {a, a, a, a, a}, 5, none, 0, logits));
+            expectRefused("at least one row", () -> t.forward(new int[1], new int[1], new SequenceKv[] {a}, 0, none, 0, logits));
             expectRefused("position 8 does not fit a sequence of 8 positions",
-                    () -> t.forward(new int[] {1, 2}, new int[] {0, 8}, new KvStore[] {a, small}, 2, none, 0, logits));
+                    () -> t.forward(new int[] {1, 2}, new int[] {0, 8}, new SequenceKv[] {a, small}, 2, none, 0, logits));
             expectRefused("position -1 does not fit",
-                    () -> t.forward(new int[] {1}, new int[] {-1}, new KvStore[] {a}, 1, none, 0, logits));
+                    () -> t.forward(new int[] {1}, new int[] {-1}, new SequenceKv[] {a}, 1, none, 0, logits));
             expectRefused("position 2 does not follow position 3",
-                    () -> t.forward(new int[] {1, 2}, new int[] {3, 2}, new KvStore[] {a, a}, 2, none, 0, logits));
+                    () -> t.forward(new int[] {1, 2}, new int[] {3, 2}, new SequenceKv[] {a, a}, 2, none, 0, logits));
             expectRefused("position 5 does not follow position 3",
-                    () -> t.forward(new int[] {1, 2}, new int[] {3, 5}, new KvStore[] {a, a}, 2, none, 0, logits));
+                    () -> t.forward(new int[] {1, 2}, new int[] {3, 5}, new SequenceKv[] {a, a}, 2, none, 0, logits));
             expectRefused("row 2 continues the sequence of row 0",
-                    () -> t.forward(new int[] {1, 2, 3}, new int[] {0, 0, 1}, new KvStore[] {a, b, a}, 3, none, 0, logits));
+                    () -> t.forward(new int[] {1, 2, 3}, new int[] {0, 0, 1}, new SequenceKv[] {a, b, a}, 3, none, 0, logits));
             expectRefused("outside the vocabulary",
-                    () -> t.forward(new int[] {1, config.vocab()}, new int[] {0, 0}, new KvStore[] {a, b}, 2, none, 0, logits));
+                    () -> t.forward(new int[] {1, config.vocab()}, new int[] {0, 0}, new SequenceKv[] {a, b}, 2, none, 0, logits));
             expectRefused("row 1 has no KV store",
-                    () -> t.forward(new int[] {1, 2}, new int[] {0, 0}, new KvStore[] {a, null}, 2, none, 0, logits));
+                    () -> t.forward(new int[] {1, 2}, new int[] {0, 0}, new SequenceKv[] {a, null}, 2, none, 0, logits));
             expectRefused("logit row 0 at index 1",
-                    () -> t.forward(new int[] {1, 2}, new int[] {0, 0}, new KvStore[] {a, b}, 2, new int[] {1, 0}, 2, logits));
+                    () -> t.forward(new int[] {1, 2}, new int[] {0, 0}, new SequenceKv[] {a, b}, 2, new int[] {1, 0}, 2, logits));
             expectRefused("logit row 2 at index 0",
-                    () -> t.forward(new int[] {1, 2}, new int[] {0, 0}, new KvStore[] {a, b}, 2, new int[] {2}, 1, logits));
+                    () -> t.forward(new int[] {1, 2}, new int[] {0, 0}, new SequenceKv[] {a, b}, 2, new int[] {2}, 1, logits));
             expectRefused("the logits buffer holds",
-                    () -> t.forward(new int[] {1, 2}, new int[] {0, 0}, new KvStore[] {a, b}, 2, new int[] {0, 1}, 2,
+                    () -> t.forward(new int[] {1, 2}, new int[] {0, 0}, new SequenceKv[] {a, b}, 2, new int[] {0, 1}, 2,
                             new float[config.vocab()]));
             assertEquals(0, a.writes + b.writes + small.writes, "a refused step must not write any K/V");
 
@@ -326,12 +326,12 @@ class BatchedForwardTest {
     }
 
     /** Delegates to a real store, counting writes and remembering the highest position attention read. */
-    private static final class RecordingKvStore implements KvStore {
-        private final KvStore inner;
+    private static final class RecordingKvStore extends PerPositionKv {
+        private final ContiguousKv inner;
         int writes;
         int maxRead = -1;
 
-        RecordingKvStore(KvStore inner) {
+        RecordingKvStore(ContiguousKv inner) {
             this.inner = inner;
         }
 
@@ -349,7 +349,7 @@ class BatchedForwardTest {
         }
 
         @Override
-        public float keyDot(int layer, int position, int kvHead, float[] q, int qOffset) {
+        float keyDot(int layer, int position, int kvHead, float[] q, int qOffset) {
             synchronized (this) {
                 maxRead = Math.max(maxRead, position);
             }
@@ -357,7 +357,7 @@ class BatchedForwardTest {
         }
 
         @Override
-        public void addValue(int layer, int position, int kvHead, float weight, float[] out, int outOffset) {
+        void addValue(int layer, int position, int kvHead, float weight, float[] out, int outOffset) {
             inner.addValue(layer, position, kvHead, weight, out, outOffset);
         }
     }

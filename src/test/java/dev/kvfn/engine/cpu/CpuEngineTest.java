@@ -100,7 +100,7 @@ class CpuEngineTest {
         GenerationResult one = run(new GenerationRequest(prompt, 1, SamplingParams.GREEDY), null);
         assertEquals(1, one.completionTokens());
         assertEquals(FinishReason.LENGTH, one.finishReason());
-        try (var small = CpuEngine.load(SharedModels.file("stories260K.bin"), SharedModels.file("tok512.bin"), 1, 16)) {
+        try (var small = CpuEngine.load(SharedModels.file("stories260K.bin"), SharedModels.file("tok512.bin"), EngineOptions.defaults(1).withContextLimit(16))) {
             assertEquals(16, small.model().contextLength());
             var r = small.submit(new GenerationRequest(prompt, 100, SamplingParams.GREEDY), null).result().get(60, TimeUnit.SECONDS);
             assertEquals(FinishReason.LENGTH, r.finishReason());

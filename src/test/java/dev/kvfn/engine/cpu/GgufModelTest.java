@@ -62,8 +62,8 @@ class GgufModelTest {
 
     private static float[] logits(LlamaConfig config, Map<String, Tensor> tensors, Path file, int[] prompt) {
         try (var pool = new WorkerPool(1)) {
-            var t = new Transformer(config, LlamaWeights.load(config, tensors, file, pool), pool);
-            return t.forward(prompt, 0, prompt.length, 0, ContiguousKvStore.forModel(config)).clone();
+            var t = new Transformer(config, LlamaWeights.load(config, tensors, file, pool), pool, 512);
+            return Prefill.forward(t, prompt, 0, prompt.length, 0, ContiguousKv.forModel(config)).clone();
         }
     }
 

@@ -3,7 +3,7 @@ package dev.kvfn.engine.cpu;
 import dev.kvfn.engine.GenerationRequest;
 import dev.kvfn.engine.GenerationResult;
 import dev.kvfn.engine.SamplingParams;
-import dev.kvfn.kv.HostStoreOptions;
+import dev.kvfn.kv.tier.HostStoreOptions;
 
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -24,7 +24,7 @@ public final class HostStoreWriter {
         int[] prompt = engine.tokenizer().encode(args[6], true, false);
         GenerationResult r = engine.submit(new GenerationRequest(prompt, Integer.parseInt(args[4]), SamplingParams.GREEDY), null)
                 .result().get(60, TimeUnit.SECONDS);
-        if (!engine.flushHostStore(30, TimeUnit.SECONDS)) throw new IllegalStateException("host store did not flush");
+        if (!engine.persist(java.time.Duration.ofSeconds(30))) throw new IllegalStateException("host store did not flush");
         System.out.println("TOKENS " + Arrays.stream(r.tokens()).mapToObj(Integer::toString).collect(Collectors.joining(",")));
         System.out.println("SPILLED");
         System.out.flush();

@@ -1,7 +1,7 @@
 package dev.kvfn.engine.cpu;
 
 import dev.kvfn.engine.GenerationResult;
-import dev.kvfn.kv.HostStoreOptions;
+import dev.kvfn.kv.tier.HostStoreOptions;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;

@@ -1,10 +1,10 @@
 package dev.kvfn.engine.cpu;
 
 import dev.kvfn.engine.GenerationResult;
-import dev.kvfn.engine.TierStats;
-import dev.kvfn.kv.HostStore;
-import dev.kvfn.kv.HostStoreOptions;
-import dev.kvfn.kv.HostTier;
+import dev.kvfn.kv.tier.TierStats;
+import dev.kvfn.kv.tier.HostStore;
+import dev.kvfn.kv.tier.HostStoreOptions;
+import dev.kvfn.kv.tier.SpillPolicy;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -73,7 +73,7 @@ class TieredEngineTest {
         try (var a = PagedEngineTest.stories(options())) {
             GenerationResult r = run(a, prompt, 30, null);
             assertEquals(0, r.cachedTokens());
-            assertTrue(a.flushHostStore(10, TimeUnit.SECONDS));
+            assertTrue(a.persist(java.time.Duration.ofSeconds(10)));
             return r.tokens();
         }
     }
@@ -89,8 +89,8 @@ class TieredEngineTest {
             assertArrayEquals(expected, r.tokens());
             TierStats host = b.stats().tier("host");
             assertEquals(r.cachedTokens(), host.hitTokens());
-            assertEquals(0, b.stats().poolHitTokens());
-            assertTrue(host.restoredBytes() > 0);
+            assertEquals(0, b.stats().pool().hitTokens());
+            assertTrue(host.restores().bytes() > 0);
             // a prompt sharing only the first 40 tokens restores the 2 blocks they fill, then diverges
             int[] branch = Arrays.copyOf(p, 60);
             branch[45] = (branch[45] + 7) % 512;
@@ -141,7 +141,7 @@ class TieredEngineTest {
         try (var b = PagedEngineTest.stories(options())) {
             GenerationResult r = run(b, p, 30, null);
             assertArrayEquals(expected, r.tokens());
-            assertTrue(b.flushHostStore(10, TimeUnit.SECONDS));
+            assertTrue(b.persist(java.time.Duration.ofSeconds(10)));
         }
         // another model's store under this model's directory: replaced, never read
         Path synthetic = PagedEngineTest.synthetic;
@@ -151,7 +151,7 @@ class TieredEngineTest {
         Path otherDir = Files.createTempDirectory("kvfn-other");
         try (var other = PagedEngineTest.synthetic(PagedEngineTest.base().withHostStore(HostStoreOptions.at(otherDir, STORE_BYTES)))) {
             run(other, new int[]{1, 5, 9, 13, 17, 21, 25, 29, 33, 37, 41, 45, 49, 53, 57, 61, 65, 69}, 5, null);
-            other.flushHostStore(10, TimeUnit.SECONDS);
+            other.persist(java.time.Duration.ofSeconds(10));
         }
         Path foreign;
         try (Stream<Path> s = Files.walk(otherDir)) {
@@ -175,17 +175,17 @@ class TieredEngineTest {
         }
         int[] expected = cold(p, 10);
         var opts = PagedEngineTest.base().withPoolBytes(12 * block)
-                .withHostStore(HostStoreOptions.at(dir, STORE_BYTES).withPolicy(HostTier.Policy.ON_EVICT));
+                .withHostStore(HostStoreOptions.at(dir, STORE_BYTES).withPolicy(SpillPolicy.ON_EVICT));
         try (var e = PagedEngineTest.stories(opts)) {
             assertArrayEquals(expected, run(e, p, 10, null).tokens());
-            assertEquals(0, e.stats().tier("host").writes(), "on-evict writes nothing while the pool keeps the blocks");
+            assertEquals(0, e.stats().tier("host").writes().blocks(), "on-evict writes nothing while the pool keeps the blocks");
             // other prompts push the story's blocks out of the 12-block pool
             for (String other : List.of("Tom had a red car. He liked to drive it fast around the garden every single day of the week.",
                     "The cat sat on the mat and looked at the bird in the tree. The bird sang a song for the cat.")) {
                 run(e, e.tokenizer().encode(other.repeat(2), true, false), 5, null);
             }
-            assertTrue(e.flushHostStore(10, TimeUnit.SECONDS));
-            assertTrue(e.stats().tier("host").writes() > 0, "evicted blocks were spilled: " + e.stats());
+            assertTrue(e.persist(java.time.Duration.ofSeconds(10)));
+            assertTrue(e.stats().tier("host").writes().blocks() > 0, "evicted blocks were spilled: " + e.stats());
             GenerationResult r = run(e, p, 10, null);
             assertTrue(r.cachedTokens() > 0 && e.stats().tier("host").hitTokens() > 0, "restored from the host: " + e.stats());
             assertArrayEquals(expected, r.tokens());
@@ -198,11 +198,11 @@ class TieredEngineTest {
         int[] p = storyPrompt();
         int[] expected = computeAndClose(p);
         try (var b = PagedEngineTest.stories(PagedEngineTest.base().withHostStore(HostStoreOptions.at(dir, STORE_BYTES).withPrewarm(64)))) {
-            assertTrue(b.stats().blocksCached() > 0, "prewarmed blocks wait in the pool: " + b.stats());
+            assertTrue(b.stats().pool().cached() > 0, "prewarmed blocks wait in the pool: " + b.stats());
             GenerationResult r = run(b, p, 30, null);
             assertArrayEquals(expected, r.tokens());
             assertTrue(r.cachedTokens() > 0);
-            assertEquals(r.cachedTokens(), b.stats().poolHitTokens(), "served from the pool, not restored on demand");
+            assertEquals(r.cachedTokens(), b.stats().pool().hitTokens(), "served from the pool, not restored on demand");
         }
     }
 }

@@ -34,14 +34,14 @@ class TransformerTest {
     void prefillInOneBatchEqualsTokenByToken() {
         withModel(2, (config, weights, pool, prompt) -> {
             assertTrue(prompt.length > 15, "prompt should span many tokens: " + prompt.length);
-            var batched = new Transformer(config, weights, pool);
-            var kvBatched = ContiguousKvStore.forModel(config);
-            float[] a = batched.forward(prompt, 0, prompt.length, 0, kvBatched).clone();
+            var batched = new Transformer(config, weights, pool, 512);
+            var kvBatched = ContiguousKv.forModel(config);
+            float[] a = Prefill.forward(batched, prompt, 0, prompt.length, 0, kvBatched).clone();
 
-            var serial = new Transformer(config, weights, pool);
-            var kvSerial = ContiguousKvStore.forModel(config);
+            var serial = new Transformer(config, weights, pool, 512);
+            var kvSerial = ContiguousKv.forModel(config);
             float[] b = null;
-            for (int i = 0; i < prompt.length; i++) b = serial.forward(prompt, i, 1, i, kvSerial);
+            for (int i = 0; i < prompt.length; i++) b = Prefill.forward(serial, prompt, i, 1, i, kvSerial);
             assertClose(a, b);
 
             // and the greedy continuations agree token for token
@@ -57,10 +57,10 @@ class TransformerTest {
         for (int threads = 1; threads <= 2; threads++) {
             int slot = threads - 1;
             withModel(threads, (config, weights, pool, prompt) -> {
-                float[] whole = new Transformer(config, weights, pool)
-                        .forward(prompt, 0, prompt.length, 0, ContiguousKvStore.forModel(config)).clone();
+                float[] whole = Prefill.forward(new Transformer(config, weights, pool, 512), prompt, 0, prompt.length, 0,
+                        ContiguousKv.forModel(config));
                 var chunked = new Transformer(config, weights, pool, 7); // several chunks, the last one partial
-                float[] parts = chunked.forward(prompt, 0, prompt.length, 0, ContiguousKvStore.forModel(config));
+                float[] parts = Prefill.forward(chunked, prompt, 0, prompt.length, 0, ContiguousKv.forModel(config));
                 assertClose(whole, parts);
                 results[slot] = whole;
             });
@@ -71,9 +71,9 @@ class TransformerTest {
     @Test
     void differentPromptsGiveDifferentLogits() {
         withModel(1, (config, weights, pool, prompt) -> {
-            var t = new Transformer(config, weights, pool);
-            float[] a = t.forward(prompt, 0, prompt.length, 0, ContiguousKvStore.forModel(config)).clone();
-            float[] b = t.forward(prompt, 0, prompt.length - 3, 0, ContiguousKvStore.forModel(config));
+            var t = new Transformer(config, weights, pool, 512);
+            float[] a = Prefill.forward(t, prompt, 0, prompt.length, 0, ContiguousKv.forModel(config)).clone();
+            float[] b = Prefill.forward(t, prompt, 0, prompt.length - 3, 0, ContiguousKv.forModel(config));
             assertTrue(!Arrays.equals(a, b), "logits must depend on the input");
         });
     }
@@ -81,21 +81,21 @@ class TransformerTest {
     @Test
     void positionsBeyondTheStoreAndBadTokensAreRefused() {
         withModel(1, (config, weights, pool, prompt) -> {
-            var t = new Transformer(config, weights, pool);
-            var small = new ContiguousKvStore(config.layers(), 8, config.kvHeads(), config.headSize());
-            var e = assertThrows(IllegalArgumentException.class, () -> t.forward(prompt, 0, prompt.length, 0, small));
+            var t = new Transformer(config, weights, pool, 512);
+            var small = new ContiguousKv(config.layers(), 8, config.kvHeads(), config.headSize());
+            var e = assertThrows(IllegalArgumentException.class, () -> Prefill.forward(t, prompt, 0, prompt.length, 0, small));
             assertTrue(e.getMessage().contains("do not fit"), e.getMessage());
             var bad = assertThrows(IllegalArgumentException.class,
-                    () -> t.forward(new int[] {1, config.vocab()}, 0, 2, 0, ContiguousKvStore.forModel(config)));
+                    () -> Prefill.forward(t, new int[] {1, config.vocab()}, 0, 2, 0, ContiguousKv.forModel(config)));
             assertTrue(bad.getMessage().contains("outside the vocabulary"), bad.getMessage());
         });
     }
 
-    private static int[] continueGreedy(Transformer t, KvStore kv, float[] logits, int pos, int n) {
+    private static int[] continueGreedy(Transformer t, SequenceKv kv, float[] logits, int pos, int n) {
         int[] out = new int[n];
         for (int i = 0; i < n; i++) {
             out[i] = Sampler.argmax(logits, logits.length);
-            logits = t.forward(out, i, 1, pos + i, kv);
+            logits = Prefill.forward(t, out, i, 1, pos + i, kv);
         }
         return out;
     }

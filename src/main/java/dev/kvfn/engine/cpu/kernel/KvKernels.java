@@ -32,10 +32,6 @@ public final class KvKernels {
         return VECTOR && VectorizedKvKernels.fits(blockTokens);
     }
 
-    static int elementBytes(int type) {
-        return type == F32 ? 4 : type == F16 ? 2 : 1;
-    }
-
     /**
      * Stores {@code src[off .. off+headSize)} as token {@code slot} of a K region ({@code transposed})
      * or V region at {@code region}. For q8 the region's scale lives at {@code scaleAt}: slot 0 sets
@@ -86,18 +82,6 @@ public final class KvKernels {
 
     private static int clampRound(float x) {
         return Math.max(-127, Math.min(127, Math.round(x)));
-    }
-
-    /** Element {@code (slot, d)} of a region, decoded to float (tests and slow paths). */
-    public static float read(int type, MemorySegment seg, long region, long scaleAt, boolean transposed, int blockTokens,
-                             int headSize, int slot, int d) {
-        long i = transposed ? (long) d * blockTokens + slot : (long) slot * headSize + d;
-        return switch (type) {
-            case F32 -> seg.get(F32_LE, region + 4 * i);
-            case F16 -> Float.float16ToFloat(seg.get(I16_LE, region + 2 * i));
-            case Q8 -> seg.get(I8, region + i) * seg.get(F32_LE, scaleAt);
-            default -> throw new IllegalArgumentException("unknown KV element type " + type);
-        };
     }
 
     /**

@@ -18,7 +18,7 @@ final class ScalarFallbackProbe {
             Matrix m = Matrices.of(new Tensor("probe", GgmlType.F32, new long[] {32, 2}, MemorySegment.ofArray(Quantize.encode(w, GgmlType.F32))), pool);
             float[] out = new float[2];
             m.multiply(x, out, 1);
-            float d = VectorMath.dot(x, 0, x, 0, 32);
+            float d = VectorMath.sumOfSquares(x, 0, 32);
             System.out.println("kernel=" + m.getClass().getSimpleName() + " out=" + Arrays.toString(out) + " dot=" + d);
         }
     }

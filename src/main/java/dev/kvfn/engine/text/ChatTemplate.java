@@ -1,4 +1,4 @@
-package dev.kvfn.function;
+package dev.kvfn.engine.text;
 
 import com.hubspot.jinjava.Jinjava;
 import com.hubspot.jinjava.JinjavaConfig;
@@ -62,7 +62,7 @@ public final class ChatTemplate {
             } finally {
                 String raised = RAISED.get();
                 RAISED.remove();
-                if (raised != null) throw new BadRequestException("the model's chat template rejected the messages: " + raised);
+                if (raised != null) throw new IllegalArgumentException("the model's chat template rejected the messages: " + raised);
             }
             if (result.getErrors().stream().noneMatch(e -> e.getSeverity() == com.hubspot.jinjava.interpret.TemplateError.ErrorType.FATAL)) {
                 return result.getOutput();

@@ -1,4 +1,7 @@
-package dev.kvfn.kv;
+package dev.kvfn.kv.tier;
+
+import dev.kvfn.kv.BlockFormat;
+import dev.kvfn.kv.BlockKey;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -34,7 +37,7 @@ import java.util.zip.CRC32C;
  *   [0, 4096)            header: magic "KVFNHST1", version, slots, block bytes, block tokens,
  *                        model fingerprint, KV layout text, CRC32C of the header
  *   [4096, dataStart)    slot table: 128 bytes per slot
- *                          0 state (0 empty, 1 writing, 2 valid)  4 tokens  8 element type
+ *                          0 state (0 empty, 1 writing, 2 valid)  4 tokens  8 layout tag
  *                         12 CRC32C of the block bytes  16 last use  24 has parent  28 CRC32C of the entry
  *                         32 key (32 bytes)  64 parent key (32 bytes)
  *   [dataStart, end)     slot data: one pool block per slot, byte for byte
@@ -58,13 +61,11 @@ import java.util.zip.CRC32C;
  */
 public final class HostStore implements AutoCloseable {
     static final long MAGIC = 0x3154534e4846564bL; // "KVFNHST1" little-endian
-    static final int VERSION = 1;
+    static final int VERSION = 2; // 2: entries carry a layout tag (was the CPU element type)
     static final int HEADER_BYTES = 4096;
     static final int ENTRY_BYTES = 128;
     static final int EMPTY = 0, WRITING = 1, VALID = 2;
     public static final String FILE_NAME = "blocks.kvfn";
-    static final int MAX_FILES = 8; // blocks.kvfn, blocks.1.kvfn, ...: one per process sharing the directory
-    private static final Set<Path> HELD = java.util.concurrent.ConcurrentHashMap.newKeySet(); // files this JVM has locked
     // An L2-resident piece: the checksum reads it back from cache. 256 KiB copies ran 10-15% faster than 64 KiB
     // (cold source and destination, one thread, this project's 2-core EPYC VM); fewer calls, longer streams.
     private static final int RESTORE_CHUNK = 256 * 1024;
@@ -74,7 +75,8 @@ public final class HostStore implements AutoCloseable {
     private static final ValueLayout.OfLong I64 = ValueLayout.JAVA_LONG_UNALIGNED;
 
     private final Path file;
-    private final KvLayout layout;
+    private final BlockFormat format;
+    private final int layoutTag; // in every slot entry: an entry of another layout is never read as this one
     private final int slots;
     private final long blockBytes, dataStart;
     private final Arena arena;
@@ -95,14 +97,15 @@ public final class HostStore implements AutoCloseable {
     private long clock;
     private long hits, misses, writes, evictions, faults, restoredBytes, writeErrors;
 
-    private HostStore(Path file, KvLayout layout, int slots, long dataStart, Arena arena, MemorySegment map, FileChannel channel,
+    private HostStore(Path file, BlockFormat format, int slots, long dataStart, Arena arena, MemorySegment map, FileChannel channel,
                       Disk disk, String outcome) {
         this.file = file;
         this.channel = channel;
         this.disk = disk;
-        this.layout = layout;
+        this.format = format;
+        this.layoutTag = format.layoutId().hashCode();
         this.slots = slots;
-        this.blockBytes = layout.blockBytes();
+        this.blockBytes = format.blockBytes();
         this.dataStart = dataStart;
         this.arena = arena;
         this.map = map;
@@ -116,8 +119,8 @@ public final class HostStore implements AutoCloseable {
      * as fit in {@code capacityBytes}. An existing file for another model, layout or size, or a
      * damaged one, is replaced.
      */
-    public static HostStore open(Path dir, byte[] fingerprint, KvLayout layout, long capacityBytes) {
-        return open(dir, fingerprint, layout, capacityBytes, Disk.REAL);
+    public static HostStore open(Path dir, byte[] fingerprint, BlockFormat format, long capacityBytes) {
+        return open(dir, fingerprint, format, capacityBytes, Disk.REAL);
     }
 
     /** The two file-system facts the store depends on; tests stand in a small or full file system. */
@@ -135,8 +138,8 @@ public final class HostStore implements AutoCloseable {
         }
     }
 
-    static HostStore open(Path dir, byte[] fingerprint, KvLayout layout, long capacityBytes, Disk disk) {
-        long blockBytes = layout.blockBytes();
+    static HostStore open(Path dir, byte[] fingerprint, BlockFormat format, long capacityBytes, Disk disk) {
+        long blockBytes = format.blockBytes();
         long slotsLong = capacityBytes / (blockBytes + ENTRY_BYTES);
         if (slotsLong < 1) {
             throw new IllegalArgumentException("kvfn.kv.host-store.bytes " + capacityBytes + " holds no block of " + blockBytes + " bytes");
@@ -145,21 +148,21 @@ public final class HostStore implements AutoCloseable {
         Arena arena = null;
         Path file = null;
         try {
-            createPrivateDirectories(dir);
+            HostStoreFiles.createPrivateDirectories(dir);
             // One process per file: two replicas writing one slot table would keep dropping each other's blocks (the
             // checksums catch it, the hits are lost). A file locked by a live process is left alone and the next name
             // taken; a dead process's lock is gone with it, so a restarted replica gets its predecessor's file back.
-            for (int n = 0; n < MAX_FILES && ch == null; n++) {
-                file = dir.resolve(fileName(n));
-                ch = openLocked(file, true);
+            for (int n = 0; n < HostStoreFiles.MAX_FILES && ch == null; n++) {
+                file = dir.resolve(HostStoreFiles.fileName(n));
+                ch = HostStoreFiles.openLocked(file, true);
             }
-            if (ch == null) throw new IOException("all " + MAX_FILES + " host store files are in use by other processes");
-            if (file.getFileName().toString().equals(FILE_NAME)) deleteUnheldExtras(dir);
+            if (ch == null) throw new IOException("all " + HostStoreFiles.MAX_FILES + " host store files are in use by other processes");
+            if (file.getFileName().toString().equals(FILE_NAME)) HostStoreFiles.deleteUnheldExtras(dir);
             long have = ch.size();
             // A budget the file system cannot hold (a small /dev/shm, e.g. Docker's 64 MiB default) shrinks to half of
             // what is free rather than failing the replica: the store is a cache. The outcome says so.
             int slots = (int) Math.min(slotsLong, Integer.MAX_VALUE / 2);
-            long dataStart = align(HEADER_BYTES + (long) slots * ENTRY_BYTES, 4096);
+            long dataStart = HostStoreFiles.align(HEADER_BYTES + (long) slots * ENTRY_BYTES, 4096);
             long size = dataStart + slots * blockBytes;
             String shrunk = null;
             long free = disk.usableSpace(dir) + have;
@@ -172,14 +175,14 @@ public final class HostStore implements AutoCloseable {
                 }
                 shrunk = "shrunk from " + size + " to about " + allowed + " bytes: only " + free + " free in " + dir;
                 slots = (int) Math.min(fit, Integer.MAX_VALUE / 2);
-                dataStart = align(HEADER_BYTES + (long) slots * ENTRY_BYTES, 4096);
+                dataStart = HostStoreFiles.align(HEADER_BYTES + (long) slots * ENTRY_BYTES, 4096);
                 size = dataStart + slots * blockBytes;
             }
-            byte[] header = header(fingerprint, layout, slots);
+            byte[] header = HostStoreFiles.header(fingerprint, format, slots);
             String outcome = "created";
             long invalidFrom = Long.MAX_VALUE; // data past this offset was cut off
             if (have > 0) {
-                String problem = check(ch, header, dataStart);
+                String problem = HostStoreFiles.check(ch, header, dataStart);
                 if (problem == null) {
                     outcome = "attached";
                     if (have < size) {
@@ -204,7 +207,7 @@ public final class HostStore implements AutoCloseable {
             if (ch.size() < size) ch.write(ByteBuffer.allocate(1), size - 1);
             arena = Arena.ofShared();
             MemorySegment map = ch.map(FileChannel.MapMode.READ_WRITE, 0, size, arena);
-            var store = new HostStore(file, layout, slots, dataStart, arena, map, ch, disk, shrunk == null ? outcome : outcome + ", " + shrunk);
+            var store = new HostStore(file, format, slots, dataStart, arena, map, ch, disk, shrunk == null ? outcome : outcome + ", " + shrunk);
             store.load(header, invalidFrom);
             store.startPrefault();
             return store;
@@ -216,123 +219,13 @@ public final class HostStore implements AutoCloseable {
                 } catch (IOException ignored) {
                     // already failing
                 }
-                HELD.remove(file.toAbsolutePath().normalize());
+                HostStoreFiles.HELD.remove(file.toAbsolutePath().normalize());
             }
             if (e instanceof IOException io) {
                 throw new UncheckedIOException("cannot open the host KV store in " + dir + ": " + io.getMessage(), io);
             }
             throw (RuntimeException) e;
         }
-    }
-
-    /** Deletes the extra files of processes that once shared the directory and are gone: memory nobody will read. */
-    private static void deleteUnheldExtras(Path dir) {
-        for (int n = 1; n < MAX_FILES; n++) {
-            Path extra = dir.resolve(fileName(n));
-            if (!Files.exists(extra)) continue;
-            try {
-                FileChannel other = openLocked(extra, false); // null: held by a live process, or by this JVM
-                if (other == null) continue;
-                try (other) {
-                    Files.deleteIfExists(extra);
-                } finally {
-                    HELD.remove(extra.toAbsolutePath().normalize());
-                }
-            } catch (IOException ignored) {
-                // left for next time
-            }
-        }
-    }
-
-    private static String fileName(int n) {
-        return n == 0 ? FILE_NAME : "blocks." + n + ".kvfn";
-    }
-
-    /** The file, created 0600 if absent (when asked), opened and exclusively locked; null when another process holds it. */
-    private static FileChannel openLocked(Path file, boolean create) throws IOException {
-        // Claimed in this JVM first, and a file another store of this JVM holds is not even opened: closing any
-        // descriptor of a file drops every lock this process holds on it.
-        Path claim = file.toAbsolutePath().normalize();
-        if (!HELD.add(claim)) return null;
-        FileChannel ch = null;
-        try {
-            if (create) {
-                try {
-                    Files.createFile(file, PosixFilePermissions.asFileAttribute(Set.of(PosixFilePermission.OWNER_READ,
-                            PosixFilePermission.OWNER_WRITE)));
-                } catch (FileAlreadyExistsException e) {
-                    // attach below
-                } catch (UnsupportedOperationException e) {
-                    if (!Files.exists(file)) Files.createFile(file);
-                }
-            }
-            try {
-                ch = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE);
-            } catch (java.nio.file.NoSuchFileException e) {
-                if (create) throw e;
-                return null; // removed meanwhile
-            }
-            java.nio.channels.FileLock lock;
-            try {
-                lock = ch.tryLock(); // null: another process holds it
-            } catch (java.nio.channels.OverlappingFileLockException e) {
-                lock = null; // this JVM holds it (not through this class)
-            }
-            if (lock == null) {
-                ch.close();
-                ch = null;
-            }
-            return ch;
-        } finally {
-            if (ch == null) HELD.remove(claim);
-        }
-    }
-
-    private static long align(long v, long to) {
-        return (v + to - 1) / to * to;
-    }
-
-    private static void createPrivateDirectories(Path dir) throws IOException {
-        try {
-            Files.createDirectories(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
-        } catch (FileAlreadyExistsException e) {
-            throw new IOException(dir + " exists and is not a directory");
-        } catch (UnsupportedOperationException e) {
-            Files.createDirectories(dir);
-        }
-        try {
-            Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx------"));
-        } catch (UnsupportedOperationException ignored) {
-            // not a POSIX file system
-        }
-    }
-
-    private static byte[] header(byte[] fingerprint, KvLayout layout, int slots) {
-        ByteBuffer b = ByteBuffer.allocate(HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
-        byte[] text = layout.canonical().getBytes(StandardCharsets.US_ASCII);
-        b.putLong(MAGIC).putInt(VERSION).putInt(slots).putLong(layout.blockBytes()).putInt(layout.blockTokens()).putInt(text.length);
-        b.put(Arrays.copyOf(fingerprint, 32)).put(text);
-        var crc = new CRC32C();
-        crc.update(b.array(), 0, HEADER_BYTES - 4);
-        b.putInt(HEADER_BYTES - 4, (int) crc.getValue());
-        return b.array();
-    }
-
-    /** Why an existing file cannot be attached, or null when its header is exactly the one expected. */
-    private static String check(FileChannel ch, byte[] expected, long dataStart) throws IOException {
-        byte[] actual = new byte[HEADER_BYTES];
-        if (ch.size() < dataStart) return "file too short for its slot table (" + ch.size() + " bytes)";
-        ByteBuffer buf = ByteBuffer.wrap(actual);
-        while (buf.hasRemaining() && ch.read(buf, buf.position()) > 0) { /* read the header */ }
-        ByteBuffer a = ByteBuffer.wrap(actual).order(ByteOrder.LITTLE_ENDIAN);
-        if (a.getLong(0) != MAGIC) return "not a kvfn host store";
-        if (a.getInt(8) != VERSION) return "format version " + a.getInt(8) + ", this build writes " + VERSION;
-        var crc = new CRC32C();
-        crc.update(actual, 0, HEADER_BYTES - 4);
-        if ((int) crc.getValue() != a.getInt(HEADER_BYTES - 4)) return "header checksum mismatch";
-        if (!Arrays.equals(actual, 32, 64, expected, 32, 64)) return "written for another model (fingerprint differs)";
-        if (!Arrays.equals(actual, expected)) return "written with another KV layout or size";
-        return null;
     }
 
     /** Writes the header if new, then reads the slot table: valid entries go to the index, torn ones are cleared. */
@@ -344,7 +237,7 @@ public final class HostStore implements AutoCloseable {
             long e = entry(s);
             int state = map.get(I32, e);
             boolean ok = state == VALID && entryCrc(e) == map.get(I32, e + 28)
-                    && map.get(I32, e + 8) == layout.elementType().ordinal() && dataOffset(s) + blockBytes <= invalidFrom;
+                    && map.get(I32, e + 8) == layoutTag && dataOffset(s) + blockBytes <= invalidFrom;
             if (ok) {
                 found.add(new Found(BlockKey.of(bytes(e + 32)), s, map.get(I64, e + 16)));
                 allocated[s] = true;
@@ -467,8 +360,8 @@ public final class HostStore implements AutoCloseable {
             }
             allocated[s] = true;
         }
-        map.set(I32, e + 4, layout.blockTokens());
-        map.set(I32, e + 8, layout.elementType().ordinal());
+        map.set(I32, e + 4, format.blockTokens());
+        map.set(I32, e + 8, layoutTag);
         map.set(I32, e + 12, (int) crc.getValue());
         map.set(I64, e + 16, ++clock);
         map.set(I32, e + 24, parent == null ? 0 : 1);
@@ -479,21 +372,6 @@ public final class HostStore implements AutoCloseable {
         index.put(key, s);
         writes++;
         return true;
-    }
-
-    /**
-     * Copies the block stored under {@code key} into {@code dst} at {@code offset} and verifies the
-     * copy against the stored checksum and the entry against its key. Returns false when the key is
-     * absent or the block fails verification; a failing block is dropped from the store. One block
-     * through {@link #plan}, {@link #copyVerified} and {@link #commit}.
-     */
-    public boolean restore(BlockKey key, MemorySegment dst, long offset) {
-        BlockKey[] keys = {key};
-        int[] slot = new int[1], crc = new int[1];
-        long[] generation = new long[1];
-        if (plan(keys, 1, slot, generation, crc) == 0) return false;
-        boolean[] ok = {copyVerified(slot[0], crc[0], dst, offset)};
-        return commit(keys, 1, slot, generation, ok) == 1;
     }
 
     /**
@@ -514,7 +392,7 @@ public final class HostStore implements AutoCloseable {
             }
             long e = entry(found);
             boolean entryOk = map.get(I32, e) == VALID && entryCrc(e) == map.get(I32, e + 28)
-                    && Arrays.equals(bytes(e + 32), keys[i].toBytes()) && map.get(I32, e + 8) == layout.elementType().ordinal();
+                    && Arrays.equals(bytes(e + 32), keys[i].toBytes()) && map.get(I32, e + 8) == layoutTag;
             if (!entryOk) {
                 drop(keys[i], found);
                 faults++;
@@ -603,8 +481,8 @@ public final class HostStore implements AutoCloseable {
         return file;
     }
 
-    public KvLayout layout() {
-        return layout;
+    public BlockFormat format() {
+        return format;
     }
 
     public int capacity() {
@@ -638,6 +516,6 @@ public final class HostStore implements AutoCloseable {
         } catch (IOException ignored) {
             // nothing left to write
         }
-        HELD.remove(file.toAbsolutePath().normalize());
+        HostStoreFiles.HELD.remove(file.toAbsolutePath().normalize());
     }
 }

@@ -1,4 +1,4 @@
-package dev.kvfn.engine.cpu;
+package dev.kvfn.engine.text;
 
 import org.junit.jupiter.api.Test;
 

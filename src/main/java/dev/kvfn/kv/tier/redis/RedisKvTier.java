@@ -1,9 +1,8 @@
-package dev.kvfn.kv.redis;
+package dev.kvfn.kv.tier.redis;
 
+import dev.kvfn.kv.BlockFormat;
 import dev.kvfn.kv.BlockKey;
-import dev.kvfn.kv.HostStore;
-import dev.kvfn.kv.KvLayout;
-import dev.kvfn.kv.RemoteKvTier;
+import dev.kvfn.kv.tier.RemoteKvTier;
 import io.vertx.core.Future;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.redis.client.Command;
@@ -30,7 +29,8 @@ import java.util.zip.CRC32C;
  * ({@code quarkus.redis.*}: hosts, password or ACL user, TLS). Per model fingerprint {@code fp}:
  *
  * <pre>
- *   kvfn:{fp}:m:{key}   hash   crc, size, tokens, parent, replica, where (redis|host), last (ms), hits
+ *   kvfn:{fp}:m:{key}   hash   crc, size, tokens, parent, replica, where (redis|host|engine), last (ms), hits,
+ *                              ids (the block's token ids, 4-byte big-endian, when the engine reported them), salted
  *   kvfn:{fp}:d:{key}   string CRC32C (4 bytes, little-endian) then the block's bytes (with kvfn.kv.redis.store-bytes),
  *                              written SET NX so bytes and checksum land together, once
  *   kvfn:{fp}:hot       zset   last key of each chain that served a hit, scored by hits
@@ -52,7 +52,7 @@ public final class RedisKvTier implements RemoteKvTier {
     private final Semaphore inFlight;
     private final int maxInFlight;
     private volatile String prefix;
-    private volatile KvLayout layout;
+    private volatile BlockFormat format;
     private final AtomicLong lookups = new AtomicLong(), hitBlocks = new AtomicLong(), missBlocks = new AtomicLong(),
             published = new AtomicLong(), publishDropped = new AtomicLong(), errors = new AtomicLong(),
             timeouts = new AtomicLong(), faults = new AtomicLong(), restoredBytes = new AtomicLong(),
@@ -71,9 +71,9 @@ public final class RedisKvTier implements RemoteKvTier {
     }
 
     @Override
-    public void attach(String modelFingerprint, KvLayout layout) {
-        this.prefix = "kvfn:" + modelFingerprint + ":";
-        this.layout = layout;
+    public void attach(String namespace, BlockFormat format) {
+        this.prefix = "kvfn:" + namespace + ":";
+        this.format = format;
     }
 
     private String meta(BlockKey k) { return prefix + "m:" + k.hex(); }
@@ -97,15 +97,15 @@ public final class RedisKvTier implements RemoteKvTier {
     }
 
     @Override
-    public int restoreInto(BlockKey[] keys, int from, int to, HostStore store) {
-        if (!storeBytes || from >= to) return 0;
+    public int fetch(BlockKey[] keys, int from, int to, Landing landing) {
+        if (!storeBytes || from >= to || !format.hasBytes()) return 0;
         lookups.incrementAndGet();
         long t0 = System.nanoTime();
         try {
             List<Request> lookup = new ArrayList<>(to - from);
             for (int i = from; i < to; i++) lookup.add(Request.cmd(Command.HGET).arg(meta(keys[i])).arg("size"));
             List<Response> found = send(lookup, lookupTimeout);
-            long blockBytes = layout.blockBytes();
+            long blockBytes = format.blockBytes();
             int n = 0;
             while (n < to - from) {
                 Response size = found.get(n);
@@ -147,7 +147,9 @@ public final class RedisKvTier implements RemoteKvTier {
                         forget(key);
                         break fetched;
                     }
-                    store.put(key, from + stored == 0 ? null : keys[from + stored - 1], MemorySegment.ofBuffer(block), 0);
+                    if (!landing.put(key, from + stored == 0 ? null : keys[from + stored - 1], MemorySegment.ofBuffer(block))) {
+                        break fetched;
+                    }
                     restoredBytes.addAndGet(blockBytes);
                     stored++;
                 }
@@ -168,34 +170,37 @@ public final class RedisKvTier implements RemoteKvTier {
     }
 
     @Override
-    public void publish(BlockKey key, BlockKey parent, MemorySegment bytes) {
+    public void publish(BlockKey key, BlockKey parent, int[] tokens, boolean salted, MemorySegment bytes) {
         if (prefix == null) return;
         if (!inFlight.tryAcquire()) {
             publishDropped.incrementAndGet();
             return;
         }
-        byte[] copy = bytes.toArray(ValueLayout.JAVA_BYTE);
+        byte[] copy = bytes == null || !storeBytes ? null : bytes.toArray(ValueLayout.JAVA_BYTE);
         long seconds = Math.max(1, ttl.toSeconds());
-        List<Request> batch = new ArrayList<>(3);
-        int crc = crc32c(copy);
-        if (storeBytes) {
+        List<Request> batch = new ArrayList<>(4);
+        if (copy != null) {
             // NX: two replicas storing the same key write it once (their bytes can differ in the last bits of
             // rounding, so checksum and bytes travel in one value and the first writer's pair wins whole)
+            int crc = crc32c(copy);
             Buffer value = Buffer.buffer(copy.length + 4).appendIntLE(crc).appendBytes(copy);
             batch.add(Request.cmd(Command.SET).arg(data(key)).arg(value).arg("EX").arg(seconds).arg("NX"));
+            batch.add(Request.cmd(Command.HSETNX).arg(meta(key)).arg("crc").arg(crc));
         }
-        batch.add(Request.cmd(Command.HSETNX).arg(meta(key)).arg("crc").arg(crc));
-        batch.add(Request.cmd(Command.HSET).arg(meta(key)).arg("size").arg(copy.length)
-                .arg("tokens").arg(layout.blockTokens()).arg("parent").arg(parent == null ? "" : parent.hex())
-                .arg("replica").arg(replica).arg("where").arg(storeBytes ? "redis" : "host")
-                .arg("last").arg(System.currentTimeMillis()));
+        Request entry = Request.cmd(Command.HSET).arg(meta(key)).arg("size").arg(bytes == null ? 0 : bytes.byteSize())
+                .arg("tokens").arg(format.blockTokens()).arg("parent").arg(parent == null ? "" : parent.hex())
+                .arg("replica").arg(replica).arg("where").arg(copy != null ? "redis" : bytes != null ? "host" : "engine")
+                .arg("salted").arg(salted ? 1 : 0).arg("last").arg(System.currentTimeMillis());
+        if (tokens != null) entry.arg("ids").arg(Buffer.buffer(ids(tokens)));
+        batch.add(entry);
         batch.add(Request.cmd(Command.EXPIRE).arg(meta(key)).arg(seconds));
+        long size = copy == null ? 0 : copy.length;
         try {
             redis.batch(batch).onComplete(ar -> {
                 inFlight.release();
                 if (ar.succeeded()) {
                     published.incrementAndGet();
-                    publishedBytes.addAndGet(copy.length);
+                    publishedBytes.addAndGet(size);
                 } else {
                     errors.incrementAndGet();
                 }
@@ -203,6 +208,43 @@ public final class RedisKvTier implements RemoteKvTier {
         } catch (RuntimeException e) {
             inFlight.release();
             errors.incrementAndGet();
+        }
+    }
+
+    private static byte[] ids(int[] tokens) {
+        ByteBuffer b = ByteBuffer.allocate(tokens.length * 4); // big-endian, as in block keys
+        for (int t : tokens) b.putInt(t);
+        return b.array();
+    }
+
+    @Override
+    public int[] chainTokens(BlockKey[] chain) {
+        if (prefix == null || chain.length == 0) return null;
+        try {
+            List<Request> get = new ArrayList<>(chain.length + 1);
+            get.add(Request.cmd(Command.HGET).arg(meta(chain[0])).arg("salted"));
+            for (BlockKey k : chain) get.add(Request.cmd(Command.HGET).arg(meta(k)).arg("ids"));
+            List<Response> found = send(get, lookupTimeout);
+            Response salted = found.get(0);
+            if (salted == null || !"0".equals(salted.toString())) return null; // a tenant's prompt is never re-prefilled
+            int bt = format.blockTokens();
+            int[] tokens = new int[chain.length * bt];
+            for (int i = 0; i < chain.length; i++) {
+                Response r = found.get(i + 1);
+                if (r == null) return null;
+                ByteBuffer b = ByteBuffer.wrap(r.toBytes());
+                if (b.remaining() != bt * 4) return null;
+                for (int t = 0; t < bt; t++) tokens[i * bt + t] = b.getInt();
+            }
+            return tokens;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return null;
+        } catch (TimeoutException e) {
+            return null;
+        } catch (Exception e) {
+            errors.incrementAndGet();
+            return null;
         }
     }
 

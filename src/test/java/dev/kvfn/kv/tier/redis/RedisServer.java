@@ -1,4 +1,4 @@
-package dev.kvfn.kv.redis;
+package dev.kvfn.kv.tier.redis;
 
 import java.io.IOException;
 import java.io.InputStream;

@@ -1,7 +1,9 @@
 package dev.kvfn.engine.cpu;
 
 import dev.kvfn.engine.cpu.kernel.KvKernels;
+import dev.kvfn.kv.BlockMemory;
 import dev.kvfn.kv.BlockPool;
+import dev.kvfn.kv.BlockTable;
 import dev.kvfn.kv.KvElementType;
 import dev.kvfn.kv.KvLayout;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -21,7 +23,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * outputs agree within what the element type loses (f32: rounding only; f16: half precision; q8:
  * 1/254 of each head's range per element).
  */
-class PagedKvStoreTest {
+class PagedKvTest {
     static Stream<Arguments> cases() {
         List<Arguments> out = new ArrayList<>();
         for (KvElementType type : KvElementType.values()) {
@@ -40,13 +42,34 @@ class PagedKvStoreTest {
         };
     }
 
+    /**
+     * Element {@code d} of the key ({@code value == false}) or value of (layer, position, kv head), decoded straight
+     * from the pool's bytes by the layout's documented encoding: K regions {@code [dim][token]}, V {@code [token][dim]},
+     * q8 with one f32 scale per region.
+     */
+    static float element(BlockMemory memory, KvLayout layout, BlockTable table, int layer, int position, int kvHead,
+                         boolean value, int d) {
+        long base = memory.offset(table.block(position / layout.blockTokens()));
+        long region = base + layout.regionOffset(layer, value, kvHead);
+        int slot = position % layout.blockTokens();
+        long i = value ? (long) slot * layout.headSize() + d : (long) d * layout.blockTokens() + slot;
+        var seg = memory.segment();
+        return switch (layout.elementType()) {
+            case F32 -> seg.get(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, region + 4 * i);
+            case F16 -> Float.float16ToFloat(seg.get(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, region + 2 * i));
+            case Q8 -> seg.get(java.lang.foreign.ValueLayout.JAVA_BYTE, region + i)
+                    * seg.get(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, base + layout.scaleOffset(layer, value, kvHead));
+        };
+    }
+
     @ParameterizedTest
     @MethodSource("cases")
     void pagedAttentionMatchesTheContiguousStore(KvElementType type, int blockTokens, int headSize) {
         int layers = 2, kvHeads = 2, positions = 77; // ends mid-block for most block sizes
         var layout = new KvLayout(layers, kvHeads, headSize, blockTokens, type);
         var rng = new SplittableRandom(blockTokens * 31L + headSize);
-        try (var pool = new BlockPool(layout, 200)) {
+        var pool = new BlockPool(200);
+        try (var memory = new BlockMemory(layout, 200)) {
             // shuffle the pool first so a sequence's blocks are not adjacent
             int[] scratch = new int[200];
             for (int i = 0; i < 200; i++) scratch[i] = pool.allocate();
@@ -56,13 +79,14 @@ class PagedKvStoreTest {
                 scratch[j] = t;
             }
             pool.release(scratch, 200);
-            var paged = new PagedKvStore(pool, 512);
-            var plain = new ContiguousKvStore(layers, 512, kvHeads, headSize);
+            var table = new BlockTable(pool, blockTokens, 512);
+            var paged = new PagedKv(memory, table);
+            var plain = new ContiguousKv(layers, 512, kvHeads, headSize);
             int kvDim = kvHeads * headSize;
             float[] k = new float[kvDim], v = new float[kvDim];
             float maxDiff = 0;
             for (int p = 0; p < positions; p++) {
-                if (p % blockTokens == 0) paged.append(pool.allocate());
+                if (p % blockTokens == 0) table.append(pool.allocate());
                 for (int l = 0; l < layers; l++) {
                     for (int i = 0; i < kvDim; i++) {
                         // growing magnitudes inside a block exercise q8's scale raising
@@ -82,11 +106,16 @@ class PagedKvStoreTest {
                         for (int i = 3; i < headSize + 3; i++) maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
                         // the per-position path of the paged store agrees with its block kernel
                         float[] c = new float[headSize + 3];
-                        KvStore perPosition = new KvStore() {
+                        PerPositionKv perPosition = new PerPositionKv() { // the paged bytes, decoded one element at a time
                             public int capacity() { return paged.capacity(); }
-                            public void write(int l2, int p2, float[] k2, int ko, float[] v2, int vo) { throw new AssertionError(); }
-                            public float keyDot(int l2, int p2, int h2, float[] q2, int qo) { return paged.keyDot(l2, p2, h2, q2, qo); }
-                            public void addValue(int l2, int p2, int h2, float w, float[] o, int oo) { paged.addValue(l2, p2, h2, w, o, oo); }
+                            float keyDot(int l2, int p2, int h2, float[] q2, int qo) {
+                                float dot = 0;
+                                for (int d = 0; d < headSize; d++) dot += q2[qo + d] * element(memory, layout, table, l2, p2, h2, false, d);
+                                return dot;
+                            }
+                            void addValue(int l2, int p2, int h2, float w, float[] o, int oo) {
+                                for (int d = 0; d < headSize; d++) o[oo + d] += w * element(memory, layout, table, l2, p2, h2, true, d);
+                            }
                         };
                         perPosition.attend(l, h, p + 1, q, 0, 0.25f, c, 3, headSize);
                         // up to 3 rows ending at this position, each with a group of 5 query heads sharing this kv head
@@ -113,7 +142,7 @@ class PagedKvStoreTest {
             }
             assertTrue(maxDiff <= tolerance(type), type + " bt " + blockTokens + " head " + headSize + ": max |paged - f32| = "
                     + maxDiff + " (vector kernel: " + KvKernels.vectorized(blockTokens) + ")");
-            paged.release();
+            table.release();
             pool.checkInvariants();
             assertEquals(200, pool.available());
         }

@@ -1,4 +1,4 @@
-package dev.kvfn.engine.cpu;
+package dev.kvfn.engine.text;
 
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
@@ -10,7 +10,7 @@ import java.util.List;
  * a stop string is held back until it cannot. When a stop string appears, the text ends just
  * before it.
  */
-final class CompletionText {
+public final class CompletionText {
     private final List<String> stops;
     private byte[] pending = new byte[16];
     private int pendingLength;
@@ -18,15 +18,13 @@ final class CompletionText {
     private int released;
     private boolean stopped;
 
-    CompletionText(List<String> stops) {
-        for (String s : stops) {
-            if (s == null || s.isEmpty()) throw new IllegalArgumentException("stop strings must not be empty");
-        }
+    /** @param stops non-empty strings, as {@link dev.kvfn.engine.GenerationRequest} guarantees */
+    public CompletionText(List<String> stops) {
         this.stops = stops;
     }
 
     /** Adds a token's bytes; returns the text that became final (possibly empty). */
-    String append(byte[] bytes) {
+    public String append(byte[] bytes) {
         if (stopped) return "";
         if (pendingLength + bytes.length > pending.length) {
             pending = Arrays.copyOf(pending, Math.max(pending.length * 2, pendingLength + bytes.length));
@@ -51,7 +49,7 @@ final class CompletionText {
     }
 
     /** The stream ended without a stop string: everything held is final (a cut-off character becomes U+FFFD). */
-    String finish() {
+    public String finish() {
         if (stopped) return "";
         if (pendingLength > 0) {
             text.append(new String(pending, 0, pendingLength, StandardCharsets.UTF_8));
@@ -60,12 +58,12 @@ final class CompletionText {
         return release(text.length());
     }
 
-    boolean stopped() {
+    public boolean stopped() {
         return stopped;
     }
 
     /** All final text so far (after {@link #finish()}: the whole completion). */
-    String text() {
+    public String text() {
         return text.substring(0, released);
     }
 

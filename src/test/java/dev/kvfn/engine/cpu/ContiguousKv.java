@@ -1,13 +1,12 @@
 package dev.kvfn.engine.cpu;
 
-import dev.kvfn.engine.cpu.kernel.VectorMath;
 
 /**
- * A plain f32 K/V store for one sequence: per layer, positions back to back. Memory is taken in
+ * Test reference: a plain f32 K/V array for one sequence: per layer, positions back to back. Memory is taken in
  * slabs of {@link #SLAB} positions on first write, so a model with a 128K context costs only what
  * the longest sequence so far used; after warm-up writes allocate nothing.
  */
-public final class ContiguousKvStore implements KvStore {
+public final class ContiguousKv extends PerPositionKv {
     static final int SLAB = 256;
 
     private final int layers;
@@ -18,7 +17,7 @@ public final class ContiguousKvStore implements KvStore {
     private final float[][][] keys;
     private final float[][][] values;
 
-    public ContiguousKvStore(int layers, int capacity, int kvHeads, int headSize) {
+    public ContiguousKv(int layers, int capacity, int kvHeads, int headSize) {
         if (layers < 1 || capacity < 1 || kvHeads < 1 || headSize < 1) {
             throw new IllegalArgumentException("KV store needs positive sizes: layers " + layers + ", capacity " + capacity
                     + ", kv heads " + kvHeads + ", head size " + headSize);
@@ -33,8 +32,8 @@ public final class ContiguousKvStore implements KvStore {
         this.values = new float[layers][slabs][];
     }
 
-    public static ContiguousKvStore forModel(LlamaConfig c) {
-        return new ContiguousKvStore(c.layers(), c.contextLength(), c.kvHeads(), c.headSize());
+    public static ContiguousKv forModel(LlamaConfig c) {
+        return new ContiguousKv(c.layers(), c.contextLength(), c.kvHeads(), c.headSize());
     }
 
     @Override
@@ -59,13 +58,18 @@ public final class ContiguousKvStore implements KvStore {
     }
 
     @Override
-    public float keyDot(int layer, int position, int kvHead, float[] q, int qOffset) {
-        return VectorMath.dot(keys[layer][position / SLAB], (position % SLAB) * kvDim + kvHead * headSize, q, qOffset, headSize);
+    float keyDot(int layer, int position, int kvHead, float[] q, int qOffset) {
+        float[] k = keys[layer][position / SLAB];
+        int at = (position % SLAB) * kvDim + kvHead * headSize;
+        float s = 0f;
+        for (int d = 0; d < headSize; d++) s += k[at + d] * q[qOffset + d];
+        return s;
     }
 
     @Override
-    public void addValue(int layer, int position, int kvHead, float weight, float[] out, int outOffset) {
-        VectorMath.axpy(weight, values[layer][position / SLAB], (position % SLAB) * kvDim + kvHead * headSize,
-                out, outOffset, headSize);
+    void addValue(int layer, int position, int kvHead, float weight, float[] out, int outOffset) {
+        float[] v = values[layer][position / SLAB];
+        int at = (position % SLAB) * kvDim + kvHead * headSize;
+        for (int d = 0; d < headSize; d++) out[outOffset + d] += weight * v[at + d];
     }
 }

@@ -1,12 +1,12 @@
-package dev.kvfn.kv.redis;
+package dev.kvfn.kv.tier.redis;
 
 import dev.kvfn.engine.GenerationResult;
-import dev.kvfn.engine.TierStats;
+import dev.kvfn.kv.tier.TierStats;
 import dev.kvfn.engine.cpu.CpuEngine;
 import dev.kvfn.engine.cpu.EngineOptions;
 import dev.kvfn.kv.BlockHasher;
 import dev.kvfn.kv.BlockKey;
-import dev.kvfn.kv.HostStoreOptions;
+import dev.kvfn.kv.tier.HostStoreOptions;
 import io.vertx.core.Vertx;
 import io.vertx.redis.client.Command;
 import io.vertx.redis.client.Redis;
@@ -90,7 +90,7 @@ class RedisTierTest {
         try (CpuEngine e = engine(Files.createDirectories(dir.resolve("a")), a, true)) {
             GenerationResult r = run(e, prompt);
             assertArrayEquals(cold, r.tokens());
-            assertTrue(e.flushHostStore(10, TimeUnit.SECONDS));
+            assertTrue(e.persist(java.time.Duration.ofSeconds(10)));
             assertTrue(a.drain(Duration.ofSeconds(10)));
             // every full block: the prompt's, and those its 30 generated tokens filled
             assertEquals((prompt.length + 29) / 16, a.stats().published(), "every full block was published: " + a.stats());
@@ -131,7 +131,7 @@ class RedisTierTest {
             long published = b.stats().published();
             GenerationResult r2 = run(e, other);
             assertArrayEquals(coldOf(other), r2.tokens());
-            assertTrue(e.flushHostStore(10, TimeUnit.SECONDS));
+            assertTrue(e.persist(java.time.Duration.ofSeconds(10)));
             assertTrue(b.drain(Duration.ofSeconds(10)));
             assertTrue(b.stats().published() > published, "publishing resumed after the restart: " + b.stats());
         }
@@ -150,7 +150,7 @@ class RedisTierTest {
         BlockKey second;
         try (CpuEngine probe = engine(null, null, false)) {
             fp = probe.fingerprint().shortHex();
-            var h = new BlockHasher(probe.fingerprint().digest(), probe.kvLayout());
+            var h = new BlockHasher(probe.fingerprint().digest(), probe.kvLayout().canonical());
             BlockKey first = h.key(null, null, prompt, 0, 16);
             second = h.key(first, null, prompt, 16, 16);
         }
@@ -167,7 +167,7 @@ class RedisTierTest {
             assertEquals(16, r.cachedTokens(), "only the block before the corrupted one is used");
             assertArrayEquals(cold, r.tokens());
             assertEquals(1, b.stats().faults());
-            assertTrue(e.flushHostStore(10, TimeUnit.SECONDS));
+            assertTrue(e.persist(java.time.Duration.ofSeconds(10)));
             assertTrue(b.drain(Duration.ofSeconds(10)));
             // the bad value was deleted; B recomputed the block and published it again (SET NX on a now-free key).
             // Its bytes may differ from A's in the last bits (another batch shape rounds differently), never its checksum.
@@ -185,7 +185,7 @@ class RedisTierTest {
         // 4-token blocks: the prompt's chain is long enough to be fetched as several batches on their own connections
         try (CpuEngine a = engine(Files.createDirectories(dir.resolve("a")), tier("replica-a"), true, 4)) {
             assertArrayEquals(cold, run(a, prompt).tokens());
-            assertTrue(a.flushHostStore(10, TimeUnit.SECONDS));
+            assertTrue(a.persist(java.time.Duration.ofSeconds(10)));
         }
         int blocks = (prompt.length - 1) / 4;
         assertTrue(blocks >= 17, "a chain of " + blocks + " blocks is fetched in at least 3 batches");
@@ -200,7 +200,7 @@ class RedisTierTest {
         int bad = blocks - 2;
         String dataKey;
         try (CpuEngine probe = engine(null, null, false, 4)) {
-            var h = new BlockHasher(probe.fingerprint().digest(), probe.kvLayout());
+            var h = new BlockHasher(probe.fingerprint().digest(), probe.kvLayout().canonical());
             BlockKey k = null;
             for (int i = 0; i <= bad; i++) k = h.key(k, null, prompt, i * 4, 4);
             dataKey = "kvfn:" + probe.fingerprint().shortHex() + ":d:" + k.hex();
@@ -241,7 +241,7 @@ class RedisTierTest {
             assertArrayEquals(otherCold, during.tokens());
             GenerationResult after = run(e, coldPrefixVariant(3));
             assertArrayEquals(coldOf(coldPrefixVariant(3)), after.tokens());
-            assertTrue(e.flushHostStore(10, TimeUnit.SECONDS));
+            assertTrue(e.persist(java.time.Duration.ofSeconds(10)));
             b.drain(Duration.ofSeconds(10));
             assertTrue(b.stats().errors() + b.stats().timeouts() > 0, "the outage is visible: " + b.stats());
             // back (empty): the running replica reconnects and publishes again, and another replica restores from it
@@ -249,7 +249,7 @@ class RedisTierTest {
             int[] fresh = coldPrefixVariant(5);
             int[] freshCold = coldOf(fresh);
             assertArrayEquals(freshCold, run(e, fresh).tokens());
-            assertTrue(e.flushHostStore(10, TimeUnit.SECONDS));
+            assertTrue(e.persist(java.time.Duration.ofSeconds(10)));
             assertTrue(b.drain(Duration.ofSeconds(10)));
             try (CpuEngine c = engine(Files.createDirectories(dir.resolve("c")), tier("replica-c"), true)) {
                 GenerationResult r = run(c, fresh);
@@ -272,7 +272,7 @@ class RedisTierTest {
         try (CpuEngine e = engine(Files.createDirectories(dir.resolve("a")), a, true)) {
             assertArrayEquals(cold, run(e, prompt).tokens());
             assertTrue(run(e, prompt).cachedTokens() > 0); // a hit: its chain enters the hot set
-            assertTrue(e.flushHostStore(10, TimeUnit.SECONDS));
+            assertTrue(e.persist(java.time.Duration.ofSeconds(10)));
             assertTrue(a.drain(Duration.ofSeconds(10)));
         }
         int chain = (prompt.length - 1) / 16;
@@ -282,10 +282,10 @@ class RedisTierTest {
         try (CpuEngine b = CpuEngine.load(dev.kvfn.engine.cpu.PagedEngineTestAccess.storiesBin(),
                 dev.kvfn.engine.cpu.PagedEngineTestAccess.tok512(), o)) {
             // before any request: the chain came from Redis through the empty host store into the pool
-            assertEquals(chain, b.stats().blocksCached(), "prewarmed: " + b.stats());
+            assertEquals(chain, b.stats().pool().cached(), "prewarmed: " + b.stats());
             GenerationResult r = run(b, prompt);
             assertEquals(chain * 16, r.cachedTokens());
-            assertEquals(chain * 16, b.stats().poolHitTokens(), "served from the pool, nothing fetched on the request's path");
+            assertEquals(chain * 16, b.stats().pool().hitTokens(), "served from the pool, nothing fetched on the request's path");
             assertEquals(0, b.stats().tier("redis").hitTokens());
             assertArrayEquals(cold, r.tokens());
         }
@@ -294,7 +294,7 @@ class RedisTierTest {
     @Test
     void theHotSetKeepsTheHottestChainEndsAndExpires() throws Exception {
         RedisKvTier t = tier("replica-h");
-        t.attach("hotfp", new dev.kvfn.kv.KvLayout(1, 1, 8, 16, dev.kvfn.kv.KvElementType.F32));
+        t.attach("hotfp", new dev.kvfn.kv.KvLayout(1, 1, 8, 16, dev.kvfn.kv.KvElementType.F32).format());
         for (int i = 0; i < RedisKvTier.HOT_CHAINS + 10; i++) {
             byte[] k = new byte[32];
             k[0] = (byte) i;

@@ -1,4 +1,4 @@
-package dev.kvfn.function;
+package dev.kvfn.engine.text;
 
 import org.junit.jupiter.api.Test;
 
@@ -54,7 +54,7 @@ class ChatTemplateTest {
     void aTemplateThatRaisesRejectsTheConversation() {
         ChatTemplate t = new ChatTemplate(LLAMA2, "<s>", "</s>");
         List<ChatTemplate.Message> twoUsers = List.of(new ChatTemplate.Message("user", "a"), new ChatTemplate.Message("user", "b"));
-        BadRequestException e = assertThrows(BadRequestException.class, () -> t.render(twoUsers));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> t.render(twoUsers));
         assertTrue(e.getMessage().contains("alternate"), e.getMessage());
     }
 

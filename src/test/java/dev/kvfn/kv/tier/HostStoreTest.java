@@ -1,5 +1,8 @@
-package dev.kvfn.kv;
+package dev.kvfn.kv.tier;
 
+import dev.kvfn.kv.BlockKey;
+import dev.kvfn.kv.KvElementType;
+import dev.kvfn.kv.KvLayout;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -48,7 +51,7 @@ class HostStoreTest {
     }
 
     static HostStore open(Path dir, int blocks) {
-        return HostStore.open(dir, FP, LAYOUT, blocks * (LAYOUT.blockBytes() + HostStore.ENTRY_BYTES));
+        return HostStore.open(dir, FP, LAYOUT.format(), blocks * (LAYOUT.blockBytes() + HostStore.ENTRY_BYTES));
     }
 
     interface Free {
@@ -102,14 +105,14 @@ class HostStoreTest {
         // 512 MiB of budget in 512-byte blocks: the data region stays a hole until blocks are written
         long budget = 512L << 20;
         long before = Files.getFileStore(dir).getUsableSpace();
-        try (Arena arena = Arena.ofConfined(); HostStore s = HostStore.open(dir, FP, LAYOUT, budget)) {
+        try (Arena arena = Arena.ofConfined(); HostStore s = HostStore.open(dir, FP, LAYOUT.format(), budget)) {
             long slotTable = (long) s.capacity() * HostStore.ENTRY_BYTES;
             long used = before - Files.getFileStore(dir).getUsableSpace();
             assertTrue(Files.size(dir.resolve(HostStore.FILE_NAME)) > budget * 3 / 4, "the file has its full length");
             assertTrue(used < slotTable + (64L << 20), "creating took " + used + " bytes, the slot table is " + slotTable);
             for (int i = 0; i < 5; i++) assertTrue(s.put(key(i), null, block(arena, i), 0));
             MemorySegment dst = arena.allocate(LAYOUT.blockBytes());
-            assertTrue(s.restore(key(4), dst, 0));
+            assertTrue(HostStoreRestore.restore(s, key(4), dst, 0));
             assertEquals(-1, dst.mismatch(block(arena, 4)));
         }
     }
@@ -127,7 +130,7 @@ class HostStoreTest {
             }
         };
         try (Arena arena = Arena.ofConfined();
-             HostStore s = HostStore.open(dir, FP, LAYOUT, 4 * (LAYOUT.blockBytes() + HostStore.ENTRY_BYTES), full)) {
+             HostStore s = HostStore.open(dir, FP, LAYOUT.format(), 4 * (LAYOUT.blockBytes() + HostStore.ENTRY_BYTES), full)) {
             assertTrue(s.put(key(0), null, block(arena, 0), 0));
             assertTrue(s.put(key(1), key(0), block(arena, 1), 0));
             assertFalse(s.put(key(2), key(1), block(arena, 2), 0), "not written: not stored");
@@ -140,7 +143,7 @@ class HostStoreTest {
             assertEquals(2, s.size());
             assertFalse(s.contains(key(0)));
             MemorySegment dst = arena.allocate(LAYOUT.blockBytes());
-            assertTrue(s.restore(key(5), dst, 0));
+            assertTrue(HostStoreRestore.restore(s, key(5), dst, 0));
             assertEquals(-1, dst.mismatch(block(arena, 5)), "a write after failures lands whole");
         }
         // the failed slots were left empty, not torn: a new process sees exactly the blocks that were written
@@ -156,7 +159,7 @@ class HostStoreTest {
         long slotBytes = LAYOUT.blockBytes() + HostStore.ENTRY_BYTES;
         long free = 64 * 1024; // a "file system" with 64 KiB free, asked for a store of 1000 blocks (640 KiB)
         try (Arena arena = Arena.ofConfined();
-             HostStore s = HostStore.open(dir, FP, LAYOUT, 1000 * slotBytes, withFree(d -> free))) {
+             HostStore s = HostStore.open(dir, FP, LAYOUT.format(), 1000 * slotBytes, withFree(d -> free))) {
             assertEquals(free / 2 / slotBytes, s.capacity(), "half the free space, in whole slots");
             assertTrue(s.openOutcome().startsWith("created, shrunk from "), s.openOutcome());
             assertTrue(Files.size(dir.resolve(HostStore.FILE_NAME)) < free, "the file fits what was free");
@@ -165,17 +168,17 @@ class HostStoreTest {
             for (int i = 0; i < n; i++) assertTrue(s.put(key(i), i == 0 ? null : key(i - 1), block(arena, i), 0));
             assertEquals(s.capacity(), s.size());
             MemorySegment dst = arena.allocate(LAYOUT.blockBytes());
-            assertFalse(s.restore(key(0), dst, 0), "evicted");
-            assertTrue(s.restore(key(n - 1), dst, 0));
+            assertFalse(HostStoreRestore.restore(s, key(0), dst, 0), "evicted");
+            assertTrue(HostStoreRestore.restore(s, key(n - 1), dst, 0));
             assertEquals(-1, dst.mismatch(block(arena, n - 1)));
         }
         // reopened with the same small file system: the shrunk file (counted as free) is attached, not replaced
-        try (HostStore s = HostStore.open(dir, FP, LAYOUT, 1000 * slotBytes, withFree(d -> free - Files.size(d.resolve(HostStore.FILE_NAME))))) {
+        try (HostStore s = HostStore.open(dir, FP, LAYOUT.format(), 1000 * slotBytes, withFree(d -> free - Files.size(d.resolve(HostStore.FILE_NAME))))) {
             assertTrue(s.openOutcome().startsWith("attached"), s.openOutcome());
         }
         // no room for even one block: a clear error naming the directory
         var e = assertThrows(java.io.UncheckedIOException.class,
-                () -> HostStore.open(dir.resolve("tiny"), FP, LAYOUT, 1000 * slotBytes, withFree(d -> slotBytes)));
+                () -> HostStore.open(dir.resolve("tiny"), FP, LAYOUT.format(), 1000 * slotBytes, withFree(d -> slotBytes)));
         assertTrue(e.getMessage().contains("no room for a host KV store in " + dir.resolve("tiny")), e.getMessage());
     }
 
@@ -192,12 +195,12 @@ class HostStoreTest {
                 assertEquals(5, s.size());
                 MemorySegment dst = arena.allocate(LAYOUT.blockBytes() * 2);
                 for (int i = 0; i < 5; i++) {
-                    assertTrue(s.restore(key(i), dst, LAYOUT.blockBytes()));
+                    assertTrue(HostStoreRestore.restore(s, key(i), dst, LAYOUT.blockBytes()));
                     assertEquals(-1, dst.asSlice(LAYOUT.blockBytes()).mismatch(block(arena, i)), "block " + i);
                 }
                 assertEquals(key(3), s.parent(key(4)));
                 assertNull(s.parent(key(0)));
-                assertFalse(s.restore(key(77), dst, 0));
+                assertFalse(HostStoreRestore.restore(s, key(77), dst, 0));
                 assertEquals(5, s.stats().hits());
             }
             var perms = PosixFilePermissions.toString(Files.getPosixFilePermissions(dir.resolve(HostStore.FILE_NAME)));
@@ -213,7 +216,7 @@ class HostStoreTest {
             s.put(key(0), null, block(arena, 0), 0);
             s.put(key(1), null, block(arena, 1), 0);
             s.put(key(2), null, block(arena, 2), 0);
-            assertTrue(s.restore(key(0), arena.allocate(LAYOUT.blockBytes()), 0)); // 0 is now the most recent
+            assertTrue(HostStoreRestore.restore(s, key(0), arena.allocate(LAYOUT.blockBytes()), 0)); // 0 is now the most recent
             s.put(key(3), null, block(arena, 3), 0);
             assertFalse(s.contains(key(1)), "the least recently used block went");
             assertTrue(s.contains(key(0)) && s.contains(key(2)) && s.contains(key(3)));
@@ -232,8 +235,8 @@ class HostStoreTest {
             flipByteInData(dir.resolve(HostStore.FILE_NAME), 4, 1); // the second slot's data
             try (HostStore s = open(dir, 4)) {
                 MemorySegment dst = arena.allocate(LAYOUT.blockBytes());
-                assertTrue(s.restore(key(1), dst, 0));
-                assertFalse(s.restore(key(2), dst, 0), "checksum mismatch");
+                assertTrue(HostStoreRestore.restore(s, key(1), dst, 0));
+                assertFalse(HostStoreRestore.restore(s, key(2), dst, 0), "checksum mismatch");
                 assertFalse(s.contains(key(2)), "a bad block is dropped");
                 assertEquals(1, s.stats().faults());
             }
@@ -267,8 +270,8 @@ class HostStoreTest {
                 assertTrue(s.openOutcome().startsWith("attached, repaired"), s.openOutcome());
                 assertEquals(2, s.size());
                 MemorySegment dst = arena.allocate(LAYOUT.blockBytes());
-                assertTrue(s.restore(key(0), dst, 0));
-                assertTrue(s.restore(key(1), dst, 0));
+                assertTrue(HostStoreRestore.restore(s, key(0), dst, 0));
+                assertTrue(HostStoreRestore.restore(s, key(1), dst, 0));
                 assertFalse(s.contains(key(2)));
                 assertTrue(s.put(key(9), null, block(arena, 9), 0), "repaired slots are reusable");
             }
@@ -288,12 +291,12 @@ class HostStoreTest {
             try (HostStore s = open(dir, 4)) {
                 s.put(key(1), null, block(arena, 1), 0);
             }
-            try (HostStore s = HostStore.open(dir, OTHER_FP, LAYOUT, 4 * (LAYOUT.blockBytes() + HostStore.ENTRY_BYTES))) {
+            try (HostStore s = HostStore.open(dir, OTHER_FP, LAYOUT.format(), 4 * (LAYOUT.blockBytes() + HostStore.ENTRY_BYTES))) {
                 assertEquals("replaced: written for another model (fingerprint differs)", s.openOutcome());
                 assertEquals(0, s.size());
             }
             var q8 = new KvLayout(2, 2, 8, 4, KvElementType.Q8);
-            try (HostStore s = HostStore.open(dir, OTHER_FP, q8, 4 * (q8.blockBytes() + HostStore.ENTRY_BYTES))) {
+            try (HostStore s = HostStore.open(dir, OTHER_FP, q8.format(), 4 * (q8.blockBytes() + HostStore.ENTRY_BYTES))) {
                 assertTrue(s.openOutcome().startsWith("replaced: written with another KV layout"), s.openOutcome());
             }
         }
@@ -321,6 +324,6 @@ class HostStoreTest {
 
     @Test
     void aBudgetBelowOneBlockIsRefused() {
-        assertThrows(IllegalArgumentException.class, () -> HostStore.open(dir, FP, LAYOUT, 100));
+        assertThrows(IllegalArgumentException.class, () -> HostStore.open(dir, FP, LAYOUT.format(), 100));
     }
 }

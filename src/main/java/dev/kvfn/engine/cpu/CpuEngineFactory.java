@@ -1,0 +1,69 @@
+package dev.kvfn.engine.cpu;
+
+import dev.kvfn.config.EngineConfig;
+import dev.kvfn.config.KvConfig;
+import dev.kvfn.config.LimitsConfig;
+import dev.kvfn.config.ModelConfig;
+import dev.kvfn.config.SchedulerConfig;
+import dev.kvfn.kv.KvElementType;
+import dev.kvfn.kv.tier.HostStoreOptions;
+import dev.kvfn.kv.tier.RemoteKvTier;
+import dev.kvfn.kv.tier.SpillPolicy;
+import dev.kvfn.model.SyntheticModel;
+import org.jboss.logging.Logger;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+
+/**
+ * Builds the CPU engine from configuration ({@code kvfn.model.*}, {@code kvfn.engine.*},
+ * {@code kvfn.kv.*}, {@code kvfn.scheduler.*}). With no model configured it serves a built-in
+ * synthetic tiny model, so the function runs out of the box. Bad values and bad model files fail
+ * with an {@link IllegalArgumentException} or a {@link dev.kvfn.model.ModelFormatException} whose
+ * message names the key or file and the reason.
+ */
+public final class CpuEngineFactory {
+    private static final Logger LOG = Logger.getLogger(CpuEngineFactory.class);
+
+    private CpuEngineFactory() {}
+
+    /** @param remote the shared KV tier, or null */
+    public static CpuEngine create(ModelConfig model, EngineConfig engine, KvConfig kv, SchedulerConfig scheduler,
+                                   LimitsConfig limits, RemoteKvTier remote) {
+        EngineOptions options = options(engine, kv, scheduler, limits.maxRequests()).withRemote(kv.prefixCaching() ? remote : null);
+        Path path = model.path().orElse(null);
+        if (path == null) {
+            try {
+                path = SyntheticModel.tinyTempFile();
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot write the built-in synthetic model", e);
+            }
+            LOG.warnf("No model configured (kvfn.model.path / KVFN_MODEL_PATH): serving the built-in synthetic tiny model. "
+                    + "Its text is meaningless; point KVFN_MODEL_PATH at a Llama-family GGUF for real text.");
+        }
+        CpuEngine loaded = CpuEngine.load(path, model.tokenizer().orElse(null), options);
+        var layout = loaded.kvLayout();
+        var pool = loaded.stats().pool();
+        LOG.infof("Serving %s (%s, context %d, vocab %d) on %d threads; KV pool %d blocks x %d tokens (%s, %.0f bytes/token, %d MiB), model fingerprint %s",
+                loaded.model().name(), loaded.model().source(), loaded.model().contextLength(), loaded.model().vocabSize(),
+                options.threads(), pool.total(), layout.blockTokens(), layout.elementType().configName(), layout.bytesPerToken(),
+                pool.total() * layout.blockBytes() >> 20, loaded.fingerprint().shortHex());
+        String host = loaded.hostStoreDescription();
+        LOG.infof("KV host store: %s", host == null ? "off" : host);
+        return loaded;
+    }
+
+    /** The engine's sizing from config; the scheduler's queue is bounded by {@code maxRequests} (one limit answers 429). */
+    static EngineOptions options(EngineConfig engine, KvConfig kv, SchedulerConfig scheduler, int maxRequests) {
+        int context = engine.contextLength();
+        if (context < 0) throw new IllegalArgumentException("kvfn.engine.context-length must be >= 0, got " + context);
+        var host = kv.hostStore();
+        HostStoreOptions hostStore = !host.enabled() || !kv.prefixCaching() ? null : new HostStoreOptions(host.path(),
+                host.bytes().asLongValue(), SpillPolicy.parse(host.policy()), host.queueBlocks(), kv.prewarm().blocks());
+        return new EngineOptions(engine.effectiveThreads(), context == 0 ? Integer.MAX_VALUE : context,
+                KvElementType.parse(kv.elementType()), kv.blockTokens(),
+                kv.poolBytes().map(m -> m.asLongValue()).orElse(0L), kv.memoryFraction(), kv.prefixCaching(),
+                scheduler.maxStepTokens(), scheduler.maxSeqs(), Math.max(1, maxRequests), hostStore, null);
+    }
+}
