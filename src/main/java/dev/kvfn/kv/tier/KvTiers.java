@@ -49,6 +49,7 @@ public final class KvTiers implements AutoCloseable {
     private final Set<BlockKey> inEngine = ConcurrentHashMap.newKeySet();
     /** Fetched from the remote and not yet restored: their restores count as remote hits. */
     private final Set<BlockKey> fetched = ConcurrentHashMap.newKeySet();
+    private static final int MAX_FETCHED = 1 << 16;
     private final AtomicLong hostHitTokens = new AtomicLong(), remoteHitTokens = new AtomicLong(),
             hostRestores = new AtomicLong(), hostRestoreNanos = new AtomicLong(), hostRestoredBytes = new AtomicLong();
 
@@ -170,6 +171,7 @@ public final class KvTiers implements AutoCloseable {
             hostRestoreNanos.addAndGet(System.nanoTime() - t0);
         }
         for (int i = 0; i < good; i++) {
+            inEngine.add(keys[from + i]);
             if (fetched.remove(keys[from + i])) remoteHitTokens.addAndGet(format.blockTokens());
             else hostHitTokens.addAndGet(format.blockTokens());
         }
@@ -199,16 +201,33 @@ public final class KvTiers implements AutoCloseable {
      */
     public CompletableFuture<Void> fetchAhead(Supplier<BlockKey[]> keys) {
         if (fetcher == null) return CompletableFuture.completedFuture(null);
+        var task = new Fetch(keys);
         try {
-            return CompletableFuture.runAsync(() -> {
-                try {
-                    fetchMissing(keys.get());
-                } catch (RuntimeException e) {
-                    // the remote tier never fails a request
-                }
-            }, fetcher);
+            fetcher.execute(task);
         } catch (RejectedExecutionException e) {
             throw new IllegalStateException("KV tiers are closed");
+        }
+        return task.done;
+    }
+
+    /** A fetch ahead of admission; completes whether it ran, failed or was dropped at close. */
+    private final class Fetch implements Runnable {
+        final Supplier<BlockKey[]> keys;
+        final CompletableFuture<Void> done = new CompletableFuture<>();
+
+        Fetch(Supplier<BlockKey[]> keys) {
+            this.keys = keys;
+        }
+
+        @Override
+        public void run() {
+            try {
+                fetchMissing(keys.get());
+            } catch (RuntimeException e) {
+                // the remote tier never fails a request
+            } finally {
+                done.complete(null);
+            }
         }
     }
 
@@ -217,6 +236,7 @@ public final class KvTiers implements AutoCloseable {
         while (from < keys.length && (inEngine.contains(keys[from]) || cachedRun(keys, from, from + 1) == 1)) from++;
         if (from == keys.length) return;
         int landed = remote.fetch(keys, from, keys.length, landing);
+        if (fetched.size() > MAX_FETCHED) fetched.clear(); // fetched, never restored (cancelled): only hit attribution is lost
         for (int i = from; i < from + landed; i++) fetched.add(keys[i]);
     }
 
@@ -312,7 +332,9 @@ public final class KvTiers implements AutoCloseable {
     /** Flushes what is queued, syncs the host store, lets remote publications land (bounded). */
     @Override
     public void close() {
-        if (fetcher != null) fetcher.shutdownNow();
+        if (fetcher != null) {
+            for (Runnable dropped : fetcher.shutdownNow()) ((Fetch) dropped).done.complete(null); // their requests learn the engine closed
+        }
         if (spiller != null) spiller.close();
         if (host != null) host.close();
         if (remote != null) remote.close();
