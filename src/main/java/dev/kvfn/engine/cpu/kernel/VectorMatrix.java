@@ -10,8 +10,11 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
+import java.io.InputStream;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
 import java.nio.ByteOrder;
 import java.util.concurrent.atomic.AtomicBoolean;
 
@@ -31,8 +34,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * the block types read each quantized block of 4 rows once, scale it in registers and fma it against
  * up to four input vectors at a time (16 accumulators), reducing once per (row, vector): the weights
  * are streamed once per multiply, as in decode, but serve every vector, and no tile is written.
- * The 4-row kernels are written out in full: loops over rows or vectors would need arrays
- * of vectors, which C2 does not keep in registers. From 8 vectors on (Q8_0), each group of 4 rows
+ * Those kernels are written once, in {@link BlockKernels}, over a per-type weight loader, and each
+ * block type gets its own copy of that class (see {@link #specialize}). From 8 vectors on (Q8_0), each group of 4 rows
  * is first dequantized to floats in a per-thread tile, then every group of 4 vectors reads the
  * floats: dequantizing is what bounds these steps (the 16-vector step is ~20% faster), and kernels
  * with more accumulators (2x8, 4x6) make C2 stop intrinsifying the Vector API calls.
@@ -77,16 +80,19 @@ abstract sealed class VectorMatrix implements Matrix {
     final int cols;
     final long rowBytes;
     private final WorkerPool pool;
+    /** This block type's small-batch kernels; null where {@link #smallBatchLimit} is 1. */
+    private final SmallBatchKernels small;
     /** Reused for every multiply that does not overlap another on this matrix: no allocation per call. */
     private final Call call;
     private final AtomicBoolean callInUse = new AtomicBoolean();
 
-    VectorMatrix(Tensor t, WorkerPool pool) {
+    VectorMatrix(Tensor t, WorkerPool pool, SmallBatchKernels small) {
         this.data = t.data();
         this.rows = t.rows();
         this.cols = t.cols();
         this.rowBytes = t.type().bytesFor(cols);
         this.pool = pool;
+        this.small = small;
         this.call = new Call(this);
     }
 
@@ -159,15 +165,48 @@ abstract sealed class VectorMatrix implements Matrix {
         return 1;
     }
 
-    /** {@code -Dkvfn.kernels.tiled=false} keeps re-dequantizing per group of 4 vectors (to compare). */
-    static final boolean TILED = !"false".equals(System.getProperty("kvfn.kernels.tiled"));
+    /**
+     * The fused small-batch kernels of a block type, {@code o[(b+v)*rows + r+i] = W[r+i] . x[b+v]}:
+     * {@code rows4TimesN} for rows {@code r..r+3} and vectors {@code b..b+N-1}, {@code rowTimesN} for
+     * row {@code r} alone (a share's last rows). Four rows share each x load, four vectors each
+     * dequantized weight vector: one input vector per row alone makes the x loads the bottleneck.
+     * Written once in {@link BlockKernels} and specialized per type by {@link #specialize}.
+     */
+    interface SmallBatchKernels {
+        void rows4Times4(MemorySegment d, long rowBytes, int rows, int cols, int r, float[] xs, int b, float[] o);
+        void rows4Times3(MemorySegment d, long rowBytes, int rows, int cols, int r, float[] xs, int b, float[] o);
+        void rows4Times2(MemorySegment d, long rowBytes, int rows, int cols, int r, float[] xs, int b, float[] o);
+        void rows4Times1(MemorySegment d, long rowBytes, int rows, int cols, int r, float[] xs, int b, float[] o);
+        void rowTimes4(MemorySegment d, long rowBytes, int rows, int cols, int r, float[] xs, int b, float[] o);
+        void rowTimes2(MemorySegment d, long rowBytes, int rows, int cols, int r, float[] xs, int b, float[] o);
+        void rowTimes1(MemorySegment d, long rowBytes, int rows, int cols, int r, float[] xs, int b, float[] o);
+    }
+
+    /**
+     * {@link BlockKernels} loaded as a hidden class whose constant type is {@code type}: each type gets
+     * its own class, so its own profile and compiled code, with only its weight loader inlined.
+     */
+    static SmallBatchKernels specialize(GgmlType type) {
+        try (InputStream in = VectorMatrix.class.getResourceAsStream("BlockKernels.class")) {
+            if (in == null) throw new IllegalStateException("BlockKernels.class not found next to VectorMatrix");
+            MethodHandles.Lookup k = MethodHandles.lookup().defineHiddenClassWithClassData(in.readAllBytes(), type, true);
+            return (SmallBatchKernels) k.findConstructor(k.lookupClass(), MethodType.methodType(void.class)).invoke();
+        } catch (Throwable e) {
+            throw new IllegalStateException("cannot load the small-batch kernels for " + type, e);
+        }
+    }
+
     private static final ThreadLocal<float[]> SMALL_TILE = ThreadLocal.withInitial(() -> new float[0]);
 
+    /**
+     * Whether the small-batch path keeps each group of 4 rows dequantized as floats from 8 vectors on,
+     * instead of re-dequantizing them for every group of 4 vectors (measured faster for Q8_0).
+     */
     boolean hasTiledSmallBatch() {
         return false;
     }
 
-    /** As {@link #rows4Times4} with the weights already dequantized in {@code tile} ({@code 4 x cols} floats). */
+    /** As {@link SmallBatchKernels#rows4Times4} with the weights already dequantized in {@code tile} ({@code 4 x cols} floats). */
     void rows4Times4Kept(int r, float[] xs, int b, float[] o, float[] tile) {
         int x0 = b * cols, x1 = x0 + cols, x2 = x1 + cols, x3 = x2 + cols;
         int t1 = cols, t2 = 2 * cols, t3 = 3 * cols;
@@ -210,9 +249,12 @@ abstract sealed class VectorMatrix implements Matrix {
 
     /** Rows {@code [from, to)} times {@code n} (2 to {@link #smallBatchLimit}) input vectors, weights read once per 4 rows. */
     private void smallBatch(int from, int to, float[] xs, float[] o, int n) {
+        SmallBatchKernels k = small;
+        MemorySegment d = data;
+        long rb = rowBytes;
         int r = from;
         // From 8 vectors on, re-dequantizing the 4 rows for every group of 4 vectors costs more than keeping them as floats.
-        boolean tiled = TILED && n >= 8 && hasTiledSmallBatch();
+        boolean tiled = n >= 8 && hasTiledSmallBatch();
         float[] tile = tiled ? SMALL_TILE.get() : null;
         if (tiled && tile.length < 4 * cols) SMALL_TILE.set(tile = new float[4 * cols]);
         for (; r + 3 < to; r += 4) {
@@ -221,75 +263,30 @@ abstract sealed class VectorMatrix implements Matrix {
                 // The first 4 vectors dequantize the 4 rows once and keep them as floats; the others read the floats.
                 for (int i = 0; i < 4; i++) dequantize(r + i, 0, cols, tile, i * cols);
                 for (; b + 4 <= n; b += 4) rows4Times4Kept(r, xs, b, o, tile);
-                switch (n - b) {
-                    case 3 -> rows4Times3(r, xs, b, o);
-                    case 2 -> rows4Times2(r, xs, b, o);
-                    case 1 -> rows4Times1(r, xs, b, o);
-                    default -> {}
+            } else {
+                // Groups of 4, but 6 left as 3+3: the 2-vector kernel pays the dequantization per 2 fmas.
+                for (; n - b >= 4 && n - b != 6; b += 4) k.rows4Times4(d, rb, rows, cols, r, xs, b, o);
+                if (n - b == 6) {
+                    k.rows4Times3(d, rb, rows, cols, r, xs, b, o);
+                    b += 3;
                 }
-                continue;
-            }
-            // Groups of 4, but 6 left as 3+3: the 2-vector kernel pays the dequantization per 2 fmas.
-            for (; n - b >= 4 && n - b != 6; b += 4) rows4Times4(r, xs, b, o);
-            if (n - b == 6) {
-                rows4Times3(r, xs, b, o);
-                b += 3;
             }
             switch (n - b) {
-                case 3 -> rows4Times3(r, xs, b, o);
-                case 2 -> rows4Times2(r, xs, b, o);
-                case 1 -> rows4Times1(r, xs, b, o);
+                case 3 -> k.rows4Times3(d, rb, rows, cols, r, xs, b, o);
+                case 2 -> k.rows4Times2(d, rb, rows, cols, r, xs, b, o);
+                case 1 -> k.rows4Times1(d, rb, rows, cols, r, xs, b, o);
                 default -> {}
             }
         }
         for (; r < to; r++) {
             int b = 0;
-            for (; b + 3 < n; b += 4) rowTimes4(r, xs, b, o);
+            for (; b + 3 < n; b += 4) k.rowTimes4(d, rb, rows, cols, r, xs, b, o);
             if (b + 1 < n) {
-                rowTimes2(r, xs, b, o);
+                k.rowTimes2(d, rb, rows, cols, r, xs, b, o);
                 b += 2;
             }
-            if (b < n) rowTimes1(r, xs, b, o);
+            if (b < n) k.rowTimes1(d, rb, rows, cols, r, xs, b, o);
         }
-    }
-
-    /**
-     * {@code o[(b+v)*rows + r+i] = W[r+i] . x[b+v]} for {@code i, v < 4}: 16 accumulators. Four rows share
-     * each x load, four vectors each dequantized weight vector: one input vector per row alone makes
-     * the x loads the bottleneck (measured: no faster per vector than decode).
-     */
-    void rows4Times4(int r, float[] xs, int b, float[] o) {
-        throw new UnsupportedOperationException("no small-batch kernel for " + getClass().getSimpleName());
-    }
-
-    /** As {@link #rows4Times4} for three input vectors. */
-    void rows4Times3(int r, float[] xs, int b, float[] o) {
-        throw new UnsupportedOperationException("no small-batch kernel for " + getClass().getSimpleName());
-    }
-
-    /** As {@link #rows4Times4} for two input vectors. */
-    void rows4Times2(int r, float[] xs, int b, float[] o) {
-        throw new UnsupportedOperationException("no small-batch kernel for " + getClass().getSimpleName());
-    }
-
-    /** As {@link #rows4Times4} for one input vector. */
-    void rows4Times1(int r, float[] xs, int b, float[] o) {
-        throw new UnsupportedOperationException("no small-batch kernel for " + getClass().getSimpleName());
-    }
-
-    /** {@code o[(b+i)*rows + r] = W[r] . x[b+i]} for {@code i < 4}: one pass over row {@code r} (a share's last rows). */
-    void rowTimes4(int r, float[] xs, int b, float[] o) {
-        throw new UnsupportedOperationException("no small-batch kernel for " + getClass().getSimpleName());
-    }
-
-    /** As {@link #rowTimes4} for two input vectors. */
-    void rowTimes2(int r, float[] xs, int b, float[] o) {
-        throw new UnsupportedOperationException("no small-batch kernel for " + getClass().getSimpleName());
-    }
-
-    /** As {@link #rowTimes4} for one input vector (the odd one of an odd batch). */
-    void rowTimes1(int r, float[] xs, int b, float[] o) {
-        throw new UnsupportedOperationException("no small-batch kernel for " + getClass().getSimpleName());
     }
 
     /** Fused dequantize-dot of row {@code r} with {@code x[0 .. cols)}; {@code sums} as filled by {@link #beforeDecode}. */
@@ -409,8 +406,13 @@ abstract sealed class VectorMatrix implements Matrix {
         return v;
     }
 
+    /** A block's f16 scale at byte {@code q}, broadcast. */
+    static FloatVector f16Scale(MemorySegment d, long q) {
+        return FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q)));
+    }
+
     /** L weights of a Q8_0 block (the int8 at {@code off}) times the block's scale. */
-    private static FloatVector q8Weights(MemorySegment d, long off, FloatVector scale) {
+    static FloatVector q8Weights(MemorySegment d, long off, FloatVector scale) {
         return ((FloatVector) ByteVector.fromMemorySegment(B, d, off, LE).convertShape(VectorOperators.B2F, F, 0)).mul(scale);
     }
 
@@ -420,7 +422,7 @@ abstract sealed class VectorMatrix implements Matrix {
      * keeps the 4-row kernels small enough for C2 to inline every vector operation (with separate
      * low/high code it hit NodeCountInliningCutoff, boxed vectors and ran 15x slower).
      */
-    private static FloatVector q4Weights(MemorySegment d, long off, int shift, FloatVector scale) {
+    static FloatVector q4Weights(MemorySegment d, long off, int shift, FloatVector scale) {
         IntVector n = (IntVector) ByteVector.fromMemorySegment(B, d, off, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
         return ((FloatVector) n.lanewise(VectorOperators.LSHR, shift).and(0x0f).sub(8).convert(VectorOperators.I2F, 0)).mul(scale);
     }
@@ -435,7 +437,7 @@ abstract sealed class VectorMatrix implements Matrix {
     }
 
     static final class F32Matrix extends VectorMatrix {
-        F32Matrix(Tensor t, WorkerPool pool) { super(t, pool); }
+        F32Matrix(Tensor t, WorkerPool pool) { super(t, pool, null); }
 
         @Override
         float dot(int r, float[] x, float[] sums) {
@@ -462,7 +464,7 @@ abstract sealed class VectorMatrix implements Matrix {
     }
 
     static final class F16Matrix extends VectorMatrix {
-        F16Matrix(Tensor t, WorkerPool pool) { super(t, pool); }
+        F16Matrix(Tensor t, WorkerPool pool) { super(t, pool, null); }
 
         @Override
         float dot(int r, float[] x, float[] sums) {
@@ -494,7 +496,7 @@ abstract sealed class VectorMatrix implements Matrix {
     }
 
     static final class BF16Matrix extends VectorMatrix {
-        BF16Matrix(Tensor t, WorkerPool pool) { super(t, pool); }
+        BF16Matrix(Tensor t, WorkerPool pool) { super(t, pool, null); }
 
         @Override
         float dot(int r, float[] x, float[] sums) {
@@ -526,7 +528,9 @@ abstract sealed class VectorMatrix implements Matrix {
 
     /** Q8_0: per 32 weights an f16 scale then 32 int8 (34 bytes, unaligned). */
     static final class Q8Matrix extends VectorMatrix {
-        Q8Matrix(Tensor t, WorkerPool pool) { super(t, pool); }
+        private static final SmallBatchKernels KERNELS = specialize(GgmlType.Q8_0);
+
+        Q8Matrix(Tensor t, WorkerPool pool) { super(t, pool, KERNELS); }
 
         @Override
         float dot(int r, float[] x, float[] sums) {
@@ -561,234 +565,14 @@ abstract sealed class VectorMatrix implements Matrix {
         /** Measured on the Llama-1B shapes, 2 threads: still ahead of the tile path at 16 (293 vs 340 ms per step). */
         @Override int smallBatchLimit() { return 16; }
 
-        @Override
-        void rows4Times4(int r, float[] xs, int b, float[] o) {
-            MemorySegment d = data;
-            long q0 = r * rowBytes, q1 = q0 + rowBytes, q2 = q1 + rowBytes, q3 = q2 + rowBytes;
-            int x0 = b * cols, x1 = x0 + cols, x2 = x1 + cols, x3 = x2 + cols;
-            FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
-            for (int c = 0; c < cols; c += 32, q0 += 34, q1 += 34, q2 += 34, q3 += 34) {
-                FloatVector s0 = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q0)));
-                FloatVector s1 = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q1)));
-                FloatVector s2 = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q2)));
-                FloatVector s3 = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q3)));
-                for (int j = 0; j < 32; j += L) {
-                    FloatVector w0 = q8Weights(d, q0 + 2 + j, s0);
-                    FloatVector w1 = q8Weights(d, q1 + 2 + j, s1);
-                    FloatVector w2 = q8Weights(d, q2 + 2 + j, s2);
-                    FloatVector w3 = q8Weights(d, q3 + 2 + j, s3);
-                    FloatVector v;
-                    v = FloatVector.fromArray(F, xs, x0 + c + j);
-                    a00 = w0.fma(v, a00); a10 = w1.fma(v, a10); a20 = w2.fma(v, a20); a30 = w3.fma(v, a30);
-                    v = FloatVector.fromArray(F, xs, x1 + c + j);
-                    a01 = w0.fma(v, a01); a11 = w1.fma(v, a11); a21 = w2.fma(v, a21); a31 = w3.fma(v, a31);
-                    v = FloatVector.fromArray(F, xs, x2 + c + j);
-                    a02 = w0.fma(v, a02); a12 = w1.fma(v, a12); a22 = w2.fma(v, a22); a32 = w3.fma(v, a32);
-                    v = FloatVector.fromArray(F, xs, x3 + c + j);
-                    a03 = w0.fma(v, a03); a13 = w1.fma(v, a13); a23 = w2.fma(v, a23); a33 = w3.fma(v, a33);
-                }
-            }
-            int oi = b * rows + r;
-            o[oi] = a00.reduceLanes(VectorOperators.ADD);
-            o[oi + 1] = a10.reduceLanes(VectorOperators.ADD);
-            o[oi + 2] = a20.reduceLanes(VectorOperators.ADD);
-            o[oi + 3] = a30.reduceLanes(VectorOperators.ADD);
-            o[oi + rows] = a01.reduceLanes(VectorOperators.ADD);
-            o[oi + rows + 1] = a11.reduceLanes(VectorOperators.ADD);
-            o[oi + rows + 2] = a21.reduceLanes(VectorOperators.ADD);
-            o[oi + rows + 3] = a31.reduceLanes(VectorOperators.ADD);
-            o[oi + 2 * rows] = a02.reduceLanes(VectorOperators.ADD);
-            o[oi + 2 * rows + 1] = a12.reduceLanes(VectorOperators.ADD);
-            o[oi + 2 * rows + 2] = a22.reduceLanes(VectorOperators.ADD);
-            o[oi + 2 * rows + 3] = a32.reduceLanes(VectorOperators.ADD);
-            o[oi + 3 * rows] = a03.reduceLanes(VectorOperators.ADD);
-            o[oi + 3 * rows + 1] = a13.reduceLanes(VectorOperators.ADD);
-            o[oi + 3 * rows + 2] = a23.reduceLanes(VectorOperators.ADD);
-            o[oi + 3 * rows + 3] = a33.reduceLanes(VectorOperators.ADD);
-        }
-
         @Override boolean hasTiledSmallBatch() { return true; }
-
-
-        @Override
-        void rows4Times3(int r, float[] xs, int b, float[] o) {
-            MemorySegment d = data;
-            long q0 = r * rowBytes, q1 = q0 + rowBytes, q2 = q1 + rowBytes, q3 = q2 + rowBytes;
-            int x0 = b * cols, x1 = x0 + cols, x2 = x1 + cols;
-            FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00, a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
-            for (int c = 0; c < cols; c += 32, q0 += 34, q1 += 34, q2 += 34, q3 += 34) {
-                FloatVector s0 = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q0)));
-                FloatVector s1 = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q1)));
-                FloatVector s2 = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q2)));
-                FloatVector s3 = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q3)));
-                for (int j = 0; j < 32; j += L) {
-                    FloatVector w0 = q8Weights(d, q0 + 2 + j, s0);
-                    FloatVector w1 = q8Weights(d, q1 + 2 + j, s1);
-                    FloatVector w2 = q8Weights(d, q2 + 2 + j, s2);
-                    FloatVector w3 = q8Weights(d, q3 + 2 + j, s3);
-                    FloatVector v;
-                    v = FloatVector.fromArray(F, xs, x0 + c + j);
-                    a00 = w0.fma(v, a00); a10 = w1.fma(v, a10); a20 = w2.fma(v, a20); a30 = w3.fma(v, a30);
-                    v = FloatVector.fromArray(F, xs, x1 + c + j);
-                    a01 = w0.fma(v, a01); a11 = w1.fma(v, a11); a21 = w2.fma(v, a21); a31 = w3.fma(v, a31);
-                    v = FloatVector.fromArray(F, xs, x2 + c + j);
-                    a02 = w0.fma(v, a02); a12 = w1.fma(v, a12); a22 = w2.fma(v, a22); a32 = w3.fma(v, a32);
-                }
-            }
-            int oi = b * rows + r;
-            o[oi] = a00.reduceLanes(VectorOperators.ADD);
-            o[oi + 1] = a10.reduceLanes(VectorOperators.ADD);
-            o[oi + 2] = a20.reduceLanes(VectorOperators.ADD);
-            o[oi + 3] = a30.reduceLanes(VectorOperators.ADD);
-            o[oi + rows] = a01.reduceLanes(VectorOperators.ADD);
-            o[oi + rows + 1] = a11.reduceLanes(VectorOperators.ADD);
-            o[oi + rows + 2] = a21.reduceLanes(VectorOperators.ADD);
-            o[oi + rows + 3] = a31.reduceLanes(VectorOperators.ADD);
-            o[oi + 2 * rows] = a02.reduceLanes(VectorOperators.ADD);
-            o[oi + 2 * rows + 1] = a12.reduceLanes(VectorOperators.ADD);
-            o[oi + 2 * rows + 2] = a22.reduceLanes(VectorOperators.ADD);
-            o[oi + 2 * rows + 3] = a32.reduceLanes(VectorOperators.ADD);
-        }
-
-        @Override
-        void rows4Times2(int r, float[] xs, int b, float[] o) {
-            MemorySegment d = data;
-            long q0 = r * rowBytes, q1 = q0 + rowBytes, q2 = q1 + rowBytes, q3 = q2 + rowBytes;
-            int x0 = b * cols, x1 = x0 + cols;
-            FloatVector a00 = FloatVector.zero(F), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
-            for (int c = 0; c < cols; c += 32, q0 += 34, q1 += 34, q2 += 34, q3 += 34) {
-                FloatVector s0 = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q0)));
-                FloatVector s1 = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q1)));
-                FloatVector s2 = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q2)));
-                FloatVector s3 = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q3)));
-                for (int j = 0; j < 32; j += L) {
-                    FloatVector w0 = q8Weights(d, q0 + 2 + j, s0);
-                    FloatVector w1 = q8Weights(d, q1 + 2 + j, s1);
-                    FloatVector w2 = q8Weights(d, q2 + 2 + j, s2);
-                    FloatVector w3 = q8Weights(d, q3 + 2 + j, s3);
-                    FloatVector v;
-                    v = FloatVector.fromArray(F, xs, x0 + c + j);
-                    a00 = w0.fma(v, a00); a10 = w1.fma(v, a10); a20 = w2.fma(v, a20); a30 = w3.fma(v, a30);
-                    v = FloatVector.fromArray(F, xs, x1 + c + j);
-                    a01 = w0.fma(v, a01); a11 = w1.fma(v, a11); a21 = w2.fma(v, a21); a31 = w3.fma(v, a31);
-                }
-            }
-            int oi = b * rows + r;
-            o[oi] = a00.reduceLanes(VectorOperators.ADD);
-            o[oi + 1] = a10.reduceLanes(VectorOperators.ADD);
-            o[oi + 2] = a20.reduceLanes(VectorOperators.ADD);
-            o[oi + 3] = a30.reduceLanes(VectorOperators.ADD);
-            o[oi + rows] = a01.reduceLanes(VectorOperators.ADD);
-            o[oi + rows + 1] = a11.reduceLanes(VectorOperators.ADD);
-            o[oi + rows + 2] = a21.reduceLanes(VectorOperators.ADD);
-            o[oi + rows + 3] = a31.reduceLanes(VectorOperators.ADD);
-        }
-
-        @Override
-        void rows4Times1(int r, float[] xs, int b, float[] o) {
-            MemorySegment d = data;
-            long q0 = r * rowBytes, q1 = q0 + rowBytes, q2 = q1 + rowBytes, q3 = q2 + rowBytes;
-            int x0 = b * cols;
-            FloatVector a00 = FloatVector.zero(F), a10 = a00, a20 = a00, a30 = a00;
-            for (int c = 0; c < cols; c += 32, q0 += 34, q1 += 34, q2 += 34, q3 += 34) {
-                FloatVector s0 = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q0)));
-                FloatVector s1 = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q1)));
-                FloatVector s2 = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q2)));
-                FloatVector s3 = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q3)));
-                for (int j = 0; j < 32; j += L) {
-                    FloatVector w0 = q8Weights(d, q0 + 2 + j, s0);
-                    FloatVector w1 = q8Weights(d, q1 + 2 + j, s1);
-                    FloatVector w2 = q8Weights(d, q2 + 2 + j, s2);
-                    FloatVector w3 = q8Weights(d, q3 + 2 + j, s3);
-                    FloatVector v;
-                    v = FloatVector.fromArray(F, xs, x0 + c + j);
-                    a00 = w0.fma(v, a00); a10 = w1.fma(v, a10); a20 = w2.fma(v, a20); a30 = w3.fma(v, a30);
-                }
-            }
-            int oi = b * rows + r;
-            o[oi] = a00.reduceLanes(VectorOperators.ADD);
-            o[oi + 1] = a10.reduceLanes(VectorOperators.ADD);
-            o[oi + 2] = a20.reduceLanes(VectorOperators.ADD);
-            o[oi + 3] = a30.reduceLanes(VectorOperators.ADD);
-        }
-
-        // The block's two halves (weights j and 16+j) feed separate accumulators: twice the independent
-        // fma chains, and the same loop serves 8- and 16-lane vectors.
-        @Override
-        void rowTimes4(int r, float[] xs, int b, float[] o) {
-            MemorySegment d = data;
-            long q = r * rowBytes;
-            int x0 = b * cols, x1 = x0 + cols, x2 = x1 + cols, x3 = x2 + cols;
-            FloatVector l0 = FloatVector.zero(F), l1 = l0, l2 = l0, l3 = l0, h0 = l0, h1 = l0, h2 = l0, h3 = l0;
-            for (int c = 0; c < cols; c += 32, q += 34) {
-                FloatVector scale = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q)));
-                for (int j = 0; j < 16; j += L) {
-                    FloatVector lo = ((FloatVector) ByteVector.fromMemorySegment(B, d, q + 2 + j, LE).convertShape(VectorOperators.B2F, F, 0)).mul(scale);
-                    FloatVector hi = ((FloatVector) ByteVector.fromMemorySegment(B, d, q + 18 + j, LE).convertShape(VectorOperators.B2F, F, 0)).mul(scale);
-                    int k = c + j;
-                    l0 = lo.fma(FloatVector.fromArray(F, xs, x0 + k), l0);
-                    h0 = hi.fma(FloatVector.fromArray(F, xs, x0 + k + 16), h0);
-                    l1 = lo.fma(FloatVector.fromArray(F, xs, x1 + k), l1);
-                    h1 = hi.fma(FloatVector.fromArray(F, xs, x1 + k + 16), h1);
-                    l2 = lo.fma(FloatVector.fromArray(F, xs, x2 + k), l2);
-                    h2 = hi.fma(FloatVector.fromArray(F, xs, x2 + k + 16), h2);
-                    l3 = lo.fma(FloatVector.fromArray(F, xs, x3 + k), l3);
-                    h3 = hi.fma(FloatVector.fromArray(F, xs, x3 + k + 16), h3);
-                }
-            }
-            int oi = b * rows + r;
-            o[oi] = l0.add(h0).reduceLanes(VectorOperators.ADD);
-            o[oi + rows] = l1.add(h1).reduceLanes(VectorOperators.ADD);
-            o[oi + 2 * rows] = l2.add(h2).reduceLanes(VectorOperators.ADD);
-            o[oi + 3 * rows] = l3.add(h3).reduceLanes(VectorOperators.ADD);
-        }
-
-        @Override
-        void rowTimes2(int r, float[] xs, int b, float[] o) {
-            MemorySegment d = data;
-            long q = r * rowBytes;
-            int x0 = b * cols, x1 = x0 + cols;
-            FloatVector l0 = FloatVector.zero(F), l1 = l0, h0 = l0, h1 = l0;
-            for (int c = 0; c < cols; c += 32, q += 34) {
-                FloatVector scale = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q)));
-                for (int j = 0; j < 16; j += L) {
-                    FloatVector lo = ((FloatVector) ByteVector.fromMemorySegment(B, d, q + 2 + j, LE).convertShape(VectorOperators.B2F, F, 0)).mul(scale);
-                    FloatVector hi = ((FloatVector) ByteVector.fromMemorySegment(B, d, q + 18 + j, LE).convertShape(VectorOperators.B2F, F, 0)).mul(scale);
-                    int k = c + j;
-                    l0 = lo.fma(FloatVector.fromArray(F, xs, x0 + k), l0);
-                    h0 = hi.fma(FloatVector.fromArray(F, xs, x0 + k + 16), h0);
-                    l1 = lo.fma(FloatVector.fromArray(F, xs, x1 + k), l1);
-                    h1 = hi.fma(FloatVector.fromArray(F, xs, x1 + k + 16), h1);
-                }
-            }
-            int oi = b * rows + r;
-            o[oi] = l0.add(h0).reduceLanes(VectorOperators.ADD);
-            o[oi + rows] = l1.add(h1).reduceLanes(VectorOperators.ADD);
-        }
-
-        @Override
-        void rowTimes1(int r, float[] xs, int b, float[] o) {
-            MemorySegment d = data;
-            long q = r * rowBytes;
-            int x0 = b * cols;
-            FloatVector l0 = FloatVector.zero(F), h0 = l0;
-            for (int c = 0; c < cols; c += 32, q += 34) {
-                FloatVector scale = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q)));
-                for (int j = 0; j < 16; j += L) {
-                    int k = c + j;
-                    l0 = ((FloatVector) ByteVector.fromMemorySegment(B, d, q + 2 + j, LE).convertShape(VectorOperators.B2F, F, 0)).mul(scale)
-                            .fma(FloatVector.fromArray(F, xs, x0 + k), l0);
-                    h0 = ((FloatVector) ByteVector.fromMemorySegment(B, d, q + 18 + j, LE).convertShape(VectorOperators.B2F, F, 0)).mul(scale)
-                            .fma(FloatVector.fromArray(F, xs, x0 + k + 16), h0);
-                }
-            }
-            o[b * rows + r] = l0.add(h0).reduceLanes(VectorOperators.ADD);
-        }
     }
 
     /** Q4_0: per 32 weights an f16 scale then 16 bytes; element j is the low nibble of byte j, j+16 its high nibble. */
     static final class Q4Matrix extends VectorMatrix {
-        Q4Matrix(Tensor t, WorkerPool pool) { super(t, pool); }
+        private static final SmallBatchKernels KERNELS = specialize(GgmlType.Q4_0);
+
+        Q4Matrix(Tensor t, WorkerPool pool) { super(t, pool, KERNELS); }
 
         /** Per 32-block sums of x: lets the kernel apply the "-8" once per block. */
         @Override
@@ -870,236 +654,5 @@ abstract sealed class VectorMatrix implements Matrix {
 
         /** Measured on the Llama-1B shapes, 2 threads: even with the tile path at 8, behind it at 12 (239 vs 202 ms per step). */
         @Override int smallBatchLimit() { return 8; }
-
-        @Override
-        void rows4Times4(int r, float[] xs, int b, float[] o) {
-            MemorySegment d = data;
-            long q0 = r * rowBytes, q1 = q0 + rowBytes, q2 = q1 + rowBytes, q3 = q2 + rowBytes;
-            int x0 = b * cols, x1 = x0 + cols, x2 = x1 + cols, x3 = x2 + cols;
-            FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
-            for (int c = 0; c < cols; c += 32, q0 += 18, q1 += 18, q2 += 18, q3 += 18) {
-                FloatVector s0 = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q0)));
-                FloatVector s1 = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q1)));
-                FloatVector s2 = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q2)));
-                FloatVector s3 = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q3)));
-                for (int j = 0; j < 32; j += L) {
-                    long at = 2 + (j & 15);
-                    int shift = (j & 16) >> 2;
-                    FloatVector w0 = q4Weights(d, q0 + at, shift, s0);
-                    FloatVector w1 = q4Weights(d, q1 + at, shift, s1);
-                    FloatVector w2 = q4Weights(d, q2 + at, shift, s2);
-                    FloatVector w3 = q4Weights(d, q3 + at, shift, s3);
-                    FloatVector v;
-                    v = FloatVector.fromArray(F, xs, x0 + c + j);
-                    a00 = w0.fma(v, a00); a10 = w1.fma(v, a10); a20 = w2.fma(v, a20); a30 = w3.fma(v, a30);
-                    v = FloatVector.fromArray(F, xs, x1 + c + j);
-                    a01 = w0.fma(v, a01); a11 = w1.fma(v, a11); a21 = w2.fma(v, a21); a31 = w3.fma(v, a31);
-                    v = FloatVector.fromArray(F, xs, x2 + c + j);
-                    a02 = w0.fma(v, a02); a12 = w1.fma(v, a12); a22 = w2.fma(v, a22); a32 = w3.fma(v, a32);
-                    v = FloatVector.fromArray(F, xs, x3 + c + j);
-                    a03 = w0.fma(v, a03); a13 = w1.fma(v, a13); a23 = w2.fma(v, a23); a33 = w3.fma(v, a33);
-                }
-            }
-            int oi = b * rows + r;
-            o[oi] = a00.reduceLanes(VectorOperators.ADD);
-            o[oi + 1] = a10.reduceLanes(VectorOperators.ADD);
-            o[oi + 2] = a20.reduceLanes(VectorOperators.ADD);
-            o[oi + 3] = a30.reduceLanes(VectorOperators.ADD);
-            o[oi + rows] = a01.reduceLanes(VectorOperators.ADD);
-            o[oi + rows + 1] = a11.reduceLanes(VectorOperators.ADD);
-            o[oi + rows + 2] = a21.reduceLanes(VectorOperators.ADD);
-            o[oi + rows + 3] = a31.reduceLanes(VectorOperators.ADD);
-            o[oi + 2 * rows] = a02.reduceLanes(VectorOperators.ADD);
-            o[oi + 2 * rows + 1] = a12.reduceLanes(VectorOperators.ADD);
-            o[oi + 2 * rows + 2] = a22.reduceLanes(VectorOperators.ADD);
-            o[oi + 2 * rows + 3] = a32.reduceLanes(VectorOperators.ADD);
-            o[oi + 3 * rows] = a03.reduceLanes(VectorOperators.ADD);
-            o[oi + 3 * rows + 1] = a13.reduceLanes(VectorOperators.ADD);
-            o[oi + 3 * rows + 2] = a23.reduceLanes(VectorOperators.ADD);
-            o[oi + 3 * rows + 3] = a33.reduceLanes(VectorOperators.ADD);
-        }
-
-        @Override
-        void rows4Times3(int r, float[] xs, int b, float[] o) {
-            MemorySegment d = data;
-            long q0 = r * rowBytes, q1 = q0 + rowBytes, q2 = q1 + rowBytes, q3 = q2 + rowBytes;
-            int x0 = b * cols, x1 = x0 + cols, x2 = x1 + cols;
-            FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00, a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
-            for (int c = 0; c < cols; c += 32, q0 += 18, q1 += 18, q2 += 18, q3 += 18) {
-                FloatVector s0 = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q0)));
-                FloatVector s1 = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q1)));
-                FloatVector s2 = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q2)));
-                FloatVector s3 = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q3)));
-                for (int j = 0; j < 32; j += L) {
-                    long at = 2 + (j & 15);
-                    int shift = (j & 16) >> 2;
-                    FloatVector w0 = q4Weights(d, q0 + at, shift, s0);
-                    FloatVector w1 = q4Weights(d, q1 + at, shift, s1);
-                    FloatVector w2 = q4Weights(d, q2 + at, shift, s2);
-                    FloatVector w3 = q4Weights(d, q3 + at, shift, s3);
-                    FloatVector v;
-                    v = FloatVector.fromArray(F, xs, x0 + c + j);
-                    a00 = w0.fma(v, a00); a10 = w1.fma(v, a10); a20 = w2.fma(v, a20); a30 = w3.fma(v, a30);
-                    v = FloatVector.fromArray(F, xs, x1 + c + j);
-                    a01 = w0.fma(v, a01); a11 = w1.fma(v, a11); a21 = w2.fma(v, a21); a31 = w3.fma(v, a31);
-                    v = FloatVector.fromArray(F, xs, x2 + c + j);
-                    a02 = w0.fma(v, a02); a12 = w1.fma(v, a12); a22 = w2.fma(v, a22); a32 = w3.fma(v, a32);
-                }
-            }
-            int oi = b * rows + r;
-            o[oi] = a00.reduceLanes(VectorOperators.ADD);
-            o[oi + 1] = a10.reduceLanes(VectorOperators.ADD);
-            o[oi + 2] = a20.reduceLanes(VectorOperators.ADD);
-            o[oi + 3] = a30.reduceLanes(VectorOperators.ADD);
-            o[oi + rows] = a01.reduceLanes(VectorOperators.ADD);
-            o[oi + rows + 1] = a11.reduceLanes(VectorOperators.ADD);
-            o[oi + rows + 2] = a21.reduceLanes(VectorOperators.ADD);
-            o[oi + rows + 3] = a31.reduceLanes(VectorOperators.ADD);
-            o[oi + 2 * rows] = a02.reduceLanes(VectorOperators.ADD);
-            o[oi + 2 * rows + 1] = a12.reduceLanes(VectorOperators.ADD);
-            o[oi + 2 * rows + 2] = a22.reduceLanes(VectorOperators.ADD);
-            o[oi + 2 * rows + 3] = a32.reduceLanes(VectorOperators.ADD);
-        }
-
-        @Override
-        void rows4Times2(int r, float[] xs, int b, float[] o) {
-            MemorySegment d = data;
-            long q0 = r * rowBytes, q1 = q0 + rowBytes, q2 = q1 + rowBytes, q3 = q2 + rowBytes;
-            int x0 = b * cols, x1 = x0 + cols;
-            FloatVector a00 = FloatVector.zero(F), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
-            for (int c = 0; c < cols; c += 32, q0 += 18, q1 += 18, q2 += 18, q3 += 18) {
-                FloatVector s0 = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q0)));
-                FloatVector s1 = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q1)));
-                FloatVector s2 = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q2)));
-                FloatVector s3 = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q3)));
-                for (int j = 0; j < 32; j += L) {
-                    long at = 2 + (j & 15);
-                    int shift = (j & 16) >> 2;
-                    FloatVector w0 = q4Weights(d, q0 + at, shift, s0);
-                    FloatVector w1 = q4Weights(d, q1 + at, shift, s1);
-                    FloatVector w2 = q4Weights(d, q2 + at, shift, s2);
-                    FloatVector w3 = q4Weights(d, q3 + at, shift, s3);
-                    FloatVector v;
-                    v = FloatVector.fromArray(F, xs, x0 + c + j);
-                    a00 = w0.fma(v, a00); a10 = w1.fma(v, a10); a20 = w2.fma(v, a20); a30 = w3.fma(v, a30);
-                    v = FloatVector.fromArray(F, xs, x1 + c + j);
-                    a01 = w0.fma(v, a01); a11 = w1.fma(v, a11); a21 = w2.fma(v, a21); a31 = w3.fma(v, a31);
-                }
-            }
-            int oi = b * rows + r;
-            o[oi] = a00.reduceLanes(VectorOperators.ADD);
-            o[oi + 1] = a10.reduceLanes(VectorOperators.ADD);
-            o[oi + 2] = a20.reduceLanes(VectorOperators.ADD);
-            o[oi + 3] = a30.reduceLanes(VectorOperators.ADD);
-            o[oi + rows] = a01.reduceLanes(VectorOperators.ADD);
-            o[oi + rows + 1] = a11.reduceLanes(VectorOperators.ADD);
-            o[oi + rows + 2] = a21.reduceLanes(VectorOperators.ADD);
-            o[oi + rows + 3] = a31.reduceLanes(VectorOperators.ADD);
-        }
-
-        @Override
-        void rows4Times1(int r, float[] xs, int b, float[] o) {
-            MemorySegment d = data;
-            long q0 = r * rowBytes, q1 = q0 + rowBytes, q2 = q1 + rowBytes, q3 = q2 + rowBytes;
-            int x0 = b * cols;
-            FloatVector a00 = FloatVector.zero(F), a10 = a00, a20 = a00, a30 = a00;
-            for (int c = 0; c < cols; c += 32, q0 += 18, q1 += 18, q2 += 18, q3 += 18) {
-                FloatVector s0 = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q0)));
-                FloatVector s1 = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q1)));
-                FloatVector s2 = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q2)));
-                FloatVector s3 = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q3)));
-                for (int j = 0; j < 32; j += L) {
-                    long at = 2 + (j & 15);
-                    int shift = (j & 16) >> 2;
-                    FloatVector w0 = q4Weights(d, q0 + at, shift, s0);
-                    FloatVector w1 = q4Weights(d, q1 + at, shift, s1);
-                    FloatVector w2 = q4Weights(d, q2 + at, shift, s2);
-                    FloatVector w3 = q4Weights(d, q3 + at, shift, s3);
-                    FloatVector v;
-                    v = FloatVector.fromArray(F, xs, x0 + c + j);
-                    a00 = w0.fma(v, a00); a10 = w1.fma(v, a10); a20 = w2.fma(v, a20); a30 = w3.fma(v, a30);
-                }
-            }
-            int oi = b * rows + r;
-            o[oi] = a00.reduceLanes(VectorOperators.ADD);
-            o[oi + 1] = a10.reduceLanes(VectorOperators.ADD);
-            o[oi + 2] = a20.reduceLanes(VectorOperators.ADD);
-            o[oi + 3] = a30.reduceLanes(VectorOperators.ADD);
-        }
-
-        // Nibbles zero-extended to int lanes once per block (x86 has no byte shifts); "-8" and the scale
-        // are applied to the weights, once for all the vectors they meet.
-        @Override
-        void rowTimes4(int r, float[] xs, int b, float[] o) {
-            MemorySegment d = data;
-            long q = r * rowBytes;
-            int x0 = b * cols, x1 = x0 + cols, x2 = x1 + cols, x3 = x2 + cols;
-            FloatVector l0 = FloatVector.zero(F), l1 = l0, l2 = l0, l3 = l0, h0 = l0, h1 = l0, h2 = l0, h3 = l0;
-            for (int c = 0; c < cols; c += 32, q += 18) {
-                FloatVector scale = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q)));
-                for (int j = 0; j < 16; j += L) {
-                    IntVector n = (IntVector) ByteVector.fromMemorySegment(B, d, q + 2 + j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-                    FloatVector lo = ((FloatVector) n.and(0x0f).sub(8).convert(VectorOperators.I2F, 0)).mul(scale);
-                    FloatVector hi = ((FloatVector) n.lanewise(VectorOperators.LSHR, 4).sub(8).convert(VectorOperators.I2F, 0)).mul(scale);
-                    int k = c + j;
-                    l0 = lo.fma(FloatVector.fromArray(F, xs, x0 + k), l0);
-                    h0 = hi.fma(FloatVector.fromArray(F, xs, x0 + k + 16), h0);
-                    l1 = lo.fma(FloatVector.fromArray(F, xs, x1 + k), l1);
-                    h1 = hi.fma(FloatVector.fromArray(F, xs, x1 + k + 16), h1);
-                    l2 = lo.fma(FloatVector.fromArray(F, xs, x2 + k), l2);
-                    h2 = hi.fma(FloatVector.fromArray(F, xs, x2 + k + 16), h2);
-                    l3 = lo.fma(FloatVector.fromArray(F, xs, x3 + k), l3);
-                    h3 = hi.fma(FloatVector.fromArray(F, xs, x3 + k + 16), h3);
-                }
-            }
-            int oi = b * rows + r;
-            o[oi] = l0.add(h0).reduceLanes(VectorOperators.ADD);
-            o[oi + rows] = l1.add(h1).reduceLanes(VectorOperators.ADD);
-            o[oi + 2 * rows] = l2.add(h2).reduceLanes(VectorOperators.ADD);
-            o[oi + 3 * rows] = l3.add(h3).reduceLanes(VectorOperators.ADD);
-        }
-
-        @Override
-        void rowTimes2(int r, float[] xs, int b, float[] o) {
-            MemorySegment d = data;
-            long q = r * rowBytes;
-            int x0 = b * cols, x1 = x0 + cols;
-            FloatVector l0 = FloatVector.zero(F), l1 = l0, h0 = l0, h1 = l0;
-            for (int c = 0; c < cols; c += 32, q += 18) {
-                FloatVector scale = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q)));
-                for (int j = 0; j < 16; j += L) {
-                    IntVector n = (IntVector) ByteVector.fromMemorySegment(B, d, q + 2 + j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-                    FloatVector lo = ((FloatVector) n.and(0x0f).sub(8).convert(VectorOperators.I2F, 0)).mul(scale);
-                    FloatVector hi = ((FloatVector) n.lanewise(VectorOperators.LSHR, 4).sub(8).convert(VectorOperators.I2F, 0)).mul(scale);
-                    int k = c + j;
-                    l0 = lo.fma(FloatVector.fromArray(F, xs, x0 + k), l0);
-                    h0 = hi.fma(FloatVector.fromArray(F, xs, x0 + k + 16), h0);
-                    l1 = lo.fma(FloatVector.fromArray(F, xs, x1 + k), l1);
-                    h1 = hi.fma(FloatVector.fromArray(F, xs, x1 + k + 16), h1);
-                }
-            }
-            int oi = b * rows + r;
-            o[oi] = l0.add(h0).reduceLanes(VectorOperators.ADD);
-            o[oi + rows] = l1.add(h1).reduceLanes(VectorOperators.ADD);
-        }
-
-        @Override
-        void rowTimes1(int r, float[] xs, int b, float[] o) {
-            MemorySegment d = data;
-            long q = r * rowBytes;
-            int x0 = b * cols;
-            FloatVector l0 = FloatVector.zero(F), h0 = l0;
-            for (int c = 0; c < cols; c += 32, q += 18) {
-                FloatVector scale = FloatVector.broadcast(F, Float.float16ToFloat(d.get(I16, q)));
-                for (int j = 0; j < 16; j += L) {
-                    IntVector n = (IntVector) ByteVector.fromMemorySegment(B, d, q + 2 + j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-                    int k = c + j;
-                    l0 = ((FloatVector) n.and(0x0f).sub(8).convert(VectorOperators.I2F, 0)).mul(scale).fma(FloatVector.fromArray(F, xs, x0 + k), l0);
-                    h0 = ((FloatVector) n.lanewise(VectorOperators.LSHR, 4).sub(8).convert(VectorOperators.I2F, 0)).mul(scale)
-                            .fma(FloatVector.fromArray(F, xs, x0 + k + 16), h0);
-                }
-            }
-            o[b * rows + r] = l0.add(h0).reduceLanes(VectorOperators.ADD);
-        }
     }
 }

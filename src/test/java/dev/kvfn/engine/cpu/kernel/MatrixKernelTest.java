@@ -17,6 +17,7 @@ import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import java.util.stream.IntStream;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -26,7 +27,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * Every kernel type x {vector, scalar} x batch {1, 7, 32} and the small-batch sizes around every
- * path boundary, against a float64 reference built from values dequantized here, independently of
+ * path boundary (every batch 1 to 17 for the block types), against a float64 reference built from values dequantized here, independently of
  * the kernels.
  */
 class MatrixKernelTest {
@@ -61,12 +62,13 @@ class MatrixKernelTest {
                 }
             }
         }
-        // Small-batch path (Q8_0 up to 16 vectors, Q4_0 up to 8, then the tile path): every group split
-        // (4s, 6 as 3+3, tails of 3, 2, 1) and both sides of each limit. 13 rows over 3 threads leave
-        // shares with a partial 4-row block; 5 rows leave shares with no full block at all.
+        // Small batches: every group split (4s, 6 as 3+3, tails of 3, 2, 1) and both sides of each path
+        // limit; the block types, whose small-batch kernels differ per type, get every batch up to 17.
+        // 13 rows over 3 threads leave shares with a partial 4-row block; 5 rows leave shares with no full block at all.
+        int[] everySmallBatch = IntStream.rangeClosed(2, 17).toArray();
         for (GgmlType type : List.of(GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0)) {
             for (boolean vector : new boolean[] {true, false}) {
-                for (int batch : new int[] {2, 3, 4, 5, 6, 8, 9, 10, 16, 17}) {
+                for (int batch : type.blockSize() == 1 ? new int[] {2, 3, 4, 5, 6, 8, 9, 10, 16, 17} : everySmallBatch) {
                     list.add(Arguments.of(type, vector, batch, 67, 256));
                     list.add(Arguments.of(type, vector, batch, 13, 2048));
                     if (type.blockSize() == 1) list.add(Arguments.of(type, vector, batch, 5, 1037));
