@@ -10,11 +10,8 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
-import java.io.InputStream;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.MethodType;
 import java.nio.ByteOrder;
 import java.util.concurrent.atomic.AtomicBoolean;
 
@@ -34,8 +31,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * the block types read each quantized block of 4 rows once, scale it in registers and fma it against
  * up to four input vectors at a time (16 accumulators), reducing once per (row, vector): the weights
  * are streamed once per multiply, as in decode, but serve every vector, and no tile is written.
- * Those kernels are written once, in {@link BlockKernels}, over a per-type weight loader, and each
- * block type gets its own copy of that class (see {@link #specialize}). From 8 vectors on (Q8_0), each group of 4 rows
+ * Those kernels are written once, in {@code src/main/templates/BlockKernels.java.template}, over a
+ * per-type weight loader, and each block type gets its own copy of that class, generated at build
+ * time ({@code Q8_0Kernels}, {@code Q4_0Kernels}). From 8 vectors on (Q8_0), each group of 4 rows
  * is first dequantized to floats in a per-thread tile, then every group of 4 vectors reads the
  * floats: dequantizing is what bounds these steps (the 16-vector step is ~20% faster), and kernels
  * with more accumulators (2x8, 4x6) make C2 stop intrinsifying the Vector API calls.
@@ -170,7 +168,7 @@ abstract sealed class VectorMatrix implements Matrix {
      * {@code rows4TimesN} for rows {@code r..r+3} and vectors {@code b..b+N-1}, {@code rowTimesN} for
      * row {@code r} alone (a share's last rows). Four rows share each x load, four vectors each
      * dequantized weight vector: one input vector per row alone makes the x loads the bottleneck.
-     * Written once in {@link BlockKernels} and specialized per type by {@link #specialize}.
+     * Written once in {@code src/main/templates/BlockKernels.java.template}, generated per type at build time.
      */
     interface SmallBatchKernels {
         void rows4Times4(MemorySegment d, long rowBytes, int rows, int cols, int r, float[] xs, int b, float[] o);
@@ -180,20 +178,6 @@ abstract sealed class VectorMatrix implements Matrix {
         void rowTimes4(MemorySegment d, long rowBytes, int rows, int cols, int r, float[] xs, int b, float[] o);
         void rowTimes2(MemorySegment d, long rowBytes, int rows, int cols, int r, float[] xs, int b, float[] o);
         void rowTimes1(MemorySegment d, long rowBytes, int rows, int cols, int r, float[] xs, int b, float[] o);
-    }
-
-    /**
-     * {@link BlockKernels} loaded as a hidden class whose constant type is {@code type}: each type gets
-     * its own class, so its own profile and compiled code, with only its weight loader inlined.
-     */
-    static SmallBatchKernels specialize(GgmlType type) {
-        try (InputStream in = VectorMatrix.class.getResourceAsStream("BlockKernels.class")) {
-            if (in == null) throw new IllegalStateException("BlockKernels.class not found next to VectorMatrix");
-            MethodHandles.Lookup k = MethodHandles.lookup().defineHiddenClassWithClassData(in.readAllBytes(), type, true);
-            return (SmallBatchKernels) k.findConstructor(k.lookupClass(), MethodType.methodType(void.class)).invoke();
-        } catch (Throwable e) {
-            throw new IllegalStateException("cannot load the small-batch kernels for " + type, e);
-        }
     }
 
     private static final ThreadLocal<float[]> SMALL_TILE = ThreadLocal.withInitial(() -> new float[0]);
@@ -528,7 +512,7 @@ abstract sealed class VectorMatrix implements Matrix {
 
     /** Q8_0: per 32 weights an f16 scale then 32 int8 (34 bytes, unaligned). */
     static final class Q8Matrix extends VectorMatrix {
-        private static final SmallBatchKernels KERNELS = specialize(GgmlType.Q8_0);
+        private static final SmallBatchKernels KERNELS = new Q8_0Kernels(); // generated from BlockKernels.java.template
 
         Q8Matrix(Tensor t, WorkerPool pool) { super(t, pool, KERNELS); }
 
@@ -570,7 +554,7 @@ abstract sealed class VectorMatrix implements Matrix {
 
     /** Q4_0: per 32 weights an f16 scale then 16 bytes; element j is the low nibble of byte j, j+16 its high nibble. */
     static final class Q4Matrix extends VectorMatrix {
-        private static final SmallBatchKernels KERNELS = specialize(GgmlType.Q4_0);
+        private static final SmallBatchKernels KERNELS = new Q4_0Kernels(); // generated from BlockKernels.java.template
 
         Q4Matrix(Tensor t, WorkerPool pool) { super(t, pool, KERNELS); }
 
