@@ -1,5 +1,7 @@
 package dev.kvfn.function;
 
+import dev.kvfn.engine.EngineUnavailableException;
+import dev.kvfn.engine.GenerationFailedException;
 import dev.kvfn.engine.QueueFullException;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
@@ -32,6 +34,12 @@ public class HttpErrors {
             status = 429;
             message = full.getMessage();
             ctx.response().putHeader("Retry-After", String.valueOf(full.retryAfterSeconds()));
+        } else if (failure instanceof EngineUnavailableException down) {
+            status = 503;
+            message = down.getMessage();
+        } else if (failure instanceof GenerationFailedException failed) {
+            status = 500; // the engine logged the cause once
+            message = failed.getMessage();
         } else if (failure instanceof BadRequestException || failure instanceof IllegalArgumentException) {
             status = 400;
             message = failure.getMessage();
@@ -57,7 +65,8 @@ public class HttpErrors {
     private static Throwable rootOf(Throwable t) {
         Throwable cur = t;
         while (cur != null && !(cur instanceof BadRequestException) && !(cur instanceof IllegalArgumentException)
-                && !(cur instanceof QueueFullException)
+                && !(cur instanceof QueueFullException) && !(cur instanceof EngineUnavailableException)
+                && !(cur instanceof GenerationFailedException)
                 && cur.getCause() != null && cur.getCause() != cur) {
             cur = cur.getCause();
         }

@@ -129,6 +129,7 @@ final class ServingEngine implements Engine {
     @Override public ModelInfo model() { return engine.model(); }
     @Override public Tokenizer tokenizer() { return engine.tokenizer(); }
     @Override public void close() { engine.close(); }
+    @Override public String failure() { return engine.failure(); }
     @Override public dev.kvfn.engine.EngineStats stats() { return engine.stats(); }
     @Override public boolean persist(Duration timeout) throws InterruptedException { return engine.persist(timeout); }
 

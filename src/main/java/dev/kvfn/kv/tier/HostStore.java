@@ -78,7 +78,7 @@ public final class HostStore implements AutoCloseable {
     private final BlockFormat format;
     private final int layoutTag; // in every slot entry: an entry of another layout is never read as this one
     private final int slots;
-    private final long blockBytes, dataStart;
+    private final long blockBytes, dataStart, fileBytes;
     private final Arena arena;
     private final MemorySegment map;
     private final FileChannel channel; // block bytes are written through it, never through the mapping
@@ -107,6 +107,7 @@ public final class HostStore implements AutoCloseable {
         this.slots = slots;
         this.blockBytes = format.blockBytes();
         this.dataStart = dataStart;
+        this.fileBytes = dataStart + slots * format.blockBytes();
         this.arena = arena;
         this.map = map;
         this.openOutcome = outcome;
@@ -273,9 +274,14 @@ public final class HostStore implements AutoCloseable {
         if (order.length == 0) return;
         prefault = Thread.ofPlatform().daemon().name("kvfn-host-prefault").start(() -> {
             long sum = 0;
-            for (int i = order.length - 1; i >= 0 && !closing; i--) {
-                long from = dataOffset(order[i]);
-                for (long at = 0; at < blockBytes; at += 4096) sum += map.get(ValueLayout.JAVA_BYTE, from + at);
+            try {
+                for (int i = order.length - 1; i >= 0 && !closing; i--) {
+                    long from = dataOffset(order[i]);
+                    requireIntact(from + blockBytes);
+                    for (long at = 0; at < blockBytes; at += 4096) sum += map.get(ValueLayout.JAVA_BYTE, from + at);
+                }
+            } catch (Damaged | InternalError e) {
+                // the file was cut meanwhile: a warm-up only; the restore path finds out and turns the tier off
             }
             prefaultSink = sum;
         });
@@ -312,6 +318,7 @@ public final class HostStore implements AutoCloseable {
     public synchronized BlockKey parent(BlockKey key) {
         Integer s = index.get(key);
         if (s == null) return null;
+        requireIntact(dataStart);
         long e = entry(s);
         return map.get(I32, e + 24) == 0 ? null : BlockKey.of(bytes(e + 64));
     }
@@ -323,6 +330,7 @@ public final class HostStore implements AutoCloseable {
      */
     public synchronized boolean put(BlockKey key, BlockKey parent, MemorySegment src, long offset) {
         if (index.containsKey(key)) return false;
+        requireIntact(fileBytes); // entries and rewritten slots go through the mapping
         int s;
         if (!free.isEmpty()) {
             s = free.poll();
@@ -384,6 +392,7 @@ public final class HostStore implements AutoCloseable {
      * @return how many leading keys are stored with a sound entry (a bad entry is dropped and counted)
      */
     public synchronized int plan(BlockKey[] keys, int n, int[] slots, long[] generationsOut, int[] crcs) {
+        requireIntact(dataStart); // the slot table is read through the mapping
         for (int i = 0; i < n; i++) {
             Integer found = index.get(keys[i]);
             if (found == null) {
@@ -407,8 +416,9 @@ public final class HostStore implements AutoCloseable {
 
     /** Copies slot {@code slot}'s bytes to {@code dst} at {@code offset}; true when the copy matches {@code crc}. No lock. */
     public boolean copyVerified(int slot, int expectedCrc, MemorySegment dst, long offset) {
-        var crc = new CRC32C();
         long from = dataOffset(slot);
+        requireIntact(from + blockBytes);
+        var crc = new CRC32C();
         java.nio.ByteBuffer copied = dst.asSlice(offset, blockBytes).asByteBuffer();
         for (int done = 0; done < blockBytes; done += RESTORE_CHUNK) {
             int n = (int) Math.min(RESTORE_CHUNK, blockBytes - done);
@@ -446,6 +456,32 @@ public final class HostStore implements AutoCloseable {
         return good;
     }
 
+    /**
+     * Reading the mapping past the file's end is a SIGBUS (an {@link InternalError} in Java), so before
+     * mapped access the file must still reach {@code end}: a file cut under the running process (by hand,
+     * by another program) makes the store unusable until the next open repairs it.
+     *
+     * @throws Damaged when the file is shorter
+     */
+    private void requireIntact(long end) {
+        long size;
+        try {
+            size = channel.size();
+        } catch (IOException e) {
+            throw new Damaged("host KV store " + file + " cannot be checked: " + e.getMessage(), e);
+        }
+        if (size < end) {
+            throw new Damaged("host KV store " + file + " was cut to " + size + " bytes (of " + fileBytes + ") while in use", null);
+        }
+    }
+
+    /** The store's file changed under it (cut short): it must not be read or written through the mapping any more. */
+    public static final class Damaged extends RuntimeException {
+        Damaged(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+
     private void drop(BlockKey key, int slot) {
         generations[slot]++;
         index.remove(key);
@@ -457,10 +493,10 @@ public final class HostStore implements AutoCloseable {
     public void flush() {
         try {
             channel.force(false);
-        } catch (IOException ignored) {
+            map.force();
+        } catch (IOException | UncheckedIOException | InternalError ignored) {
             // a cache: the next open verifies every slot it keeps
         }
-        map.force();
     }
 
 
