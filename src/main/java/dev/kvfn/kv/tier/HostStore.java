@@ -160,42 +160,54 @@ public final class HostStore implements AutoCloseable {
             if (ch == null) throw new IOException("all " + HostStoreFiles.MAX_FILES + " host store files are in use by other processes");
             if (file.getFileName().toString().equals(FILE_NAME)) HostStoreFiles.deleteUnheldExtras(dir);
             long have = ch.size();
-            // A budget the file system cannot hold (a small /dev/shm, e.g. Docker's 64 MiB default) shrinks to half of
-            // what is free rather than failing the replica: the store is a cache. The outcome says so.
-            int slots = (int) Math.min(slotsLong, Integer.MAX_VALUE / 2);
-            long dataStart = HostStoreFiles.align(HEADER_BYTES + (long) slots * ENTRY_BYTES, 4096);
-            long size = dataStart + slots * blockBytes;
-            String shrunk = null;
-            long free = disk.usableSpace(dir) + have;
-            if (size > free) {
-                long allowed = free / 2;
-                long fit = allowed / (blockBytes + ENTRY_BYTES);
-                if (fit < 1) {
-                    throw new IOException("no room for a host KV store in " + dir + ": " + free + " bytes free, one block needs "
-                            + (blockBytes + ENTRY_BYTES));
-                }
-                shrunk = "shrunk from " + size + " to about " + allowed + " bytes: only " + free + " free in " + dir;
-                slots = (int) Math.min(fit, Integer.MAX_VALUE / 2);
-                dataStart = HostStoreFiles.align(HEADER_BYTES + (long) slots * ENTRY_BYTES, 4096);
-                size = dataStart + slots * blockBytes;
-            }
-            byte[] header = HostStoreFiles.header(fingerprint, format, slots);
+            int budgetSlots = (int) Math.min(slotsLong, Integer.MAX_VALUE / 2);
+            int slots = budgetSlots;
             String outcome = "created";
+            String shrunk = null;
             long invalidFrom = Long.MAX_VALUE; // data past this offset was cut off
-            if (have > 0) {
-                String problem = HostStoreFiles.check(ch, header, dataStart);
-                if (problem == null) {
-                    outcome = "attached";
-                    if (have < size) {
-                        invalidFrom = have;
-                        outcome = "attached, repaired: file was cut at " + have + " of " + size + " bytes";
-                    }
-                } else {
+            // An existing file for this model and layout is attached at the size its header records, whenever the budget
+            // allows that many slots: its size was decided once, when it was created (to the budget, or to a file system
+            // too small for it), so a free-space measurement that moves between starts cannot replace it.
+            HostStoreFiles.Recorded recorded = have > 0 ? HostStoreFiles.read(ch, fingerprint, format) : null;
+            String problem = recorded == null ? null : recorded.problem();
+            if (problem == null && recorded != null && recorded.slots() > budgetSlots) {
+                problem = "written for a larger budget (" + recorded.slots() + " blocks, kvfn.kv.host-store.bytes holds " + budgetSlots + ")";
+            }
+            if (problem == null && recorded != null && have < HostStoreFiles.dataStart(recorded.slots())) {
+                problem = "file too short for its slot table (" + have + " bytes)";
+            }
+            if (recorded != null && problem == null) {
+                slots = recorded.slots();
+                outcome = slots == budgetSlots ? "attached" : "attached at " + slots + " blocks (sized to its file system when created)";
+            } else {
+                if (recorded != null) {
                     ch.truncate(0); // in place: the lock stays with this file
                     have = 0;
                     outcome = "replaced: " + problem;
                 }
+                // A budget the file system cannot hold (a small /dev/shm, e.g. Docker's 64 MiB default) shrinks to half of
+                // what is free rather than failing the replica: the store is a cache. The header records the size, so the
+                // next start attaches this file as it is. The outcome says so.
+                long size = HostStoreFiles.dataStart(slots) + slots * blockBytes;
+                long free = disk.usableSpace(dir);
+                if (size > free) {
+                    long allowed = free / 2;
+                    long fit = allowed / (blockBytes + ENTRY_BYTES);
+                    if (fit < 1) {
+                        throw new IOException("no room for a host KV store in " + dir + ": " + free + " bytes free, one block needs "
+                                + (blockBytes + ENTRY_BYTES));
+                    }
+                    shrunk = "shrunk from " + size + " to about " + allowed + " bytes: only " + free + " free in " + dir;
+                    slots = (int) Math.min(fit, Integer.MAX_VALUE / 2);
+                }
             }
+            long dataStart = HostStoreFiles.dataStart(slots);
+            long size = dataStart + slots * blockBytes;
+            if (have > 0 && have < size) {
+                invalidFrom = have;
+                outcome += ", repaired: file was cut at " + have + " of " + size + " bytes";
+            }
+            byte[] header = HostStoreFiles.header(fingerprint, format, slots);
             // The header and slot table are written as zeros now: they are written through the mapping, and a page a
             // full tmpfs cannot supply under a mapping is a SIGBUS. The data region stays a sparse hole (extended by one
             // byte written at its end): block bytes arrive by positional write first, where a full file system is an
