@@ -117,8 +117,9 @@ public final class HostStore implements AutoCloseable {
 
     /**
      * Opens (or creates) the store in {@code dir} for this model and layout, holding as many blocks
-     * as fit in {@code capacityBytes}. An existing file for another model, layout or size, or a
-     * damaged one, is replaced.
+     * as fit in {@code capacityBytes} (fewer when the file system cannot hold them). An existing file
+     * for this model and layout is attached at the size its header records when the budget allows it;
+     * one for another model or layout, a larger budget, or a damaged one, is replaced.
      */
     public static HostStore open(Path dir, byte[] fingerprint, BlockFormat format, long capacityBytes) {
         return open(dir, fingerprint, format, capacityBytes, Disk.REAL);
