@@ -363,14 +363,14 @@ public final class KvTiers implements AutoCloseable {
         long dropped = spiller == null ? 0 : spiller.dropped();
         if (hostStore != null) {
             HostStore.HostStoreStats h = hostStore.stats();
-            out.add(new TierStats("host", h.blocks(), h.slots(), hostHitTokens.get(), h.evictions(),
+            out.add(new TierStats("host", hostOff.get() ? "off: its file failed under the process" : "ok", h.blocks(), h.slots(), hostHitTokens.get(), h.evictions(),
                     h.faults() + h.writeErrors() + (hostOff.get() ? 1 : 0),
                     dropped, new TierStats.Transfers(h.writes(), spiller.spilledBytes(), spiller.spillNanos()),
                     new TierStats.Transfers(hostRestores.get(), h.restoredBytes(), hostRestoreNanos.get())));
         }
         if (remote != null) {
             RemoteKvTier.RemoteStats r = remote.stats();
-            out.add(new TierStats(r.tier(), -1, -1, remoteHitTokens.get(), 0, r.faults() + r.errors() + r.timeouts(),
+            out.add(new TierStats(r.tier(), r.state(), -1, -1, remoteHitTokens.get(), 0, r.faults() + r.errors() + r.timeouts(),
                     r.publishDropped() + (hostStore == null ? dropped : 0),
                     new TierStats.Transfers(r.published(), r.publishedBytes(), 0),
                     new TierStats.Transfers(r.hitBlocks(), r.restoredBytes(), r.restoreNanos())));
