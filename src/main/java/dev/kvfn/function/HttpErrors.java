@@ -23,6 +23,16 @@ public class HttpErrors {
     }
 
     static void handle(RoutingContext ctx) {
+        if (clientGone(ctx.failure()) || ctx.response().closed()) {
+            // routine (a client hung up mid-answer; its generation is cancelled by the close): one line, nothing to send
+            LOG.debugf("client went away: %s %s (%s)", ctx.request().method(), ctx.request().path(), ctx.failure());
+            try {
+                if (!ctx.response().ended()) ctx.response().end(); // releases a writer still waiting on the stream
+            } catch (IllegalStateException ignored) {
+                // closed already
+            }
+            return;
+        }
         if (ctx.response().headWritten()) {
             ctx.next();
             return;
@@ -60,6 +70,14 @@ public class HttpErrors {
                         : status >= 500 ? "server_error" : "request_error")
                 .put("code", status));
         ctx.response().setStatusCode(status).putHeader("Content-Type", "application/json").end(body.encode());
+    }
+
+    /** Whether {@code t} says the connection closed under the response (Vert.x reports it unchecked). */
+    static boolean clientGone(Throwable t) {
+        for (Throwable cur = t; cur != null; cur = cur.getCause() == cur ? null : cur.getCause()) {
+            if (cur instanceof io.vertx.core.http.HttpClosedException) return true;
+        }
+        return false;
     }
 
     private static Throwable rootOf(Throwable t) {

@@ -2,6 +2,7 @@ package dev.kvfn.kv.tier;
 
 import dev.kvfn.kv.BlockFormat;
 import dev.kvfn.kv.BlockKey;
+import dev.kvfn.model.FileErrors;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -236,7 +237,7 @@ public final class HostStore implements AutoCloseable {
                 HostStoreFiles.HELD.remove(file.toAbsolutePath().normalize());
             }
             if (e instanceof IOException io) {
-                throw new UncheckedIOException("cannot open the host KV store in " + dir + ": " + io.getMessage(), io);
+                throw new UncheckedIOException("cannot open the host KV store in " + dir + ": " + FileErrors.describe(io), io);
             }
             throw (RuntimeException) e;
         }

@@ -360,6 +360,23 @@ class HostStoreTest {
     }
 
     @Test
+    void aDirectoryItCannotUseIsRefusedWithTheReason() throws Exception {
+        // root ignores permission bits, so the EACCES case runs only as another user; ENOTDIR runs everywhere
+        Path file = Files.writeString(dir.resolve("a-file"), "x");
+        var notDir = assertThrows(java.io.UncheckedIOException.class, () -> open(file.resolve("kvfn"), 4));
+        assertTrue(notDir.getMessage().matches("cannot open the host KV store in .*a-file/kvfn: .*: Not a directory"), notDir.getMessage());
+        if ("root".equals(System.getProperty("user.name"))) return;
+        Path locked = Files.createDirectory(dir.resolve("locked"));
+        Files.setPosixFilePermissions(locked, PosixFilePermissions.fromString("r-x------"));
+        try {
+            var denied = assertThrows(java.io.UncheckedIOException.class, () -> open(locked.resolve("kvfn"), 4));
+            assertTrue(denied.getMessage().endsWith(locked.resolve("kvfn") + ": Permission denied"), denied.getMessage());
+        } finally {
+            Files.setPosixFilePermissions(locked, PosixFilePermissions.fromString("rwx------"));
+        }
+    }
+
+    @Test
     void aBudgetBelowOneBlockIsRefused() {
         assertThrows(IllegalArgumentException.class, () -> HostStore.open(dir, FP, LAYOUT.format(), 100));
     }
