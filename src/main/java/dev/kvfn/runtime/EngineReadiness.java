@@ -25,9 +25,12 @@ public class EngineReadiness implements HealthCheck {
 
     @Override
     public HealthCheckResponse call() {
-        var response = HealthCheckResponse.named("kvfn-engine").up()
+        // draining (SIGTERM): out of rotation at once, while running requests finish
+        boolean draining = engine instanceof ServingEngine serving && serving.draining();
+        var response = HealthCheckResponse.named("kvfn-engine").status(!draining)
                 .withData("model", engine.model().name())
                 .withData("contextLength", engine.model().contextLength());
+        if (draining) response.withData("reason", "shutting down: running requests finish, new ones are refused");
         for (TierStats tier : engine.stats().tiers()) response.withData("tier." + tier.tier(), tier.state());
         return response.build();
     }
