@@ -169,6 +169,21 @@ final class ServingEngine implements Engine {
         }
     }
 
+    /**
+     * The refusal a new request would get now because the replica is full, or null: checked before its body is read
+     * (a burst of prompts must not be parsed and tokenized only to be refused); {@link #submit} checks again.
+     */
+    QueueFullException refusalIfFull() {
+        if (inFlight.get() < maxRequests) return null;
+        rejected.increment();
+        return full();
+    }
+
+    private QueueFullException full() {
+        return new QueueFullException("this replica already has " + maxRequests
+                + " requests running or waiting (kvfn.limits.max-requests); retry shortly", 1);
+    }
+
     @Override
     public Generation submit(GenerationRequest request, TokenSink sink) {
         if (draining) {
@@ -177,8 +192,7 @@ final class ServingEngine implements Engine {
         if (inFlight.incrementAndGet() > maxRequests) {
             left();
             rejected.increment();
-            throw new QueueFullException("this replica already has " + maxRequests
-                    + " requests running or waiting (kvfn.limits.max-requests); retry shortly", 1);
+            throw full();
         }
         Generation g;
         try {
