@@ -36,6 +36,14 @@ public interface Engine extends AutoCloseable {
         return true;
     }
 
+    /**
+     * Why this engine can no longer serve (it stopped after failures it could not survive; submit then
+     * throws {@link EngineUnavailableException}), or null while it can. Liveness reports it.
+     */
+    default String failure() {
+        return null;
+    }
+
     @Override
     void close();
 }

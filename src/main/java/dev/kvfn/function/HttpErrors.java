@@ -1,5 +1,7 @@
 package dev.kvfn.function;
 
+import dev.kvfn.engine.EngineUnavailableException;
+import dev.kvfn.engine.GenerationFailedException;
 import dev.kvfn.engine.QueueFullException;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
@@ -21,6 +23,16 @@ public class HttpErrors {
     }
 
     static void handle(RoutingContext ctx) {
+        if (clientGone(ctx.failure()) || ctx.response().closed()) {
+            // routine (a client hung up mid-answer; its generation is cancelled by the close): one line, nothing to send
+            LOG.debugf("client went away: %s %s (%s)", ctx.request().method(), ctx.request().path(), ctx.failure());
+            try {
+                if (!ctx.response().ended()) ctx.response().end(); // releases a writer still waiting on the stream
+            } catch (IllegalStateException ignored) {
+                // closed already
+            }
+            return;
+        }
         if (ctx.response().headWritten()) {
             ctx.next();
             return;
@@ -32,6 +44,12 @@ public class HttpErrors {
             status = 429;
             message = full.getMessage();
             ctx.response().putHeader("Retry-After", String.valueOf(full.retryAfterSeconds()));
+        } else if (failure instanceof EngineUnavailableException down) {
+            status = 503;
+            message = down.getMessage();
+        } else if (failure instanceof GenerationFailedException failed) {
+            status = 500; // the engine logged the cause once
+            message = failed.getMessage();
         } else if (failure instanceof BadRequestException || failure instanceof IllegalArgumentException) {
             status = 400;
             message = failure.getMessage();
@@ -54,10 +72,19 @@ public class HttpErrors {
         ctx.response().setStatusCode(status).putHeader("Content-Type", "application/json").end(body.encode());
     }
 
+    /** Whether {@code t} says the connection closed under the response (Vert.x reports it unchecked). */
+    static boolean clientGone(Throwable t) {
+        for (Throwable cur = t; cur != null; cur = cur.getCause() == cur ? null : cur.getCause()) {
+            if (cur instanceof io.vertx.core.http.HttpClosedException) return true;
+        }
+        return false;
+    }
+
     private static Throwable rootOf(Throwable t) {
         Throwable cur = t;
         while (cur != null && !(cur instanceof BadRequestException) && !(cur instanceof IllegalArgumentException)
-                && !(cur instanceof QueueFullException)
+                && !(cur instanceof QueueFullException) && !(cur instanceof EngineUnavailableException)
+                && !(cur instanceof GenerationFailedException)
                 && cur.getCause() != null && cur.getCause() != cur) {
             cur = cur.getCause();
         }

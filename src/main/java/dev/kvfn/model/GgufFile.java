@@ -58,7 +58,7 @@ public final class GgufFile implements AutoCloseable {
             return parse(path, arena, seg);
         } catch (IOException e) {
             arena.close();
-            throw new ModelFormatException(path, "cannot read: " + e.getMessage(), e);
+            throw new ModelFormatException(path, "cannot read: " + FileErrors.describe(e), e);
         } catch (RuntimeException e) {
             arena.close();
             if (e instanceof ModelFormatException) throw e;
@@ -140,7 +140,7 @@ public final class GgufFile implements AutoCloseable {
         } catch (java.nio.file.NoSuchFileException e) {
             throw new ModelFormatException(path, "no such file", e);
         } catch (IOException e) {
-            throw new ModelFormatException(path, "cannot read model: " + e, e);
+            throw new ModelFormatException(path, "cannot read model: " + FileErrors.describe(e), e);
         }
     }
 

@@ -53,7 +53,7 @@ public final class Llama2cCheckpoint implements AutoCloseable {
             return new Llama2cCheckpoint(path, arena, header, mapTensors(path, seg, header));
         } catch (IOException e) {
             arena.close();
-            throw new ModelFormatException(path, "cannot read llama2.c checkpoint: " + e, e);
+            throw new ModelFormatException(path, "cannot read llama2.c checkpoint: " + FileErrors.describe(e), e);
         } catch (RuntimeException e) {
             arena.close();
             throw e;

@@ -76,7 +76,7 @@ public record ModelFingerprint(byte[] digest) {
             }
             return new ModelFingerprint(sha.digest());
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot fingerprint " + model + ": " + e.getMessage(), e);
+            throw new UncheckedIOException("cannot fingerprint " + model + ": " + FileErrors.describe(e), e);
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("SHA-256 is missing from this JVM", e);
         }

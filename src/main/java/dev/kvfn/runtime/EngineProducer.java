@@ -23,6 +23,7 @@ import org.eclipse.microprofile.config.ConfigProvider;
 import org.jboss.logging.Logger;
 
 import java.io.UncheckedIOException;
+import java.time.Duration;
 
 /**
  * Builds the one engine of this process at start-up: the kind {@code kvfn.engine} names, the shared
@@ -50,8 +51,15 @@ public class EngineProducer {
             // Quarkus prints a ConfigurationException as its message alone: one line naming the key or file and the reason
             throw new ConfigurationException("kvfn cannot start: " + e.getMessage());
         }
-        return new ServingEngine(loaded, registry, limits.maxRequests(), limits.requestTimeout());
+        var serving = new ServingEngine(loaded, registry, limits.maxRequests(), limits.requestTimeout());
+        // SIGTERM runs every shutdown hook at once: this one takes the replica out of rotation at the first instant
+        // (readiness DOWN, new requests 503) while Quarkus waits for the running ones; the engine closes after them.
+        drainOnSigterm = Thread.ofPlatform().name("kvfn-drain").unstarted(serving::drain);
+        Runtime.getRuntime().addShutdownHook(drainOnSigterm);
+        return serving;
     }
+
+    private Thread drainOnSigterm;
 
     /** The Redis tier when {@code quarkus.redis.hosts} is set, else null. */
     private static RemoteKvTier remoteTier(KvConfig kv, Instance<io.vertx.redis.client.Redis> redis) {
@@ -85,7 +93,28 @@ public class EngineProducer {
         return chat;
     }
 
+    /**
+     * Closes the engine once the requests it runs have finished (bounded by {@code quarkus.shutdown.timeout}), so
+     * a shutdown never cuts an accepted request; closing flushes the host store.
+     */
     void close(@Disposes Engine engine) {
+        if (engine instanceof ServingEngine serving) {
+            serving.drain();
+            Duration grace = ConfigProvider.getConfig().getOptionalValue("quarkus.shutdown.timeout", Duration.class)
+                    .orElse(Duration.ofSeconds(30));
+            try {
+                if (!serving.awaitIdle(grace)) LOG.warnf("closing the engine with requests still running after %s", grace);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        if (drainOnSigterm != null) {
+            try {
+                Runtime.getRuntime().removeShutdownHook(drainOnSigterm);
+            } catch (IllegalStateException shuttingDown) {
+                // the JVM is exiting: the hook has run
+            }
+        }
         engine.close();
     }
 }

@@ -12,6 +12,7 @@ import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 
+import dev.kvfn.engine.EngineUnavailableException;
 import dev.kvfn.engine.QueueFullException;
 import dev.kvfn.kv.tier.TierStats;
 
@@ -40,6 +41,8 @@ final class ServingEngine implements Engine {
     private final Timer timePerOutputToken;
     private final DistributionSummary promptLength;
     private final AtomicInteger inFlight = new AtomicInteger();
+    private final Object idle = new Object(); // notified when inFlight drops to 0
+    private volatile boolean draining;
 
     ServingEngine(Engine engine, MeterRegistry registry, int maxRequests, Duration deadline) {
         this.engine = engine;
@@ -129,29 +132,80 @@ final class ServingEngine implements Engine {
     @Override public ModelInfo model() { return engine.model(); }
     @Override public Tokenizer tokenizer() { return engine.tokenizer(); }
     @Override public void close() { engine.close(); }
+    @Override public String failure() { return engine.failure(); }
     @Override public dev.kvfn.engine.EngineStats stats() { return engine.stats(); }
     @Override public boolean persist(Duration timeout) throws InterruptedException { return engine.persist(timeout); }
 
+    /**
+     * The replica is shutting down (SIGTERM): new requests are refused with an {@link EngineUnavailableException}
+     * (HTTP 503, so a load balancer retries elsewhere) and readiness reports DOWN; running ones finish.
+     */
+    void drain() {
+        draining = true;
+    }
+
+    boolean draining() {
+        return draining;
+    }
+
+    /** Waits until no request is running or waiting (after {@link #drain()}); false at the deadline. */
+    boolean awaitIdle(Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        synchronized (idle) {
+            while (inFlight.get() > 0) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) return false;
+                TimeUnit.NANOSECONDS.timedWait(idle, left);
+            }
+        }
+        return true;
+    }
+
+    private void left() {
+        if (inFlight.decrementAndGet() == 0) {
+            synchronized (idle) {
+                idle.notifyAll();
+            }
+        }
+    }
+
+    /**
+     * The refusal a new request would get now because the replica is full, or null: checked before its body is read
+     * (a burst of prompts must not be parsed and tokenized only to be refused); {@link #submit} checks again.
+     */
+    QueueFullException refusalIfFull() {
+        if (inFlight.get() < maxRequests) return null;
+        rejected.increment();
+        return full();
+    }
+
+    private QueueFullException full() {
+        return new QueueFullException("this replica already has " + maxRequests
+                + " requests running or waiting (kvfn.limits.max-requests); retry shortly", 1);
+    }
+
     @Override
     public Generation submit(GenerationRequest request, TokenSink sink) {
+        if (draining) {
+            throw new EngineUnavailableException("this replica is shutting down; send the request to another replica", null);
+        }
         if (inFlight.incrementAndGet() > maxRequests) {
-            inFlight.decrementAndGet();
+            left();
             rejected.increment();
-            throw new QueueFullException("this replica already has " + maxRequests
-                    + " requests running or waiting (kvfn.limits.max-requests); retry shortly", 1);
+            throw full();
         }
         Generation g;
         try {
             g = engine.submit(request, sink);
         } catch (RuntimeException e) {
-            inFlight.decrementAndGet();
+            left();
             throw e;
         }
         requests.increment();
         ScheduledFuture<?> timeout = DEADLINES.schedule(g::cancel, deadline.toNanos(), TimeUnit.NANOSECONDS);
         g.result().whenComplete((r, failure) -> {
             timeout.cancel(false);
-            inFlight.decrementAndGet();
+            left();
             if (failure != null) {
                 failures.increment();
                 return;

@@ -2,6 +2,7 @@ package dev.kvfn.scheduler;
 
 import dev.kvfn.engine.EngineStats;
 import dev.kvfn.engine.FinishReason;
+import dev.kvfn.engine.GenerationFailedException;
 import dev.kvfn.engine.GenerationRequest;
 import dev.kvfn.engine.GenerationResult;
 import dev.kvfn.engine.QueueFullException;
@@ -163,6 +164,7 @@ public final class Scheduler {
      * plan means nothing can run now (waiting for blocks, or all sequences just left).
      */
     public StepPlan plan() {
+        plan.clear(); // a failure before buildStep must not find the last step's sequences here
         for (Sequence s; (s = incoming.poll()) != null; ) waiting.add(s);
         reapCancelled();
         admit();
@@ -190,47 +192,68 @@ public final class Scheduler {
         }
     }
 
-    /** Admits waiting sequences, first in line first, while there are slots and blocks. */
+    /**
+     * Admits waiting sequences, first in line first, while there are slots and blocks. A sequence whose
+     * admission throws (a tier below the pool, a bug) fails alone, its blocks back in the pool; the
+     * failure is rethrown for the engine to log and count.
+     */
     private void admit() {
         while (running.size() < limits.maxSeqs() && !waiting.isEmpty()) {
             Sequence s = waiting.peekFirst();
-            // Longest chain of cached full blocks, leaving at least one token to compute (its logits start decoding).
-            int hits = 0, restorable = 0;
-            BlockKey[] keys = null;
-            if (limits.prefixCaching()) {
-                int maxHits = (s.length - 1) / blockTokens;
-                keys = s.keys(maxHits, hasher);
-                while (hits < maxHits) {
-                    int b = pool.lookup(keys[hits]);
-                    if (b < 0) break;
-                    hitBlocks[hits++] = b;
+            try {
+                if (!admit(s)) return;
+            } catch (RuntimeException | Error e) {
+                if (waiting.peekFirst() == s) {
+                    waiting.pollFirst();
+                    queued.decrementAndGet();
                 }
-                // Below the pool: the blocks that follow, restored by copy.
-                if (lower != null) restorable = lower.available(keys, hits, maxHits);
+                running.remove(s);
+                s.blocks.release();
+                done(s, null, GenerationFailedException.of(e));
+                throw e;
             }
-            int idleHits = 0;
-            for (int i = 0; i < hits; i++) if (pool.refCount(hitBlocks[i]) == 0) idleHits++;
-            int needed = blocksFor(Math.min(s.length + 1, s.maxLength())) - hits;
-            if (pool.available() - idleHits < needed) return; // wait for running sequences to free blocks
-            waiting.pollFirst();
-            queued.decrementAndGet();
-            for (int i = 0; i < hits; i++) {
-                pool.take(hitBlocks[i]);
-                s.blocks.append(hitBlocks[i]);
-            }
-            int poolHits = hits;
-            if (restorable > 0) hits += restore(keys, hits, restorable, s.blocks);
-            s.computed = hits * blockTokens;
-            s.hashed = hits;
-            if (!s.admitted) {
-                s.cachedTokens = s.computed;
-                promptTokens += s.promptLength;
-                poolHitTokens += (long) poolHits * blockTokens;
-                if (lower != null && hits > 0) lower.hit(keys[hits - 1]);
-            }
-            s.admitted = true;
-            running.add(s);
         }
+    }
+
+    /** Admits {@code s}, the first in line; false when the pool cannot hold it yet. */
+    private boolean admit(Sequence s) {
+        // Longest chain of cached full blocks, leaving at least one token to compute (its logits start decoding).
+        int hits = 0, restorable = 0;
+        BlockKey[] keys = null;
+        if (limits.prefixCaching()) {
+            int maxHits = (s.length - 1) / blockTokens;
+            keys = s.keys(maxHits, hasher);
+            while (hits < maxHits) {
+                int b = pool.lookup(keys[hits]);
+                if (b < 0) break;
+                hitBlocks[hits++] = b;
+            }
+            // Below the pool: the blocks that follow, restored by copy.
+            if (lower != null) restorable = lower.available(keys, hits, maxHits);
+        }
+        int idleHits = 0;
+        for (int i = 0; i < hits; i++) if (pool.refCount(hitBlocks[i]) == 0) idleHits++;
+        int needed = blocksFor(Math.min(s.length + 1, s.maxLength())) - hits;
+        if (pool.available() - idleHits < needed) return false; // wait for running sequences to free blocks
+        waiting.pollFirst();
+        queued.decrementAndGet();
+        for (int i = 0; i < hits; i++) {
+            pool.take(hitBlocks[i]);
+            s.blocks.append(hitBlocks[i]);
+        }
+        int poolHits = hits;
+        if (restorable > 0) hits += restore(keys, hits, restorable, s.blocks);
+        s.computed = hits * blockTokens;
+        s.hashed = hits;
+        if (!s.admitted) {
+            s.cachedTokens = s.computed;
+            promptTokens += s.promptLength;
+            poolHitTokens += (long) poolHits * blockTokens;
+            if (lower != null && hits > 0) lower.hit(keys[hits - 1]);
+        }
+        s.admitted = true;
+        running.add(s);
+        return true;
     }
 
     /**
@@ -240,7 +263,13 @@ public final class Scheduler {
      */
     private int restore(BlockKey[] keys, int from, int n, BlockTable table) {
         for (int r = 0; r < n; r++) restoreBlocks[r] = pool.allocate();
-        int good = lower.restore(keys, from, n, restoreBlocks);
+        int good;
+        try {
+            good = lower.restore(keys, from, n, restoreBlocks);
+        } catch (RuntimeException | Error e) {
+            pool.release(restoreBlocks, n); // nothing usable in them; the caller fails the sequence
+            throw e;
+        }
         for (int r = 0; r < n; r++) {
             if (r < good) {
                 pool.register(restoreBlocks[r], keys[from + r], from + r == 0 ? null : keys[from + r - 1]);
@@ -338,6 +367,7 @@ public final class Scheduler {
      * A sink that throws fails its own request only.
      */
     public void accept(Sequence s, int token) {
+        if (s.ended) return; // failed earlier in this step
         boolean done;
         try {
             done = s.emit(token, tokenizer);
@@ -352,20 +382,26 @@ public final class Scheduler {
         }
     }
 
-    /** Fails one running sequence (its sampling or its sink failed); the others go on. */
+    /** Fails one running sequence (its sampling or its sink failed); the others go on. A sequence already ended is left as it is. */
     public void fail(Sequence s, Throwable e) {
+        if (s.ended) return;
         running.remove(s);
         s.blocks.release();
         done(s, null, e);
     }
 
-    /** A step that threw (a bug, an out-of-memory): its sequences fail, the others go on. */
+    /**
+     * Something in the step threw after {@link #plan()} (the forward pass, a tier told of new blocks, a
+     * bug): the step's sequences that have not ended fail with {@code e}, the others go on. Blocks
+     * registered before the failure hold computed KV and stay cached.
+     */
     public void failStep(Throwable e) {
         for (int j = 0; j < plan.size(); j++) fail(plan.sequence(j), e);
         plan.clear();
     }
 
     private void done(Sequence s, GenerationResult result, Throwable failure) {
+        s.ended = true;
         finished.add(s);
         s.outcome = result;
         s.failure = failure;
@@ -451,11 +487,21 @@ public final class Scheduler {
         closed = true;
     }
 
-    /** A bug in the loop itself: everything admitted or waiting fails with it, nobody waits forever. */
+    /**
+     * The engine cannot go on (failures it cannot survive): refuses new requests and fails everything
+     * admitted or waiting with {@code t}, so nobody waits forever.
+     */
     public void abort(Throwable t) {
-        for (Sequence s : running) s.result.completeExceptionally(t);
-        for (Sequence s : waiting) s.result.completeExceptionally(t);
+        closed = true;
+        for (Sequence s : running) {
+            s.blocks.release();
+            done(s, null, t);
+        }
         running.clear();
+        for (Sequence s : waiting) done(s, null, t);
         waiting.clear();
+        for (Sequence s; (s = incoming.poll()) != null; ) done(s, null, t);
+        queued.set(0);
+        completeFinished();
     }
 }

@@ -30,6 +30,7 @@ public final class Sequence implements Generation {
     int hashed;           // full blocks already registered (or taken from the cache)
     int cachedTokens;
     boolean admitted;
+    boolean ended;        // finished or failed: its result is decided
     final BlockTable blocks;
     private final Object state;
     private final CompletionText text;

@@ -49,7 +49,7 @@ public final class Llama2cTokenizer implements Tokenizer {
         try {
             raw = Files.readAllBytes(path);
         } catch (IOException e) {
-            throw new ModelFormatException(path, "cannot read llama2.c tokenizer: " + e, e);
+            throw new ModelFormatException(path, "cannot read llama2.c tokenizer: " + dev.kvfn.model.FileErrors.describe(e), e);
         }
         ByteBuffer in = ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN);
         if (in.remaining() < 4) throw new ModelFormatException(path, "truncated llama2.c tokenizer: no header");

@@ -17,6 +17,10 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
+import java.util.logging.Handler;
+import java.util.logging.Level;
+import java.util.logging.LogRecord;
+import java.util.logging.Logger;
 
 import static io.restassured.RestAssured.given;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -51,7 +55,8 @@ class DisconnectTest {
     public static class SlowModel implements QuarkusTestProfile {
         @Override
         public Map<String, String> getConfigOverrides() {
-            return Map.of("kvfn.model.path", slowModel().toString());
+            return Map.of("kvfn.model.path", slowModel().toString(),
+                    "quarkus.log.category.\"dev.kvfn.function.openai\".level", "DEBUG");
         }
     }
 
@@ -62,8 +67,43 @@ class DisconnectTest {
         return GenerateFunctionTest.metric(given().get("/q/metrics").then().statusCode(200).extract().asString(), name);
     }
 
+    /** What the app logged while a test ran (the JBoss log manager is the JUL manager in tests). */
+    static final class Captured extends Handler {
+        final java.util.concurrent.LinkedBlockingQueue<LogRecord> records = new java.util.concurrent.LinkedBlockingQueue<>();
+
+        @Override public void publish(LogRecord r) { records.add(r); }
+        @Override public void flush() {}
+        @Override public void close() {}
+    }
+
     @Test
     void closingTheStreamCancelsTheGeneration() throws Exception {
+        var log = new Captured();
+        Logger.getLogger("").addHandler(log);
+        try {
+            closeTheStream();
+            // the writer finds the client gone: one line, below WARN, no stack trace, and no ERROR from anyone
+            LogRecord gone = null;
+            java.util.List<LogRecord> seen = new java.util.ArrayList<>();
+            while (gone == null) {
+                LogRecord r = log.records.poll(60, java.util.concurrent.TimeUnit.SECONDS); // bound only: the write follows the cancel
+                assertTrue(r != null, "the stream's writer reported the disconnect: " + seen);
+                seen.add(r);
+                if (String.valueOf(r.getMessage()).contains("client went away")) gone = r;
+            }
+            assertTrue(gone.getLevel().intValue() < Level.WARNING.intValue(), "logged at " + gone.getLevel());
+            assertEquals(null, gone.getThrown(), "no stack trace");
+            log.records.drainTo(seen);
+            for (LogRecord r : seen) {
+                assertTrue(r.getLevel().intValue() < Level.WARNING.intValue(),
+                        "a disconnect is routine, nothing at WARN or ERROR: " + r.getLevel() + " " + r.getLoggerName() + " " + r.getMessage());
+            }
+        } finally {
+            Logger.getLogger("").removeHandler(log);
+        }
+    }
+
+    void closeTheStream() throws Exception {
         double cancelledBefore = metric("kvfn_requests_cancelled_total");
         String body = "{\"prompt\": \"Once upon a time\", \"max_tokens\": 2000, \"temperature\": 0, \"stream\": true}";
         try (Socket socket = new Socket(base.getHost(), base.getPort())) {

@@ -15,13 +15,14 @@ import java.util.Map;
 import java.util.UUID;
 
 import static io.restassured.RestAssured.given;
+import static org.hamcrest.Matchers.equalTo;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The app with {@code quarkus.redis.hosts} set (a real redis-server started for this test): the
  * Quarkus Redis client is picked up, {@code warm} publishes the prefix's blocks to Redis, and
- * {@code cache} reports the redis tier.
+ * {@code cache} reports the redis tier; with Redis hung (SIGSTOP) readiness answers at once, UP, and requests are served.
  */
 @QuarkusTest
 @TestProfile(RedisTierFunctionTest.WithRedis.class)
@@ -60,6 +61,24 @@ class RedisTierFunctionTest {
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
+        }
+    }
+
+    @Test
+    void aHungRedisNeitherSlowsReadinessNorStopsServing() throws Exception {
+        RedisLifecycle.server.hang(true); // SIGSTOP: the port accepts, nothing answers
+        try {
+            long t0 = System.nanoTime();
+            given().get("/q/health/ready").then().statusCode(200).body("status", equalTo("UP"));
+            long probeMillis = (System.nanoTime() - t0) / 1_000_000;
+            assertTrue(probeMillis < 2000, "the probe does no Redis I/O: " + probeMillis + " ms"); // generous: 10 s before
+            String prompt = "A replica whose Redis hangs still answers every request, it only loses the shared hits. ".repeat(2);
+            given().contentType(ContentType.JSON).body(Map.of("prompt", prompt, "maxTokens", 4)).post("/generate")
+                    .then().statusCode(200);
+            given().get("/q/health/ready").then().statusCode(200).body("status", equalTo("UP"));
+            given().get("/q/health/live").then().statusCode(200).body("status", equalTo("UP"));
+        } finally {
+            RedisLifecycle.server.hang(false);
         }
     }
 

@@ -32,7 +32,10 @@ class ShutdownIT {
     @TempDir
     Path hostStore;
 
-    static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    // HTTP/1.1 as Knative's queue-proxy speaks to the container (the JDK client's h2c upgrade would meet the GOAWAY a
+    // stopping server sends: requests never accepted, unanswered by design)
+    static final HttpClient HTTP = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+            .connectTimeout(Duration.ofSeconds(5)).build();
     static final String PROMPT = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. "
             + "One day, she saw a big, red ball.";
 
@@ -53,6 +56,7 @@ class ShutdownIT {
         env.put("KVFN_KV_HOST_STORE_PATH", hostStore.toString());
         env.put("KVFN_KV_HOST_STORE_BYTES", "64M");
         env.put("KVFN_ENGINE_THREADS", "1");
+        env.put("KVFN_SCHEDULER_MAX_SEQS", "1");
         env.put("QUARKUS_HTTP_PORT", Integer.toString(port));
         env.put("QUARKUS_SHUTDOWN_TIMEOUT", "20s");
         Process p = pb.start();
@@ -73,10 +77,25 @@ class ShutdownIT {
     }
 
     static HttpResponse<String> generate(int port, int maxTokens) throws Exception {
+        return HTTP.send(generateRequest(port, maxTokens), HttpResponse.BodyHandlers.ofString());
+    }
+
+    static HttpRequest generateRequest(int port, int maxTokens) {
         String body = "{\"prompt\": \"" + PROMPT + "\", \"maxTokens\": " + maxTokens + "}";
-        return HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/generate"))
-                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
-                HttpResponse.BodyHandlers.ofString());
+        return HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/generate"))
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build();
+    }
+
+    static HttpRequest completionsRequest(int port) {
+        String body = "{\"prompt\": \"" + PROMPT + "\", \"max_tokens\": 1}";
+        return HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v1/completions"))
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build();
+    }
+
+    static double metric(int port, String name) throws Exception {
+        String text = HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/q/metrics")).build(),
+                HttpResponse.BodyHandlers.ofString()).body();
+        return GenerateFunctionTest.metric(text, name);
     }
 
     static int intField(String json, String name) {
@@ -100,31 +119,65 @@ class ShutdownIT {
         try {
             first = generate(port, 40).body();
             assertEquals(0, intField(first, "cachedTokens"), first);
-            // a long request in flight when SIGTERM arrives (400 tokens of stories260K on one thread)
-            CompletableFuture<HttpResponse<String>> running = CompletableFuture.supplyAsync(() -> {
-                try {
-                    return generate(port, 400);
-                } catch (Exception e) {
-                    throw new IllegalStateException(e);
-                }
-            });
-            Thread.sleep(30);
-            a.destroy(); // SIGTERM
-            // admission stops: once shutdown has begun, new requests are refused (503), or find the port closed
-            boolean refused = false;
-            for (int i = 0; i < 200 && !refused; i++) {
-                try {
-                    HttpResponse<String> late = generate(port, 1);
-                    refused = late.statusCode() == 503;
-                    if (!refused) assertEquals(200, late.statusCode(), late.body());
-                } catch (IOException closed) {
-                    refused = true;
-                }
-                if (!refused) Thread.sleep(25);
+            // long requests in flight when SIGTERM arrives (450 tokens each of stories260K, one after another: max-seqs 1)
+            List<CompletableFuture<HttpResponse<String>>> running = new java.util.ArrayList<>();
+            var clients = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor();
+            for (int i = 0; i < 4; i++) {
+                running.add(CompletableFuture.supplyAsync(() -> {
+                    try {
+                        return generate(port, 450);
+                    } catch (Exception e) {
+                        throw new IllegalStateException(e);
+                    }
+                }, clients));
             }
-            assertTrue(refused, "new requests are refused after SIGTERM");
-            HttpResponse<String> r = running.get(30, TimeUnit.SECONDS);
-            assertEquals(200, r.statusCode(), "the running request finished: " + r.body());
+            for (int i = 0; metric(port, "kvfn_requests_in_flight") < 4; i++) { // accepted before the signal
+                assertTrue(i < 6000, "the long requests were not accepted");
+                Thread.sleep(5);
+            }
+            a.destroy(); // SIGTERM
+            // drain: readiness DOWN at once; a request every 100 ms (not waiting for each other) is answered 200 (sent
+            // before the drain began) or 503 in the API's error shape, none accepted and cut; the server closes once
+            // the running requests are done (then a request finds the port closed or its connection closed unanswered)
+            boolean readyDown = false, gone = false;
+            List<CompletableFuture<HttpResponse<String>>> late = new java.util.ArrayList<>();
+            for (int i = 0; i < 600 && !gone; i++) { // bound only: the process exits once the running requests are done
+                try {
+                    var ready = HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/q/health/ready")).build(),
+                            HttpResponse.BodyHandlers.ofString());
+                    readyDown |= ready.statusCode() == 503;
+                    late.add(HTTP.sendAsync(i % 2 == 0 ? generateRequest(port, 1) : completionsRequest(port), HttpResponse.BodyHandlers.ofString()));
+                    Thread.sleep(100);
+                } catch (IOException closed) {
+                    gone = true;
+                }
+            }
+            assertTrue(gone, "the server stopped");
+            assertTrue(readyDown, "readiness reported DOWN while the running requests finished");
+            int refused = 0, served = 0;
+            for (int i = 0; i < late.size(); i++) {
+                HttpResponse<String> r;
+                try {
+                    r = late.get(i).get(30, TimeUnit.SECONDS);
+                } catch (java.util.concurrent.ExecutionException e) {
+                    assertTrue(e.getCause() instanceof IOException, "late request " + i + ": " + e.getCause());
+                    continue; // sent while the server closed: never accepted
+                }
+                if (r.statusCode() == 200) {
+                    served++;
+                    continue;
+                }
+                assertEquals(503, r.statusCode(), "late request " + i + " is served or refused: " + r.body());
+                assertTrue(r.body().contains("\"error\"") && r.body().contains("shutting down"), r.body());
+                if (i % 2 == 1) assertTrue(r.body().contains("\"param\""), "OpenAI's error shape on /v1: " + r.body());
+                refused++;
+            }
+            assertTrue(refused > 0, "new requests were refused (503) during the drain; served before it: " + served);
+            for (var run : running) {
+                HttpResponse<String> r = run.get(30, TimeUnit.SECONDS);
+                assertEquals(200, r.statusCode(), "the running request finished: " + r.body());
+                assertTrue(!r.body().contains("cancelled"), "it ran to its end, not cut by the shutdown: " + r.body());
+            }
             assertTrue(a.waitFor(30, TimeUnit.SECONDS), "exited within the grace period");
             assertTrue(a.exitValue() == 0 || a.exitValue() == 143, "exit code " + a.exitValue());
         } finally {
@@ -132,6 +185,8 @@ class ShutdownIT {
         }
         String logText = Files.readString(logA);
         assertTrue(logText.contains("KV host store"), logText);
+        assertTrue(!logText.contains("Timed out waiting for graceful shutdown") && !logText.contains("requests still running"),
+                "every accepted request was answered before the engine closed:\n" + logText);
 
         Path logB = hostStore.resolveSibling(hostStore.getFileName() + "-b.log");
         Process b = start(port, logB);

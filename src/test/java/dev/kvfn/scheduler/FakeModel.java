@@ -29,6 +29,8 @@ final class FakeModel {
     final int[][] kv;          // [block][slot] = token id whose KV the slot holds
     final Scheduler scheduler;
     int steps;
+    boolean survive;   // step like the engine's loop: a throw fails the step's requests and the loop goes on
+    int failedSteps;
 
     FakeModel(int blocks, int blockTokens, Scheduler.Limits limits, FakeTier lower) {
         this.blockTokens = blockTokens;
@@ -48,8 +50,24 @@ final class FakeModel {
                 maxTokens, table -> null);
     }
 
-    /** One engine step: plan, "compute" the rows into the blocks, sample; false when the plan was empty. */
+    /**
+     * One engine step: plan, "compute" the rows into the blocks, sample; false when the plan was empty.
+     * With {@link #survive}, a step that throws is handled as {@code CpuEngine}'s loop does.
+     */
     boolean step() {
+        try {
+            return stepOnce();
+        } catch (RuntimeException e) {
+            if (!survive) throw e;
+            failedSteps++;
+            scheduler.failStep(dev.kvfn.engine.GenerationFailedException.of(e));
+            scheduler.completeFinished();
+            pool.checkInvariants();
+            return true;
+        }
+    }
+
+    private boolean stepOnce() {
         StepPlan plan = scheduler.plan();
         boolean ran = !plan.isEmpty();
         if (ran) {
@@ -110,6 +128,7 @@ final class FakeModel {
         final Map<BlockKey, int[]> blocks = new HashMap<>();
         final Map<BlockKey, BlockKey> parents = new HashMap<>();
         int stored, evicted, hits, damageFrom = Integer.MAX_VALUE;
+        RuntimeException failRestore, failStored; // thrown once by the next restore / stored, then cleared
         private FakeModel model;
 
         void attach(FakeModel m) {
@@ -125,6 +144,11 @@ final class FakeModel {
 
         @Override
         public int restore(BlockKey[] keys, int from, int count, int[] target) {
+            if (failRestore != null) {
+                RuntimeException e = failRestore;
+                failRestore = null;
+                throw e;
+            }
             int good = 0;
             for (; good < count && from + good < damageFrom; good++) {
                 int[] content = blocks.get(keys[from + good]);
@@ -136,6 +160,11 @@ final class FakeModel {
 
         @Override
         public void stored(BlockKey key, BlockKey parent, int[] tokens, int from, boolean salted, int block) {
+            if (failStored != null) {
+                RuntimeException e = failStored;
+                failStored = null;
+                throw e;
+            }
             stored++;
             int[] content = model.kv[block].clone();
             for (int i = 0; i < content.length; i++) {

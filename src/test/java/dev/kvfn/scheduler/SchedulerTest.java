@@ -12,6 +12,8 @@ import java.util.SplittableRandom;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -185,6 +187,47 @@ class SchedulerTest {
         assertEquals(8, result(partly).cachedTokens());
         assertArrayEquals(result(cold).tokens(), result(partly).tokens());
         assertEquals(0, c.pool.referenced());
+    }
+
+    @Test
+    void aTierThatThrowsFailsOnlyTheRequestItWasServingAndLaterRequestsAreServed() {
+        var tier = new FakeModel.FakeTier();
+        int[] p = prompt(21, 18), other = prompt(22, 9);
+        var a = new FakeModel(64, 4, new Scheduler.Limits(4, 64, 16, true), tier);
+        a.submit(p, 6);
+        a.runToCompletion(); // p's full blocks are in the tier now
+
+        var b = new FakeModel(64, 4, new Scheduler.Limits(4, 64, 16, true), tier);
+        b.survive = true;
+        Sequence running = b.submit(other, 12);
+        b.step(); // admitted and computing
+        // the restore of the next admission throws: that request fails alone, its blocks go back
+        var bug = new IllegalStateException("tier bug (test)");
+        tier.failRestore = bug;
+        Sequence victim = b.submit(p, 6);
+        b.step();
+        var failure = assertThrows(java.util.concurrent.CompletionException.class, () -> victim.result().join()).getCause();
+        assertInstanceOf(dev.kvfn.engine.GenerationFailedException.class, failure);
+        assertSame(bug, failure.getCause());
+        assertFalse(running.result().isDone(), "the running request goes on");
+        b.runToCompletion();
+        assertArrayEquals(FakeModel.expected(other, 12), result(running).tokens());
+        Sequence again = b.submit(p, 6);
+        b.runToCompletion();
+        assertEquals(16, result(again).cachedTokens(), "the tier works again");
+        assertArrayEquals(FakeModel.expected(p, 6), result(again).tokens());
+
+        // a tier told of new blocks throws in the middle of a step: that step's request fails, the next is served
+        tier.failStored = new IllegalStateException("stored failed (test)");
+        Sequence inStep = b.submit(prompt(23, 10), 4);
+        b.runToCompletion();
+        assertTrue(inStep.result().isCompletedExceptionally());
+        Sequence after = b.submit(prompt(24, 10), 4);
+        b.runToCompletion();
+        assertArrayEquals(FakeModel.expected(prompt(24, 10), 4), result(after).tokens());
+        assertEquals(2, b.failedSteps);
+        assertEquals(0, b.pool.referenced(), "every block released");
+        assertEquals(0, b.scheduler.stats().waiting());
     }
 
     @Test

@@ -2,6 +2,8 @@ package dev.kvfn.engine.cpu;
 
 import dev.kvfn.engine.Engine;
 import dev.kvfn.engine.EngineStats;
+import dev.kvfn.engine.EngineUnavailableException;
+import dev.kvfn.engine.GenerationFailedException;
 import dev.kvfn.engine.Generation;
 import dev.kvfn.engine.GenerationRequest;
 import dev.kvfn.engine.ModelInfo;
@@ -37,6 +39,7 @@ import java.util.SplittableRandom;
  * (host store, Redis) are reached only through {@link KvTiers}, by way of {@link BlockMover}.
  */
 public final class CpuEngine implements Engine {
+    private static final System.Logger LOG = System.getLogger(CpuEngine.class.getName());
     /** Token rows one step may carry at most, whatever the config says: bounds activation memory. */
     static final int MAX_STEP_ROWS = 2048;
 
@@ -50,6 +53,7 @@ public final class CpuEngine implements Engine {
     private final Sampler sampler;
     private final Thread thread;
     private volatile boolean closed;
+    private volatile String dead; // why the loop stopped for good, or null
     private volatile EngineStats stats = EngineStats.NONE;
 
     // the loop thread's
@@ -186,6 +190,8 @@ public final class CpuEngine implements Engine {
 
     @Override
     public Generation submit(GenerationRequest request, TokenSink sink) {
+        String why = dead;
+        if (why != null) throw new EngineUnavailableException(why + "; the replica must be restarted", null);
         if (closed) throw new IllegalStateException("engine is closed");
         int[] prompt = request.promptTokens();
         LlamaConfig config = model.config();
@@ -213,19 +219,71 @@ public final class CpuEngine implements Engine {
 
     // ---- the loop ------------------------------------------------------------------------------
 
+    /**
+     * The loop. It never ends on a failure it can survive: an iteration that throws (the forward pass,
+     * a tier, a sink, a bug) fails the requests it was computing, is logged (the first of a run with its
+     * stack trace) and the loop goes on. {@value #MAX_ERRORS} iterations in a row ending in an
+     * {@link Error} (out of memory, an internal fault), or {@value #MAX_FAILURES} in a row ending in
+     * anything, mean the engine cannot serve: it stops, fails what it holds, refuses new requests and
+     * reports {@link #failure()} (liveness DOWN), so the platform replaces the replica.
+     */
     private void serve() {
+        int failures = 0, errors = 0;
         try {
-            while (!closed && scheduler.awaitWork()) {
-                StepPlan plan = scheduler.plan();
-                if (!plan.isEmpty()) step(plan);
-                publishStats();
-                scheduler.completeFinished();
+            while (!closed) {
+                try {
+                    if (!scheduler.awaitWork()) break;
+                    StepPlan plan = scheduler.plan();
+                    if (!plan.isEmpty()) step(plan);
+                    publishStats();
+                    scheduler.completeFinished();
+                    failures = errors = 0;
+                } catch (Throwable t) {
+                    failures++;
+                    errors = t instanceof Error ? errors + 1 : 0;
+                    if (errors >= MAX_ERRORS || failures >= MAX_FAILURES) {
+                        die(t, failures);
+                        return;
+                    }
+                    if (failures == 1) LOG.log(System.Logger.Level.ERROR, "engine step failed; its requests fail, the engine goes on", t);
+                    else LOG.log(System.Logger.Level.ERROR, "engine step failed again (" + failures + " in a row): " + t);
+                    recover(t);
+                }
             }
-        } catch (Throwable t) {
-            scheduler.abort(t); // a bug in the loop must not leave callers waiting forever
+        } catch (Throwable t) { // recovering itself failed: nothing is left to trust
+            die(t, failures);
+            return;
         }
         scheduler.shutdown();
         publishStats();
+    }
+
+    static final int MAX_ERRORS = 3, MAX_FAILURES = 32;
+
+    /** After a failed iteration: its step's requests fail (each with a {@link GenerationFailedException}), the rest go on. */
+    private void recover(Throwable t) {
+        scheduler.failStep(GenerationFailedException.of(t));
+        publishStats();
+        scheduler.completeFinished();
+    }
+
+    private void die(Throwable t, int failures) {
+        String why = "the engine stopped after " + failures + " failed steps in a row, the last: " + t;
+        dead = why;
+        LOG.log(System.Logger.Level.ERROR, why + "; new requests are refused and liveness reports DOWN", t);
+        try {
+            scheduler.abort(new EngineUnavailableException(why + "; the replica must be restarted", t));
+            publishStats();
+        } catch (Throwable ignored) {
+            // dead already; callers learn it from submit and liveness
+        }
+    }
+
+    @Override
+    public String failure() {
+        String d = dead;
+        if (d == null && !closed && !thread.isAlive()) return "the engine's loop thread has ended";
+        return d;
     }
 
     /** One forward pass over the plan's rows, then a sampled token for each sequence that wanted logits. */
@@ -239,12 +297,7 @@ public final class CpuEngine implements Engine {
                 batch.add(s.token(first + r), first + r, kv, plan.wantsLogits(i) && r == rows - 1);
             }
         }
-        try {
-            transformer.forward(batch);
-        } catch (RuntimeException | Error e) {
-            scheduler.failStep(e);
-            return;
-        }
+        transformer.forward(batch); // a throw fails the step's sequences (see serve)
         scheduler.computed();
         int logit = 0;
         for (int i = 0; i < plan.size(); i++) {

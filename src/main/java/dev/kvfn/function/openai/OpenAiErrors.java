@@ -1,6 +1,8 @@
 package dev.kvfn.function.openai;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import dev.kvfn.engine.EngineUnavailableException;
+import dev.kvfn.engine.GenerationFailedException;
 import dev.kvfn.engine.QueueFullException;
 import dev.kvfn.function.BadRequestException;
 import jakarta.ws.rs.NotFoundException;
@@ -50,6 +52,16 @@ public class OpenAiErrors {
     Response queueFull(QueueFullException e) {
         return Response.fromResponse(error(429, e.getMessage(), "rate_limit_error", "queue_full"))
                 .header("Retry-After", e.retryAfterSeconds()).build();
+    }
+
+    @ServerExceptionMapper
+    Response unavailable(EngineUnavailableException e) {
+        return error(503, e.getMessage(), "server_error", "engine_unavailable");
+    }
+
+    @ServerExceptionMapper
+    Response generationFailed(GenerationFailedException e) {
+        return error(500, e.getMessage(), "server_error", null); // the engine logged the cause once
     }
 
     @ServerExceptionMapper

@@ -13,6 +13,7 @@ import dev.kvfn.engine.text.ChatTemplate;
 import dev.kvfn.function.GenerationRequests;
 import io.vertx.core.http.HttpServerResponse;
 import jakarta.inject.Inject;
+import org.jboss.logging.Logger;
 import jakarta.ws.rs.Consumes;
 import jakarta.ws.rs.GET;
 import jakarta.ws.rs.POST;
@@ -43,6 +44,7 @@ import java.util.function.Function;
 @Produces(MediaType.APPLICATION_JSON)
 @Consumes(MediaType.APPLICATION_JSON)
 public class OpenAiResource {
+    private static final Logger LOG = Logger.getLogger(OpenAiResource.class);
 
     record Details(@JsonProperty("cached_tokens") int cachedTokens) {}
 
@@ -280,8 +282,9 @@ public class OpenAiResource {
                     out.flush();
                     if (event == DONE) return;
                 }
-            } catch (IOException e) {
-                g.cancel(); // the client went away: nobody to report this to
+            } catch (IOException | io.vertx.core.VertxException e) { // Vert.x reports a closed connection unchecked
+                g.cancel(); // the client went away: nobody to report this to, one line for whoever debugs it
+                LOG.debugf("client went away during a stream, its generation is cancelled: %s", e.toString());
             } catch (InterruptedException e) {
                 g.cancel();
                 Thread.currentThread().interrupt();

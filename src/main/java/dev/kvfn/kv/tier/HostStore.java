@@ -2,6 +2,7 @@ package dev.kvfn.kv.tier;
 
 import dev.kvfn.kv.BlockFormat;
 import dev.kvfn.kv.BlockKey;
+import dev.kvfn.model.FileErrors;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -78,7 +79,7 @@ public final class HostStore implements AutoCloseable {
     private final BlockFormat format;
     private final int layoutTag; // in every slot entry: an entry of another layout is never read as this one
     private final int slots;
-    private final long blockBytes, dataStart;
+    private final long blockBytes, dataStart, fileBytes;
     private final Arena arena;
     private final MemorySegment map;
     private final FileChannel channel; // block bytes are written through it, never through the mapping
@@ -107,6 +108,7 @@ public final class HostStore implements AutoCloseable {
         this.slots = slots;
         this.blockBytes = format.blockBytes();
         this.dataStart = dataStart;
+        this.fileBytes = dataStart + slots * format.blockBytes();
         this.arena = arena;
         this.map = map;
         this.openOutcome = outcome;
@@ -116,8 +118,9 @@ public final class HostStore implements AutoCloseable {
 
     /**
      * Opens (or creates) the store in {@code dir} for this model and layout, holding as many blocks
-     * as fit in {@code capacityBytes}. An existing file for another model, layout or size, or a
-     * damaged one, is replaced.
+     * as fit in {@code capacityBytes} (fewer when the file system cannot hold them). An existing file
+     * for this model and layout is attached at the size its header records when the budget allows it;
+     * one for another model or layout, a larger budget, or a damaged one, is replaced.
      */
     public static HostStore open(Path dir, byte[] fingerprint, BlockFormat format, long capacityBytes) {
         return open(dir, fingerprint, format, capacityBytes, Disk.REAL);
@@ -159,42 +162,54 @@ public final class HostStore implements AutoCloseable {
             if (ch == null) throw new IOException("all " + HostStoreFiles.MAX_FILES + " host store files are in use by other processes");
             if (file.getFileName().toString().equals(FILE_NAME)) HostStoreFiles.deleteUnheldExtras(dir);
             long have = ch.size();
-            // A budget the file system cannot hold (a small /dev/shm, e.g. Docker's 64 MiB default) shrinks to half of
-            // what is free rather than failing the replica: the store is a cache. The outcome says so.
-            int slots = (int) Math.min(slotsLong, Integer.MAX_VALUE / 2);
-            long dataStart = HostStoreFiles.align(HEADER_BYTES + (long) slots * ENTRY_BYTES, 4096);
-            long size = dataStart + slots * blockBytes;
-            String shrunk = null;
-            long free = disk.usableSpace(dir) + have;
-            if (size > free) {
-                long allowed = free / 2;
-                long fit = allowed / (blockBytes + ENTRY_BYTES);
-                if (fit < 1) {
-                    throw new IOException("no room for a host KV store in " + dir + ": " + free + " bytes free, one block needs "
-                            + (blockBytes + ENTRY_BYTES));
-                }
-                shrunk = "shrunk from " + size + " to about " + allowed + " bytes: only " + free + " free in " + dir;
-                slots = (int) Math.min(fit, Integer.MAX_VALUE / 2);
-                dataStart = HostStoreFiles.align(HEADER_BYTES + (long) slots * ENTRY_BYTES, 4096);
-                size = dataStart + slots * blockBytes;
-            }
-            byte[] header = HostStoreFiles.header(fingerprint, format, slots);
+            int budgetSlots = (int) Math.min(slotsLong, Integer.MAX_VALUE / 2);
+            int slots = budgetSlots;
             String outcome = "created";
+            String shrunk = null;
             long invalidFrom = Long.MAX_VALUE; // data past this offset was cut off
-            if (have > 0) {
-                String problem = HostStoreFiles.check(ch, header, dataStart);
-                if (problem == null) {
-                    outcome = "attached";
-                    if (have < size) {
-                        invalidFrom = have;
-                        outcome = "attached, repaired: file was cut at " + have + " of " + size + " bytes";
-                    }
-                } else {
+            // An existing file for this model and layout is attached at the size its header records, whenever the budget
+            // allows that many slots: its size was decided once, when it was created (to the budget, or to a file system
+            // too small for it), so a free-space measurement that moves between starts cannot replace it.
+            HostStoreFiles.Recorded recorded = have > 0 ? HostStoreFiles.read(ch, fingerprint, format) : null;
+            String problem = recorded == null ? null : recorded.problem();
+            if (problem == null && recorded != null && recorded.slots() > budgetSlots) {
+                problem = "written for a larger budget (" + recorded.slots() + " blocks, kvfn.kv.host-store.bytes holds " + budgetSlots + ")";
+            }
+            if (problem == null && recorded != null && have < HostStoreFiles.dataStart(recorded.slots())) {
+                problem = "file too short for its slot table (" + have + " bytes)";
+            }
+            if (recorded != null && problem == null) {
+                slots = recorded.slots();
+                outcome = slots == budgetSlots ? "attached" : "attached at " + slots + " blocks (sized to its file system when created)";
+            } else {
+                if (recorded != null) {
                     ch.truncate(0); // in place: the lock stays with this file
                     have = 0;
                     outcome = "replaced: " + problem;
                 }
+                // A budget the file system cannot hold (a small /dev/shm, e.g. Docker's 64 MiB default) shrinks to half of
+                // what is free rather than failing the replica: the store is a cache. The header records the size, so the
+                // next start attaches this file as it is. The outcome says so.
+                long size = HostStoreFiles.dataStart(slots) + slots * blockBytes;
+                long free = disk.usableSpace(dir);
+                if (size > free) {
+                    long allowed = free / 2;
+                    long fit = allowed / (blockBytes + ENTRY_BYTES);
+                    if (fit < 1) {
+                        throw new IOException("no room for a host KV store in " + dir + ": " + free + " bytes free, one block needs "
+                                + (blockBytes + ENTRY_BYTES));
+                    }
+                    shrunk = "shrunk from " + size + " to about " + allowed + " bytes: only " + free + " free in " + dir;
+                    slots = (int) Math.min(fit, Integer.MAX_VALUE / 2);
+                }
             }
+            long dataStart = HostStoreFiles.dataStart(slots);
+            long size = dataStart + slots * blockBytes;
+            if (have > 0 && have < size) {
+                invalidFrom = have;
+                outcome += ", repaired: file was cut at " + have + " of " + size + " bytes";
+            }
+            byte[] header = HostStoreFiles.header(fingerprint, format, slots);
             // The header and slot table are written as zeros now: they are written through the mapping, and a page a
             // full tmpfs cannot supply under a mapping is a SIGBUS. The data region stays a sparse hole (extended by one
             // byte written at its end): block bytes arrive by positional write first, where a full file system is an
@@ -222,7 +237,7 @@ public final class HostStore implements AutoCloseable {
                 HostStoreFiles.HELD.remove(file.toAbsolutePath().normalize());
             }
             if (e instanceof IOException io) {
-                throw new UncheckedIOException("cannot open the host KV store in " + dir + ": " + io.getMessage(), io);
+                throw new UncheckedIOException("cannot open the host KV store in " + dir + ": " + FileErrors.describe(io), io);
             }
             throw (RuntimeException) e;
         }
@@ -273,9 +288,14 @@ public final class HostStore implements AutoCloseable {
         if (order.length == 0) return;
         prefault = Thread.ofPlatform().daemon().name("kvfn-host-prefault").start(() -> {
             long sum = 0;
-            for (int i = order.length - 1; i >= 0 && !closing; i--) {
-                long from = dataOffset(order[i]);
-                for (long at = 0; at < blockBytes; at += 4096) sum += map.get(ValueLayout.JAVA_BYTE, from + at);
+            try {
+                for (int i = order.length - 1; i >= 0 && !closing; i--) {
+                    long from = dataOffset(order[i]);
+                    requireIntact(from + blockBytes);
+                    for (long at = 0; at < blockBytes; at += 4096) sum += map.get(ValueLayout.JAVA_BYTE, from + at);
+                }
+            } catch (Damaged | InternalError e) {
+                // the file was cut meanwhile: a warm-up only; the restore path finds out and turns the tier off
             }
             prefaultSink = sum;
         });
@@ -312,6 +332,7 @@ public final class HostStore implements AutoCloseable {
     public synchronized BlockKey parent(BlockKey key) {
         Integer s = index.get(key);
         if (s == null) return null;
+        requireIntact(dataStart);
         long e = entry(s);
         return map.get(I32, e + 24) == 0 ? null : BlockKey.of(bytes(e + 64));
     }
@@ -323,6 +344,7 @@ public final class HostStore implements AutoCloseable {
      */
     public synchronized boolean put(BlockKey key, BlockKey parent, MemorySegment src, long offset) {
         if (index.containsKey(key)) return false;
+        requireIntact(fileBytes); // entries and rewritten slots go through the mapping
         int s;
         if (!free.isEmpty()) {
             s = free.poll();
@@ -384,6 +406,7 @@ public final class HostStore implements AutoCloseable {
      * @return how many leading keys are stored with a sound entry (a bad entry is dropped and counted)
      */
     public synchronized int plan(BlockKey[] keys, int n, int[] slots, long[] generationsOut, int[] crcs) {
+        requireIntact(dataStart); // the slot table is read through the mapping
         for (int i = 0; i < n; i++) {
             Integer found = index.get(keys[i]);
             if (found == null) {
@@ -407,8 +430,9 @@ public final class HostStore implements AutoCloseable {
 
     /** Copies slot {@code slot}'s bytes to {@code dst} at {@code offset}; true when the copy matches {@code crc}. No lock. */
     public boolean copyVerified(int slot, int expectedCrc, MemorySegment dst, long offset) {
-        var crc = new CRC32C();
         long from = dataOffset(slot);
+        requireIntact(from + blockBytes);
+        var crc = new CRC32C();
         java.nio.ByteBuffer copied = dst.asSlice(offset, blockBytes).asByteBuffer();
         for (int done = 0; done < blockBytes; done += RESTORE_CHUNK) {
             int n = (int) Math.min(RESTORE_CHUNK, blockBytes - done);
@@ -446,6 +470,32 @@ public final class HostStore implements AutoCloseable {
         return good;
     }
 
+    /**
+     * Reading the mapping past the file's end is a SIGBUS (an {@link InternalError} in Java), so before
+     * mapped access the file must still reach {@code end}: a file cut under the running process (by hand,
+     * by another program) makes the store unusable until the next open repairs it.
+     *
+     * @throws Damaged when the file is shorter
+     */
+    private void requireIntact(long end) {
+        long size;
+        try {
+            size = channel.size();
+        } catch (IOException e) {
+            throw new Damaged("host KV store " + file + " cannot be checked: " + e.getMessage(), e);
+        }
+        if (size < end) {
+            throw new Damaged("host KV store " + file + " was cut to " + size + " bytes (of " + fileBytes + ") while in use", null);
+        }
+    }
+
+    /** The store's file changed under it (cut short): it must not be read or written through the mapping any more. */
+    public static final class Damaged extends RuntimeException {
+        Damaged(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+
     private void drop(BlockKey key, int slot) {
         generations[slot]++;
         index.remove(key);
@@ -457,10 +507,10 @@ public final class HostStore implements AutoCloseable {
     public void flush() {
         try {
             channel.force(false);
-        } catch (IOException ignored) {
+            map.force();
+        } catch (IOException | UncheckedIOException | InternalError ignored) {
             // a cache: the next open verifies every slot it keeps
         }
-        map.force();
     }
 
 

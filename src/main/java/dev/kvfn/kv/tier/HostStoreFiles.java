@@ -125,21 +125,40 @@ final class HostStoreFiles {
         return b.array();
     }
 
-    /** Why an existing file cannot be attached, or null when its header is exactly the one expected. */
-    static String check(FileChannel ch, byte[] expected, long dataStart) throws IOException {
+    /**
+     * What an existing file's header records: its slot count when it is a sound header for this model and
+     * layout (any size), else why it cannot be attached.
+     *
+     * @param slots   the recorded slot count (0 with a problem)
+     * @param problem why the file cannot be attached, or null
+     */
+    record Recorded(int slots, String problem) {
+        static Recorded not(String problem) {
+            return new Recorded(0, problem);
+        }
+    }
+
+    static Recorded read(FileChannel ch, byte[] fingerprint, BlockFormat format) throws IOException {
+        if (ch.size() < HEADER_BYTES) return Recorded.not("file too short for its header (" + ch.size() + " bytes)");
         byte[] actual = new byte[HEADER_BYTES];
-        if (ch.size() < dataStart) return "file too short for its slot table (" + ch.size() + " bytes)";
         ByteBuffer buf = ByteBuffer.wrap(actual);
         while (buf.hasRemaining() && ch.read(buf, buf.position()) > 0) { /* read the header */ }
         ByteBuffer a = ByteBuffer.wrap(actual).order(ByteOrder.LITTLE_ENDIAN);
-        if (a.getLong(0) != MAGIC) return "not a kvfn host store";
-        if (a.getInt(8) != VERSION) return "format version " + a.getInt(8) + ", this build writes " + VERSION;
+        if (a.getLong(0) != MAGIC) return Recorded.not("not a kvfn host store");
+        if (a.getInt(8) != VERSION) return Recorded.not("format version " + a.getInt(8) + ", this build writes " + VERSION);
         var crc = new CRC32C();
         crc.update(actual, 0, HEADER_BYTES - 4);
-        if ((int) crc.getValue() != a.getInt(HEADER_BYTES - 4)) return "header checksum mismatch";
-        if (!Arrays.equals(actual, 32, 64, expected, 32, 64)) return "written for another model (fingerprint differs)";
-        if (!Arrays.equals(actual, expected)) return "written with another KV layout or size";
-        return null;
+        if ((int) crc.getValue() != a.getInt(HEADER_BYTES - 4)) return Recorded.not("header checksum mismatch");
+        if (!Arrays.equals(actual, 32, 64, Arrays.copyOf(fingerprint, 32), 0, 32)) {
+            return Recorded.not("written for another model (fingerprint differs)");
+        }
+        int slots = a.getInt(12);
+        if (slots < 1 || !Arrays.equals(actual, header(fingerprint, format, slots))) return Recorded.not("written with another KV layout");
+        return new Recorded(slots, null);
     }
 
+    /** Where the slot data starts in a file of {@code slots} slots. */
+    static long dataStart(int slots) {
+        return align(HEADER_BYTES + (long) slots * HostStore.ENTRY_BYTES, 4096);
+    }
 }

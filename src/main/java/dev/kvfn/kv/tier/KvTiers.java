@@ -38,7 +38,11 @@ import java.util.function.Supplier;
  */
 public final class KvTiers implements AutoCloseable {
     private final BlockFormat format;
-    private final HostStore host;              // null: none
+    private static final System.Logger LOG = System.getLogger(KvTiers.class.getName());
+
+    private final HostStore hostStore;         // null: none
+    /** Set once when the host store's file fails under it: the tier is off from then on (see {@link #host()}). */
+    private final java.util.concurrent.atomic.AtomicBoolean hostOff = new java.util.concurrent.atomic.AtomicBoolean();
     private final RemoteKvTier remote;         // null: none
     private final SpillPolicy policy;
     private final BlockSpiller spiller;        // null: no tier takes bytes
@@ -60,13 +64,13 @@ public final class KvTiers implements AutoCloseable {
 
     private KvTiers(BlockFormat format, HostStore host, RemoteKvTier remote, SpillPolicy policy, int queueBlocks, int stagedBlocks) {
         this.format = format;
-        this.host = host;
+        this.hostStore = host;
         this.remote = remote;
         this.policy = policy;
         boolean bytesMove = format.hasBytes() && (host != null || remote != null);
         this.spiller = bytesMove ? new BlockSpiller(format.blockBytes(), queueBlocks, this::write) : null;
         this.staged = remote != null && host == null && format.hasBytes() ? new StagedBlocks(stagedBlocks) : null;
-        this.landing = host != null ? (k, p, b) -> host.put(k, p, b, 0) : staged;
+        this.landing = host != null ? this::land : staged;
         this.fetcher = remote != null && format.hasBytes()
                 ? Executors.newSingleThreadExecutor(Thread.ofPlatform().daemon().name("kvfn-kv-fetch").factory()) : null;
     }
@@ -116,6 +120,7 @@ public final class KvTiers implements AutoCloseable {
     /** {@code key} left the engine's cache; {@code bytes} (null when none) are intact during the call. */
     public void removed(BlockKey key, BlockKey parent, MemorySegment bytes) {
         inEngine.remove(key);
+        HostStore host = host();
         if (bytes != null && spiller != null && policy == SpillPolicy.ON_EVICT && (host == null || !host.contains(key))) {
             spiller.offer(key, parent, null, false, bytes); // no token ids: byte-moving engines restore bytes, not tokens
         }
@@ -127,9 +132,45 @@ public final class KvTiers implements AutoCloseable {
     }
 
     private boolean write(BlockKey key, BlockKey parent, int[] tokens, boolean salted, MemorySegment bytes) {
-        boolean kept = host == null || host.put(key, parent, bytes, 0);
+        HostStore host = host();
+        boolean kept;
+        try {
+            kept = host == null || host.put(key, parent, bytes, 0);
+        } catch (HostStore.Damaged | InternalError e) {
+            hostFailed(e);
+            kept = false;
+        }
         if (kept && remote != null) remote.publish(key, parent, tokens, salted, bytes);
         return kept;
+    }
+
+    /** A block fetched from the remote tier lands in the host store (while it works). */
+    private boolean land(BlockKey key, BlockKey parent, MemorySegment bytes) {
+        HostStore host = host();
+        if (host == null) return false;
+        try {
+            return host.put(key, parent, bytes, 0);
+        } catch (HostStore.Damaged | InternalError e) {
+            hostFailed(e);
+            return false;
+        }
+    }
+
+    /** The host store while it works, else null. */
+    private HostStore host() {
+        return hostOff.get() ? null : hostStore;
+    }
+
+    /**
+     * The host store's file failed under the process (cut short: a mapped read would be a SIGBUS, which
+     * Java raises as an {@link InternalError}): the tier turns off, requests compute what it held, the
+     * engine goes on. The next start repairs the file. Logged once.
+     */
+    private void hostFailed(Throwable e) {
+        if (hostOff.compareAndSet(false, true)) {
+            LOG.log(System.Logger.Level.WARNING, "host KV store turned off until restart: " + e.getMessage()
+                    + " (prefixes it held are computed instead)");
+        }
     }
 
     // ---- what the engine asks --------------------------------------------------------------------
@@ -137,6 +178,7 @@ public final class KvTiers implements AutoCloseable {
     /** How many of {@code keys[from .. to)}, consecutively from {@code from}, a {@link #restore} could bring back. */
     public int cachedRun(BlockKey[] keys, int from, int to) {
         int n = 0;
+        HostStore host = host();
         if (host != null) while (from + n < to && host.contains(keys[from + n])) n++;
         else if (staged != null) while (from + n < to && staged.contains(keys[from + n])) n++;
         return n;
@@ -151,14 +193,20 @@ public final class KvTiers implements AutoCloseable {
         if (count <= 0) return 0;
         long t0 = System.nanoTime();
         int good;
+        HostStore host = host();
         if (host != null) {
             ensureScratch(count);
             BlockKey[] run = from == 0 && keys.length == count ? keys : Arrays.copyOfRange(keys, from, from + count);
-            // plan under the store's lock, copy and verify on the engine's threads without it, then settle
-            int planned = host.plan(run, count, slots, generations, crcs);
-            MemorySegment dst = sink.segment();
-            sink.forEach(planned, i -> ok[i] = host.copyVerified(slots[i], crcs[i], dst, sink.offset(i)));
-            good = host.commit(run, planned, slots, generations, ok);
+            try {
+                // plan under the store's lock, copy and verify on the engine's threads without it, then settle
+                int planned = host.plan(run, count, slots, generations, crcs);
+                MemorySegment dst = sink.segment();
+                sink.forEach(planned, i -> ok[i] = host.copyVerified(slots[i], crcs[i], dst, sink.offset(i)));
+                good = host.commit(run, planned, slots, generations, ok);
+            } catch (HostStore.Damaged | InternalError e) {
+                hostFailed(e);
+                return 0;
+            }
         } else if (staged != null) {
             good = 0;
             while (good < count && staged.take(keys[from + good], sink.segment(), sink.offset(good))) good++;
@@ -246,6 +294,7 @@ public final class KvTiers implements AutoCloseable {
      * chains that the host store lacks are fetched into it first, so a new replica starts with them.
      */
     public List<BlockKey[]> prewarmChains(int maxBlocks) {
+        HostStore host = host();
         if (maxBlocks <= 0 || host == null) return List.of();
         if (remote != null) {
             try {
@@ -260,18 +309,23 @@ public final class KvTiers implements AutoCloseable {
         List<BlockKey> recent = host.keysByRecency();
         Set<BlockKey> taken = new HashSet<>();
         List<BlockKey[]> chains = new ArrayList<>();
-        for (int i = recent.size() - 1; i >= 0 && taken.size() < maxBlocks; i--) {
-            BlockKey end = recent.get(i);
-            if (taken.contains(end)) continue;
-            ArrayDeque<BlockKey> chain = new ArrayDeque<>();
-            BlockKey k = end;
-            while (k != null && host.contains(k)) {
-                chain.push(k);
-                k = host.parent(k);
+        try {
+            for (int i = recent.size() - 1; i >= 0 && taken.size() < maxBlocks; i--) {
+                BlockKey end = recent.get(i);
+                if (taken.contains(end)) continue;
+                ArrayDeque<BlockKey> chain = new ArrayDeque<>();
+                BlockKey k = end;
+                while (k != null && host.contains(k)) {
+                    chain.push(k);
+                    k = host.parent(k);
+                }
+                if (k != null) continue; // an ancestor is gone from the store: the chain cannot be rebuilt
+                chains.add(chain.toArray(BlockKey[]::new));
+                taken.addAll(chain);
             }
-            if (k != null) continue; // an ancestor is gone from the store: the chain cannot be rebuilt
-            chains.add(chain.toArray(BlockKey[]::new));
-            taken.addAll(chain);
+        } catch (HostStore.Damaged | InternalError e) {
+            hostFailed(e);
+            return List.of();
         }
         return chains;
     }
@@ -298,6 +352,7 @@ public final class KvTiers implements AutoCloseable {
     /** Waits until every block handed to the tiers so far is written and the host store synced. */
     public boolean flush(Duration timeout) throws InterruptedException {
         if (spiller != null && !spiller.drain(timeout.toNanos(), TimeUnit.NANOSECONDS)) return false;
+        HostStore host = host();
         if (host != null) host.flush();
         return true;
     }
@@ -306,16 +361,17 @@ public final class KvTiers implements AutoCloseable {
     public List<TierStats> stats() {
         List<TierStats> out = new ArrayList<>(2);
         long dropped = spiller == null ? 0 : spiller.dropped();
-        if (host != null) {
-            HostStore.HostStoreStats h = host.stats();
-            out.add(new TierStats("host", h.blocks(), h.slots(), hostHitTokens.get(), h.evictions(), h.faults() + h.writeErrors(),
+        if (hostStore != null) {
+            HostStore.HostStoreStats h = hostStore.stats();
+            out.add(new TierStats("host", hostOff.get() ? "off: its file failed under the process" : "ok", h.blocks(), h.slots(), hostHitTokens.get(), h.evictions(),
+                    h.faults() + h.writeErrors() + (hostOff.get() ? 1 : 0),
                     dropped, new TierStats.Transfers(h.writes(), spiller.spilledBytes(), spiller.spillNanos()),
                     new TierStats.Transfers(hostRestores.get(), h.restoredBytes(), hostRestoreNanos.get())));
         }
         if (remote != null) {
             RemoteKvTier.RemoteStats r = remote.stats();
-            out.add(new TierStats(r.tier(), -1, -1, remoteHitTokens.get(), 0, r.faults() + r.errors() + r.timeouts(),
-                    r.publishDropped() + (host == null ? dropped : 0),
+            out.add(new TierStats(r.tier(), r.state(), -1, -1, remoteHitTokens.get(), 0, r.faults() + r.errors() + r.timeouts(),
+                    r.publishDropped() + (hostStore == null ? dropped : 0),
                     new TierStats.Transfers(r.published(), r.publishedBytes(), 0),
                     new TierStats.Transfers(r.hitBlocks(), r.restoredBytes(), r.restoreNanos())));
         }
@@ -324,9 +380,10 @@ public final class KvTiers implements AutoCloseable {
 
     /** Where the host store is and what opening it found, or null without one. */
     public String hostStoreDescription() {
+        HostStore host = hostStore;
         if (host == null) return null;
         return host.file() + " (" + host.openOutcome() + ", " + host.size() + " of " + host.capacity() + " blocks, policy "
-                + policy.configName() + ")";
+                + policy.configName() + (hostOff.get() ? ", off: its file failed under the process" : "") + ")";
     }
 
     /** Flushes what is queued, syncs the host store, lets remote publications land (bounded). */
@@ -336,7 +393,7 @@ public final class KvTiers implements AutoCloseable {
             for (Runnable dropped : fetcher.shutdownNow()) ((Fetch) dropped).done.complete(null); // their requests learn the engine closed
         }
         if (spiller != null) spiller.close();
-        if (host != null) host.close();
+        if (hostStore != null) hostStore.close();
         if (remote != null) remote.close();
     }
 }

@@ -63,6 +63,7 @@ public interface RemoteKvTier extends AutoCloseable {
     void close();
 
     /**
+     * @param state          {@code ok}, {@code not used yet}, or {@code failing: <last error>} (from its own calls, no probe)
      * @param lookups        chain lookups
      * @param hitBlocks      blocks found and fetched
      * @param missBlocks     blocks looked up and not found
@@ -75,6 +76,6 @@ public interface RemoteKvTier extends AutoCloseable {
      * @param restoreNanos   time spent in fetches
      * @param publishedBytes bytes published
      */
-    record RemoteStats(String tier, long lookups, long hitBlocks, long missBlocks, long published, long publishDropped,
+    record RemoteStats(String tier, String state, long lookups, long hitBlocks, long missBlocks, long published, long publishDropped,
                        long errors, long timeouts, long faults, long restoredBytes, long restoreNanos, long publishedBytes) {}
 }

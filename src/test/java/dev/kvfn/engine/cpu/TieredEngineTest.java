@@ -166,6 +166,45 @@ class TieredEngineTest {
     }
 
     @Test
+    void aStoreCutWhileTheEngineRunsTurnsTheHostTierOffAndRequestsAreServedCold() throws Exception {
+        int[] p = storyPrompt();
+        int[] expected = computeAndClose(p);
+        Path file = storeFile();
+        int slots;
+        try (var ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            var hdr = java.nio.ByteBuffer.allocate(16).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            ch.read(hdr, 0);
+            slots = hdr.getInt(12);
+        }
+        long dataStart = (4096 + slots * 128L + 4095) / 4096 * 4096;
+        try (var b = PagedEngineTest.stories(options())) {
+            assertTrue(b.hostStoreDescription().contains("attached"), b.hostStoreDescription());
+            // cut under the running engine: the slot table stays, every block's bytes are gone (a mapped read = SIGBUS)
+            try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE)) {
+                ch.truncate(dataStart + 100);
+            }
+            GenerationResult r = run(b, p, 30, null);
+            assertArrayEquals(expected, r.tokens(), "computed instead of restored");
+            assertEquals(0, r.cachedTokens());
+            assertTrue(b.hostStoreDescription().contains("off"), b.hostStoreDescription());
+            assertTrue(b.stats().tier("host").faults() >= 1, "counted: " + b.stats());
+            assertEquals(null, b.failure(), "a tier failure is not an engine failure");
+            // the engine goes on: the same prompt hits the pool now, another prompt is computed, writes no longer reach the file
+            GenerationResult again = run(b, p, 30, null);
+            assertArrayEquals(expected, again.tokens());
+            int[] other = b.tokenizer().encode("Tom had a red car. He liked to drive it fast around the garden every day.", true, false);
+            assertArrayEquals(cold(other, 10), run(b, other, 10, null).tokens());
+            assertTrue(b.persist(java.time.Duration.ofSeconds(30)), "nothing stuck in the spill queue");
+            assertEquals(dataStart + 100, Files.size(file), "the store no longer writes to the cut file");
+        }
+        // the next start repairs the file and serves correct tokens
+        try (var c = PagedEngineTest.stories(options())) {
+            assertTrue(c.hostStoreDescription().contains("repaired"), c.hostStoreDescription());
+            assertArrayEquals(expected, run(c, p, 30, null).tokens());
+        }
+    }
+
+    @Test
     void onEvictSpillsWhatThePoolDropsAndRestoresIt() throws Exception {
         int[] p;
         long block;

@@ -183,6 +183,43 @@ class HostStoreTest {
     }
 
     @Test
+    void aStoreSizedToASmallFileSystemIsAttachedAsItIsAtEachRestart() throws Exception {
+        // a tmpfs smaller than the budget whose free space reads differently at each start (what the sparse file
+        // already holds, other files): the size decided at creation is recorded in the header and attached again
+        long slotBytes = LAYOUT.blockBytes() + HostStore.ENTRY_BYTES;
+        long budget = 1000 * slotBytes;
+        long[] freeAtStart = {64 * 1024, 40 * 1024, 100 * 1024, 20 * 1024};
+        int capacity;
+        try (Arena arena = Arena.ofConfined()) {
+            try (HostStore s = HostStore.open(dir, FP, LAYOUT.format(), budget, withFree(d -> freeAtStart[0]))) {
+                assertTrue(s.openOutcome().startsWith("created, shrunk from "), s.openOutcome());
+                capacity = s.capacity();
+                assertEquals(freeAtStart[0] / 2 / slotBytes, capacity);
+                assertTrue(s.put(key(0), null, block(arena, 0), 0));
+            }
+            for (int restart = 1; restart <= 3; restart++) {
+                long free = freeAtStart[restart];
+                try (HostStore s = HostStore.open(dir, FP, LAYOUT.format(), budget, withFree(d -> free))) {
+                    assertTrue(s.openOutcome().startsWith("attached at " + capacity + " blocks"), "restart " + restart + ": " + s.openOutcome());
+                    assertEquals(capacity, s.capacity());
+                    assertEquals(restart, s.size(), "every block written before survived restart " + restart);
+                    MemorySegment dst = arena.allocate(LAYOUT.blockBytes());
+                    for (int i = 0; i < restart; i++) {
+                        assertTrue(HostStoreRestore.restore(s, key(i), dst, 0), "block " + i + " at restart " + restart);
+                        assertEquals(-1, dst.mismatch(block(arena, i)));
+                    }
+                    assertTrue(s.put(key(restart), key(restart - 1), block(arena, restart), 0));
+                }
+            }
+        }
+        // a budget that no longer allows the recorded size starts afresh (the store never grows past its budget)
+        try (HostStore s = HostStore.open(dir, FP, LAYOUT.format(), (capacity - 1) * slotBytes, withFree(d -> 1L << 30))) {
+            assertTrue(s.openOutcome().startsWith("replaced: written for a larger budget"), s.openOutcome());
+            assertEquals(capacity - 1, s.capacity());
+        }
+    }
+
+    @Test
     void blocksSurviveReopeningAndComeBackByteForByte() throws Exception {
         try (Arena arena = Arena.ofConfined()) {
             try (HostStore s = open(dir, 8)) {
@@ -319,6 +356,23 @@ class HostStoreTest {
                 assertFalse(s.contains(key(2)));
                 assertEquals(1, s.stats().faults());
             }
+        }
+    }
+
+    @Test
+    void aDirectoryItCannotUseIsRefusedWithTheReason() throws Exception {
+        // root ignores permission bits, so the EACCES case runs only as another user; ENOTDIR runs everywhere
+        Path file = Files.writeString(dir.resolve("a-file"), "x");
+        var notDir = assertThrows(java.io.UncheckedIOException.class, () -> open(file.resolve("kvfn"), 4));
+        assertTrue(notDir.getMessage().matches("cannot open the host KV store in .*a-file/kvfn: .*: Not a directory"), notDir.getMessage());
+        if ("root".equals(System.getProperty("user.name"))) return;
+        Path locked = Files.createDirectory(dir.resolve("locked"));
+        Files.setPosixFilePermissions(locked, PosixFilePermissions.fromString("r-x------"));
+        try {
+            var denied = assertThrows(java.io.UncheckedIOException.class, () -> open(locked.resolve("kvfn"), 4));
+            assertTrue(denied.getMessage().endsWith(locked.resolve("kvfn") + ": Permission denied"), denied.getMessage());
+        } finally {
+            Files.setPosixFilePermissions(locked, PosixFilePermissions.fromString("rwx------"));
         }
     }
 

@@ -89,11 +89,38 @@ public final class RedisKvTier implements RemoteKvTier {
     /** A batch's replies within {@code timeout}; a timeout is counted here and rethrown. */
     private List<Response> await(Future<List<Response>> f, Duration timeout) throws Exception {
         try {
-            return f.toCompletionStage().toCompletableFuture().get(Math.max(0, timeout.toNanos()), TimeUnit.NANOSECONDS);
+            List<Response> replies = f.toCompletionStage().toCompletableFuture().get(Math.max(0, timeout.toNanos()), TimeUnit.NANOSECONDS);
+            ok();
+            return replies;
         } catch (TimeoutException e) {
             timeouts.incrementAndGet();
+            used = true;
+            lastProblem = "no answer within " + timeout.toMillis() + " ms";
+            lastOutcomeOk = false;
             throw e;
         }
+    }
+
+    // The tier's state for health reporting, from its own calls (a probe does no I/O of its own)
+    private volatile boolean lastOutcomeOk = true, used;
+    private volatile String lastProblem;
+
+    private void ok() {
+        used = true;
+        lastOutcomeOk = true;
+    }
+
+    private void error(Throwable e) {
+        errors.incrementAndGet();
+        used = true;
+        lastOutcomeOk = false;
+        lastProblem = String.valueOf(e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e);
+    }
+
+    /** {@code ok}, {@code not used yet}, or {@code failing: <the last error>} when the last call failed; never does I/O. */
+    String state() {
+        if (!used && lastProblem == null) return "not used yet";
+        return lastOutcomeOk ? "ok" : "failing: " + lastProblem;
     }
 
     @Override
@@ -133,7 +160,7 @@ public final class RedisKvTier implements RemoteKvTier {
                 } catch (TimeoutException e) {
                     break; // keep the blocks already stored
                 } catch (ExecutionException e) {
-                    errors.incrementAndGet();
+                    error(e.getCause());
                     break;
                 }
                 for (Response r : values) {
@@ -162,7 +189,7 @@ public final class RedisKvTier implements RemoteKvTier {
         } catch (TimeoutException e) {
             return 0;
         } catch (Exception e) {
-            errors.incrementAndGet();
+            error(e);
             return 0;
         } finally {
             restoreNanos.addAndGet(System.nanoTime() - t0);
@@ -201,13 +228,14 @@ public final class RedisKvTier implements RemoteKvTier {
                 if (ar.succeeded()) {
                     published.incrementAndGet();
                     publishedBytes.addAndGet(size);
+                    ok();
                 } else {
-                    errors.incrementAndGet();
+                    error(ar.cause());
                 }
             });
         } catch (RuntimeException e) {
             inFlight.release();
-            errors.incrementAndGet();
+            error(e);
         }
     }
 
@@ -243,7 +271,7 @@ public final class RedisKvTier implements RemoteKvTier {
         } catch (TimeoutException e) {
             return null;
         } catch (Exception e) {
-            errors.incrementAndGet();
+            error(e);
             return null;
         }
     }
@@ -260,11 +288,12 @@ public final class RedisKvTier implements RemoteKvTier {
                     Request.cmd(Command.HSET).arg(meta(last)).arg("last").arg(System.currentTimeMillis())))
                     .onComplete(ar -> {
                         inFlight.release();
-                        if (ar.failed()) errors.incrementAndGet();
+                        if (ar.failed()) error(ar.cause());
+                        else ok();
                     });
         } catch (RuntimeException e) {
             inFlight.release();
-            errors.incrementAndGet();
+            error(e);
         }
     }
 
@@ -316,7 +345,7 @@ public final class RedisKvTier implements RemoteKvTier {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } catch (Exception e) {
-            errors.incrementAndGet();
+            error(e);
         }
         List<BlockKey[]> chosen = new ArrayList<>(); // hottest first, within the budget
         int budget = maxBlocks;
@@ -332,7 +361,7 @@ public final class RedisKvTier implements RemoteKvTier {
         try {
             redis.batch(List.of(Request.cmd(Command.DEL).arg(data(key)).arg(meta(key))));
         } catch (RuntimeException e) {
-            errors.incrementAndGet();
+            error(e);
         }
     }
 
@@ -354,7 +383,7 @@ public final class RedisKvTier implements RemoteKvTier {
 
     @Override
     public RemoteStats stats() {
-        return new RemoteStats("redis", lookups.get(), hitBlocks.get(), missBlocks.get(), published.get(), publishDropped.get(),
+        return new RemoteStats("redis", state(), lookups.get(), hitBlocks.get(), missBlocks.get(), published.get(), publishDropped.get(),
                 errors.get(), timeouts.get(), faults.get(), restoredBytes.get(), restoreNanos.get(), publishedBytes.get());
     }
 

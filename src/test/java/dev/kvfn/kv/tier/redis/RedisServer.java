@@ -85,6 +85,12 @@ public final class RedisServer implements AutoCloseable {
         }
     }
 
+    /** Freezes the server (SIGSTOP: connections are accepted by the kernel, nothing is answered) or thaws it (SIGCONT). */
+    public void hang(boolean hung) throws IOException, InterruptedException {
+        Process kill = new ProcessBuilder("kill", hung ? "-STOP" : "-CONT", Long.toString(process.pid())).inheritIO().start();
+        if (kill.waitFor() != 0) throw new IOException("kill " + (hung ? "-STOP" : "-CONT") + " failed");
+    }
+
     /** Sends one inline command and returns the raw reply (enough for PING, FLUSHALL, DBSIZE). */
     public String command(String inline) throws IOException {
         try (Socket s = new Socket(java.net.InetAddress.getLoopbackAddress(), port)) {

@@ -1,0 +1,62 @@
+package dev.kvfn.runtime;
+
+import dev.kvfn.engine.Engine;
+import io.vertx.core.json.JsonObject;
+import io.vertx.ext.web.Router;
+import io.vertx.ext.web.RoutingContext;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
+
+/**
+ * Refuses work before any of it is done: the first handler on every request, ahead of body reading, JSON parsing
+ * and tokenizing. While the replica drains (SIGTERM) every API request gets 503 at once, so the drain ends
+ * when the running requests do (health and metrics under {@code /q/} still answer: readiness says DOWN). While it
+ * is full ({@code kvfn.limits.max-requests}) a generation request gets 429 with {@code Retry-After} at once, so a
+ * burst costs microseconds per refusal instead of a parse and a tokenization each. The answer has the API's error
+ * shape: OpenAI's under {@code /v1}, kvfn's elsewhere.
+ */
+@ApplicationScoped
+public class EarlyRefusals {
+
+    void install(@Observes Router router, Engine engine) {
+        if (!(engine instanceof ServingEngine serving)) return;
+        router.route().order(Integer.MIN_VALUE + 1).handler(ctx -> {
+            if (serving.draining() && !ctx.request().path().startsWith("/q/")) {
+                refuse(ctx, 503, "this replica is shutting down; send the request to another replica", "server_error", null);
+                return;
+            }
+            if (generates(ctx)) {
+                var full = serving.refusalIfFull();
+                if (full != null) {
+                    refuse(ctx, 429, full.getMessage(), "rate_limit_error", String.valueOf(full.retryAfterSeconds()));
+                    return;
+                }
+            }
+            ctx.next();
+        });
+    }
+
+    /** A request that would take a generation slot: the generating functions, and their binary-mode CloudEvents. */
+    static boolean generates(RoutingContext ctx) {
+        if (ctx.request().method() != io.vertx.core.http.HttpMethod.POST) return false;
+        return switch (ctx.request().path()) {
+            case "/generate", "/warm", "/v1/completions", "/v1/chat/completions" -> true;
+            case "/" -> {
+                String type = ctx.request().getHeader("ce-type");
+                yield "dev.kvfn.generate".equals(type) || "dev.kvfn.warm".equals(type);
+            }
+            default -> false;
+        };
+    }
+
+    static void refuse(RoutingContext ctx, int status, String message, String type, String retryAfter) {
+        boolean openAi = ctx.request().path().startsWith("/v1/");
+        JsonObject error = new JsonObject().put("message", message).put("type", type);
+        if (openAi) error.put("param", null).put("code", status == 503 ? "unavailable" : "queue_full");
+        else error.put("code", status);
+        var response = ctx.response().setStatusCode(status).putHeader("Content-Type", "application/json");
+        if (retryAfter != null) response.putHeader("Retry-After", retryAfter);
+        if (status == 503) response.putHeader("Connection", "close"); // the client should move to another replica
+        response.end(new JsonObject().put("error", error).encode());
+    }
+}
