@@ -84,7 +84,7 @@ class TransformerTest {
             var t = new Transformer(config, weights, pool, 512);
             var small = new ContiguousKv(config.layers(), 8, config.kvHeads(), config.headSize());
             var e = assertThrows(IllegalArgumentException.class, () -> Prefill.forward(t, prompt, 0, prompt.length, 0, small));
-            assertTrue(e.getMessage().contains("do not fit"), e.getMessage());
+            assertTrue(e.getMessage().contains("does not fit a sequence of 8 positions"), e.getMessage());
             var bad = assertThrows(IllegalArgumentException.class,
                     () -> Prefill.forward(t, new int[] {1, config.vocab()}, 0, 2, 0, ContiguousKv.forModel(config)));
             assertTrue(bad.getMessage().contains("outside the vocabulary"), bad.getMessage());
