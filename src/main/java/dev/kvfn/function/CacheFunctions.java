@@ -3,7 +3,6 @@ package dev.kvfn.function;
 import dev.kvfn.engine.Engine;
 import dev.kvfn.engine.EngineStats;
 import dev.kvfn.engine.GenerationRequest;
-import dev.kvfn.engine.GenerationResult;
 import dev.kvfn.kv.tier.TierStats;
 import dev.kvfn.engine.TokenSink;
 import io.quarkus.funqy.Funq;

@@ -1,6 +1,5 @@
 package dev.kvfn.engine.cpu.kernel;
 
-import dev.kvfn.model.GgmlType;
 import dev.kvfn.model.Tensor;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
