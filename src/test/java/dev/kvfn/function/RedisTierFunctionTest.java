@@ -65,13 +65,12 @@ class RedisTierFunctionTest {
     }
 
     @Test
-    void aHungRedisNeitherSlowsReadinessNorStopsServing() throws Exception {
+    void aHungRedisNeitherFailsReadinessNorStopsServing() throws Exception {
         RedisLifecycle.server.hang(true); // SIGSTOP: the port accepts, nothing answers
         try {
-            long t0 = System.nanoTime();
+            // UP, not a 503 after Quarkus's 10 s Redis probe: readiness does no Redis I/O (no wall-clock bound here,
+            // a busy machine must not fail this test)
             given().get("/q/health/ready").then().statusCode(200).body("status", equalTo("UP"));
-            long probeMillis = (System.nanoTime() - t0) / 1_000_000;
-            assertTrue(probeMillis < 2000, "the probe does no Redis I/O: " + probeMillis + " ms"); // generous: 10 s before
             String prompt = "A replica whose Redis hangs still answers every request, it only loses the shared hits. ".repeat(2);
             given().contentType(ContentType.JSON).body(Map.of("prompt", prompt, "maxTokens", 4)).post("/generate")
                     .then().statusCode(200);

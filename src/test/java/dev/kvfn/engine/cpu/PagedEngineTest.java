@@ -208,12 +208,23 @@ class PagedEngineTest {
     void cancellingFreesTheSequencesBlocks() throws Exception {
         try (var e = stories(base())) {
             int[] p = e.tokenizer().encode(STORY, true, false);
-            var started = new CountDownLatch(1);
-            Generation g = e.submit(new GenerationRequest(p, 400, SamplingParams.GREEDY), (t, s) -> started.countDown());
-            assertTrue(started.await(30, TimeUnit.SECONDS));
-            for (int i = 0; i < 500 && e.stats().pool().referenced() == 0; i++) Thread.sleep(2); // stats follow the step
+            // the sink holds the engine inside its third step, so the stats published after the second are what we read
+            var inThirdStep = new CountDownLatch(1);
+            var release = new CountDownLatch(1);
+            var tokens = new java.util.concurrent.atomic.AtomicInteger();
+            Generation g = e.submit(new GenerationRequest(p, 400, SamplingParams.GREEDY), (t, s) -> {
+                if (tokens.incrementAndGet() != 3) return;
+                inThirdStep.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            inThirdStep.await();
             assertTrue(e.stats().pool().referenced() > 0, "the running sequence holds blocks: " + e.stats());
             g.cancel();
+            release.countDown();
             GenerationResult r = g.result().get(30, TimeUnit.SECONDS);
             assertEquals(FinishReason.CANCELLED, r.finishReason());
             assertTrue(r.completionTokens() < 400);

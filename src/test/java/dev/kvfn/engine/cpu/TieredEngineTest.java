@@ -100,19 +100,23 @@ class TieredEngineTest {
         }
     }
 
+    /** Where the store's slot data begins: after the 4096-byte header and 128 bytes per slot, page-aligned. */
+    private static long dataStart(Path file) throws Exception {
+        try (var ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            var hdr = java.nio.ByteBuffer.allocate(16).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            ch.read(hdr, 0);
+            int slots = hdr.getInt(12);
+            return (4096 + slots * 128L + 4095) / 4096 * 4096;
+        }
+    }
+
     @Test
     void aFlippedByteInTheStoreCostsAHitNotAToken() throws Exception {
         int[] p = storyPrompt();
         int[] expected = computeAndClose(p);
         Path file = storeFile();
-        // flip a byte in the data of every slot: each block's checksum now fails
-        int slots;
-        try (var ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            var hdr = java.nio.ByteBuffer.allocate(16).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-            ch.read(hdr, 0);
-            slots = hdr.getInt(12);
-        }
-        long dataStart = (4096 + slots * 128L + 4095) / 4096 * 4096;
+        // flip a byte in slot 0's data: the chain's first block fails its checksum
+        long dataStart = dataStart(file);
         try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
             f.seek(dataStart + 7); // slot 0 holds the chain's first block
             int b = f.read();
@@ -170,13 +174,7 @@ class TieredEngineTest {
         int[] p = storyPrompt();
         int[] expected = computeAndClose(p);
         Path file = storeFile();
-        int slots;
-        try (var ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            var hdr = java.nio.ByteBuffer.allocate(16).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-            ch.read(hdr, 0);
-            slots = hdr.getInt(12);
-        }
-        long dataStart = (4096 + slots * 128L + 4095) / 4096 * 4096;
+        long dataStart = dataStart(file);
         try (var b = PagedEngineTest.stories(options())) {
             assertTrue(b.hostStoreDescription().contains("attached"), b.hostStoreDescription());
             // cut under the running engine: the slot table stays, every block's bytes are gone (a mapped read = SIGBUS)

@@ -8,9 +8,7 @@ import dev.kvfn.kv.tier.HostStoreOptions;
 import dev.kvfn.kv.tier.KvTiers;
 import dev.kvfn.kv.tier.SpillPolicy;
 import dev.kvfn.kv.tier.TierStats;
-import io.vertx.core.Vertx;
 import io.vertx.redis.client.Redis;
-import io.vertx.redis.client.RedisOptions;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -39,8 +37,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class KvTiersTest {
     static final byte[] FP = new byte[32];
+    static RedisClient redis;
     static RedisServer server;
-    static Vertx vertx;
     static Redis client;
 
     @TempDir
@@ -49,16 +47,14 @@ class KvTiersTest {
     @BeforeAll
     static void start() throws Exception {
         FP[3] = 7;
-        server = new RedisServer();
-        vertx = Vertx.vertx();
-        client = Redis.createClient(vertx, new RedisOptions().setConnectionString(server.url()).setMaxPoolSize(8).setMaxPoolWaiting(256));
+        redis = new RedisClient();
+        server = redis.server;
+        client = redis.client;
     }
 
     @AfterAll
     static void stop() throws Exception {
-        if (client != null) client.close();
-        if (vertx != null) vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
-        if (server != null) server.close();
+        if (redis != null) redis.close();
     }
 
     @BeforeEach
@@ -67,7 +63,7 @@ class KvTiersTest {
     }
 
     static RedisKvTier tier(String replica) {
-        return new RedisKvTier(client, true, Duration.ofMillis(500), Duration.ofSeconds(5), Duration.ofHours(1), replica, 256);
+        return redis.tier(replica);
     }
 
     /** The keys of {@code tokens}' full blocks, as every engine computes them. */

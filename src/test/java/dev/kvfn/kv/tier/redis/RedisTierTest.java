@@ -7,10 +7,8 @@ import dev.kvfn.engine.cpu.EngineOptions;
 import dev.kvfn.kv.BlockHasher;
 import dev.kvfn.kv.BlockKey;
 import dev.kvfn.kv.tier.HostStoreOptions;
-import io.vertx.core.Vertx;
 import io.vertx.redis.client.Command;
 import io.vertx.redis.client.Redis;
-import io.vertx.redis.client.RedisOptions;
 import io.vertx.redis.client.Request;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -33,8 +31,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * corrupted block never fails a request or changes a token, and each fault is counted.
  */
 class RedisTierTest {
+    static RedisClient redis;
     static RedisServer server;
-    static Vertx vertx;
     static Redis client;
     static int[] prompt;
     static int[] cold;
@@ -44,9 +42,9 @@ class RedisTierTest {
 
     @BeforeAll
     static void start() throws Exception {
-        server = new RedisServer();
-        vertx = Vertx.vertx();
-        client = Redis.createClient(vertx, new RedisOptions().setConnectionString(server.url()).setMaxPoolSize(8).setMaxPoolWaiting(256));
+        redis = new RedisClient();
+        server = redis.server;
+        client = redis.client;
         try (CpuEngine e = engine(null, null, false)) {
             prompt = e.tokenizer().encode(dev.kvfn.engine.cpu.PagedEngineTestAccess.STORY, true, false);
             cold = run(e, prompt).tokens();
@@ -55,9 +53,7 @@ class RedisTierTest {
 
     @AfterAll
     static void stop() throws Exception {
-        if (client != null) client.close();
-        if (vertx != null) vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
-        if (server != null) server.close();
+        if (redis != null) redis.close();
     }
 
     @BeforeEach
@@ -66,7 +62,7 @@ class RedisTierTest {
     }
 
     static RedisKvTier tier(String replica) {
-        return new RedisKvTier(client, true, Duration.ofMillis(500), Duration.ofSeconds(5), Duration.ofHours(1), replica, 256);
+        return redis.tier(replica);
     }
 
     static CpuEngine engine(Path hostDir, RedisKvTier tier, boolean caching) {

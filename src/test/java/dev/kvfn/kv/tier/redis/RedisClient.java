@@ -1,0 +1,33 @@
+package dev.kvfn.kv.tier.redis;
+
+import io.vertx.core.Vertx;
+import io.vertx.redis.client.Redis;
+import io.vertx.redis.client.RedisOptions;
+
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+
+/** A real redis-server on a loopback port and a Vert.x client to it, for the Redis tier's tests. */
+final class RedisClient implements AutoCloseable {
+    final RedisServer server;
+    final Vertx vertx;
+    final Redis client;
+
+    RedisClient() throws Exception {
+        server = new RedisServer();
+        vertx = Vertx.vertx();
+        client = Redis.createClient(vertx, new RedisOptions().setConnectionString(server.url()).setMaxPoolSize(8).setMaxPoolWaiting(256));
+    }
+
+    /** A tier as the tests use it: bytes stored, deadlines generous for a busy machine. */
+    RedisKvTier tier(String replica) {
+        return new RedisKvTier(client, true, Duration.ofMillis(500), Duration.ofSeconds(5), Duration.ofHours(1), replica, 256);
+    }
+
+    @Override
+    public void close() throws Exception {
+        client.close();
+        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        server.close();
+    }
+}
