@@ -20,6 +20,14 @@ public interface EngineConfig {
     @WithDefault("0")
     int threads();
 
+    /**
+     * Linux nice value (0-19) of the compute threads. When compute keeps every core busy, the threads that answer
+     * requests (stream writes, 429s, health probes) still run at once; alone, compute loses nothing. 0 leaves the
+     * threads' priority as it is. Env: KVFN_ENGINE_COMPUTE_NICE.
+     */
+    @WithDefault("10")
+    int computeNice();
+
     /** Positions per sequence; 0 keeps the model's own context length. Bounds KV per sequence. Env: KVFN_ENGINE_CONTEXT_LENGTH. */
     @WithDefault("0")
     int contextLength();

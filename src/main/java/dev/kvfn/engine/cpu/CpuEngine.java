@@ -8,6 +8,7 @@ import dev.kvfn.engine.Generation;
 import dev.kvfn.engine.GenerationRequest;
 import dev.kvfn.engine.ModelInfo;
 import dev.kvfn.engine.TokenSink;
+import dev.kvfn.engine.cpu.kernel.ComputePriority;
 import dev.kvfn.engine.cpu.kernel.WorkerPool;
 import dev.kvfn.kv.BlockFormat;
 import dev.kvfn.kv.BlockHasher;
@@ -121,7 +122,7 @@ public final class CpuEngine implements Engine {
 
     /** Loads a GGUF or llama2.c model (see {@link CpuModel#load}) and starts an engine on it. */
     public static CpuEngine load(Path model, Path tokenizerOrNull, EngineOptions options) {
-        WorkerPool workers = new WorkerPool(options.threads());
+        WorkerPool workers = new WorkerPool(options.threads(), options.computeNice());
         CpuModel loaded = null;
         try {
             loaded = CpuModel.load(model, tokenizerOrNull, options.contextLimit(), workers);
@@ -228,6 +229,7 @@ public final class CpuEngine implements Engine {
      * reports {@link #failure()} (liveness DOWN), so the platform replaces the replica.
      */
     private void serve() {
+        ComputePriority.lowerCurrentThread(options.computeNice()); // the loop thread computes the first share of each step
         int failures = 0, errors = 0;
         try {
             while (!closed) {

@@ -64,6 +64,6 @@ public final class CpuEngineFactory {
         return new EngineOptions(engine.effectiveThreads(), context == 0 ? Integer.MAX_VALUE : context,
                 KvElementType.parse(kv.elementType()), kv.blockTokens(),
                 kv.poolBytes().map(m -> m.asLongValue()).orElse(0L), kv.memoryFraction(), kv.prefixCaching(),
-                scheduler.maxStepTokens(), scheduler.maxSeqs(), Math.max(1, maxRequests), hostStore, null);
+                scheduler.maxStepTokens(), scheduler.maxSeqs(), Math.max(1, maxRequests), hostStore, null, engine.computeNice());
     }
 }

@@ -1,5 +1,6 @@
 package dev.kvfn.engine.cpu;
 
+import dev.kvfn.engine.cpu.kernel.ComputePriority;
 import dev.kvfn.kv.KvElementType;
 import dev.kvfn.scheduler.Scheduler;
 import dev.kvfn.kv.tier.HostStoreOptions;
@@ -21,10 +22,11 @@ import dev.kvfn.kv.tier.RemoteKvTier;
  *                           served app sets it to {@code kvfn.limits.max-requests}, so one limit answers 429)
  * @param hostStore          the host-memory tier below the pool, or null for none
  * @param remote             the shared tier (Redis), or null for none
+ * @param computeNice        Linux nice value of the compute threads (0 leaves them alone; see {@link ComputePriority})
  */
 public record EngineOptions(int threads, int contextLimit, KvElementType kvType, int blockTokens, long poolBytes,
                             double poolMemoryFraction, boolean prefixCaching, int maxStepTokens, int maxSeqs, int maxQueue,
-                            HostStoreOptions hostStore, RemoteKvTier remote) {
+                            HostStoreOptions hostStore, RemoteKvTier remote, int computeNice) {
 
     public EngineOptions {
         if (threads < 1) throw new IllegalArgumentException("threads must be >= 1, got " + threads);
@@ -34,6 +36,7 @@ public record EngineOptions(int threads, int contextLimit, KvElementType kvType,
         if (!(poolMemoryFraction > 0 && poolMemoryFraction <= 1)) {
             throw new IllegalArgumentException("kvfn.kv.memory-fraction must be in (0, 1], got " + poolMemoryFraction);
         }
+        if (computeNice < 0 || computeNice > 19) throw new IllegalArgumentException("kvfn.engine.compute-nice must be in 0..19, got " + computeNice);
         new Scheduler.Limits(maxSeqs, maxStepTokens, maxQueue, prefixCaching); // checks them
         // block-tokens is checked by KvLayout with the model's sizes
     }
@@ -41,7 +44,7 @@ public record EngineOptions(int threads, int contextLimit, KvElementType kvType,
     public EngineOptions(int threads, int contextLimit, KvElementType kvType, int blockTokens, long poolBytes,
                          double poolMemoryFraction, boolean prefixCaching, int maxStepTokens, int maxSeqs, int maxQueue) {
         this(threads, contextLimit, kvType, blockTokens, poolBytes, poolMemoryFraction, prefixCaching, maxStepTokens, maxSeqs,
-                maxQueue, null, null);
+                maxQueue, null, null, 0);
     }
 
     Scheduler.Limits schedulerLimits() {
@@ -52,11 +55,12 @@ public record EngineOptions(int threads, int contextLimit, KvElementType kvType,
         return new EngineOptions(threads, Integer.MAX_VALUE, KvElementType.F16, 16, 0, 0.5, true, 512, 16, 256);
     }
 
-    public EngineOptions withContextLimit(int v) { return new EngineOptions(threads, v, kvType, blockTokens, poolBytes, poolMemoryFraction, prefixCaching, maxStepTokens, maxSeqs, maxQueue, hostStore, remote); }
-    public EngineOptions withKv(KvElementType type, int tokens) { return new EngineOptions(threads, contextLimit, type, tokens, poolBytes, poolMemoryFraction, prefixCaching, maxStepTokens, maxSeqs, maxQueue, hostStore, remote); }
-    public EngineOptions withPoolBytes(long v) { return new EngineOptions(threads, contextLimit, kvType, blockTokens, v, poolMemoryFraction, prefixCaching, maxStepTokens, maxSeqs, maxQueue, hostStore, remote); }
-    public EngineOptions withPrefixCaching(boolean v) { return new EngineOptions(threads, contextLimit, kvType, blockTokens, poolBytes, poolMemoryFraction, v, maxStepTokens, maxSeqs, maxQueue, hostStore, remote); }
-    public EngineOptions withHostStore(HostStoreOptions v) { return new EngineOptions(threads, contextLimit, kvType, blockTokens, poolBytes, poolMemoryFraction, prefixCaching, maxStepTokens, maxSeqs, maxQueue, v, remote); }
-    public EngineOptions withRemote(RemoteKvTier v) { return new EngineOptions(threads, contextLimit, kvType, blockTokens, poolBytes, poolMemoryFraction, prefixCaching, maxStepTokens, maxSeqs, maxQueue, hostStore, v); }
-    public EngineOptions withScheduler(int stepTokens, int seqs, int queue) { return new EngineOptions(threads, contextLimit, kvType, blockTokens, poolBytes, poolMemoryFraction, prefixCaching, stepTokens, seqs, queue, hostStore, remote); }
+    public EngineOptions withContextLimit(int v) { return new EngineOptions(threads, v, kvType, blockTokens, poolBytes, poolMemoryFraction, prefixCaching, maxStepTokens, maxSeqs, maxQueue, hostStore, remote, computeNice); }
+    public EngineOptions withKv(KvElementType type, int tokens) { return new EngineOptions(threads, contextLimit, type, tokens, poolBytes, poolMemoryFraction, prefixCaching, maxStepTokens, maxSeqs, maxQueue, hostStore, remote, computeNice); }
+    public EngineOptions withPoolBytes(long v) { return new EngineOptions(threads, contextLimit, kvType, blockTokens, v, poolMemoryFraction, prefixCaching, maxStepTokens, maxSeqs, maxQueue, hostStore, remote, computeNice); }
+    public EngineOptions withPrefixCaching(boolean v) { return new EngineOptions(threads, contextLimit, kvType, blockTokens, poolBytes, poolMemoryFraction, v, maxStepTokens, maxSeqs, maxQueue, hostStore, remote, computeNice); }
+    public EngineOptions withHostStore(HostStoreOptions v) { return new EngineOptions(threads, contextLimit, kvType, blockTokens, poolBytes, poolMemoryFraction, prefixCaching, maxStepTokens, maxSeqs, maxQueue, v, remote, computeNice); }
+    public EngineOptions withRemote(RemoteKvTier v) { return new EngineOptions(threads, contextLimit, kvType, blockTokens, poolBytes, poolMemoryFraction, prefixCaching, maxStepTokens, maxSeqs, maxQueue, hostStore, v, computeNice); }
+    public EngineOptions withComputeNice(int v) { return new EngineOptions(threads, contextLimit, kvType, blockTokens, poolBytes, poolMemoryFraction, prefixCaching, maxStepTokens, maxSeqs, maxQueue, hostStore, remote, v); }
+    public EngineOptions withScheduler(int stepTokens, int seqs, int queue) { return new EngineOptions(threads, contextLimit, kvType, blockTokens, poolBytes, poolMemoryFraction, prefixCaching, stepTokens, seqs, queue, hostStore, remote, computeNice); }
 }

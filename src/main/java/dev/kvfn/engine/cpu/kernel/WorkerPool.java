@@ -44,13 +44,21 @@ public final class WorkerPool implements AutoCloseable {
     private volatile boolean closed;
 
     public WorkerPool(int threads) {
+        this(threads, 0);
+    }
+
+    /** @param computeNice the workers' Linux nice value (0: unchanged; see {@link ComputePriority}) */
+    public WorkerPool(int threads, int computeNice) {
         if (threads < 1) throw new IllegalArgumentException("threads must be >= 1, got " + threads);
         this.threads = threads;
         this.workers = new Thread[threads - 1];
         this.sleeping = new AtomicIntegerArray(threads - 1);
         for (int i = 0; i < workers.length; i++) {
             final int share = i + 1;
-            workers[i] = Thread.ofPlatform().daemon().name("kvfn-worker-" + share).unstarted(() -> loop(share));
+            workers[i] = Thread.ofPlatform().daemon().name("kvfn-worker-" + share).unstarted(() -> {
+                ComputePriority.lowerCurrentThread(computeNice);
+                loop(share);
+            });
             workers[i].start();
         }
     }
