@@ -89,6 +89,8 @@ class AdmissionTest {
             given().contentType(ContentType.JSON).body("this is {not json").post("/generate").then()
                     .statusCode(429).header("Retry-After", "1").body("error.message", containsString("max-requests"))
                     .body("error.type", equalTo("rate_limit_error"));
+            given().contentType(ContentType.JSON).body("{\"prompt\": \"hi\", \"max_tokens\": 2}").post("/v1/completions").then()
+                    .statusCode(429).header("Retry-After", "1").body("error.type", equalTo("rate_limit_error"));
             given().contentType(ContentType.JSON).body("{\"messages\": 42").post("/v1/chat/completions").then()
                     .statusCode(429).header("Retry-After", "1").body("error.code", equalTo("queue_full"))
                     .body("error.type", equalTo("rate_limit_error"));

@@ -121,7 +121,7 @@ class DisconnectTest {
             assertEquals(1.0, metric("kvfn_requests_in_flight"), "the generation is running");
             assertTrue(referencedBlocks() > 0, "the running sequence holds KV blocks");
         }
-        long deadline = System.nanoTime() + 20_000_000_000L;
+        long deadline = System.nanoTime() + 600_000_000_000L; // a hang guard only
         while (metric("kvfn_requests_in_flight") > 0 && System.nanoTime() < deadline) Thread.sleep(50);
         assertEquals(0.0, metric("kvfn_requests_in_flight"), "the generation left the engine");
         assertEquals(1.0, metric("kvfn_requests_cancelled_total") - cancelledBefore, "it ended as cancelled, not by running out");

@@ -59,7 +59,7 @@ public final class RedisServer implements AutoCloseable {
         process = new ProcessBuilder(List.of(binary.toString(), "--port", Integer.toString(port), "--bind", "127.0.0.1",
                 "--save", "", "--appendonly", "no", "--protected-mode", "no"))
                 .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120); // a hang guard: a busy machine starts it late
         while (true) {
             try {
                 if (command("PING").contains("PONG")) return;

@@ -303,4 +303,54 @@ class RedisTierTest {
         long ttl = Long.parseLong(server.command("TTL kvfn:hotfp:hot").replaceAll("[^0-9-]", ""));
         assertTrue(ttl > 0 && ttl <= 3600, "the hot set expires like every other key: " + ttl);
     }
+
+    /** Replica A computes {@code p} and publishes its blocks (through its own host store in {@code dir/name}). */
+    void publishFromReplicaA(int[] p, String name) throws Exception {
+        RedisKvTier a = tier("replica-a");
+        try (CpuEngine e = engine(Files.createDirectories(dir.resolve(name)), a, true)) {
+            run(e, p);
+            assertTrue(e.persist(java.time.Duration.ofSeconds(10)));
+            assertTrue(a.drain(Duration.ofSeconds(10)));
+            assertTrue(a.stats().published() > 0, a.stats().toString());
+        }
+    }
+
+    @Test
+    void aReplicaThatLivedThroughAHungAndAKilledRedisGetsItsHitsBack() throws Exception {
+        RedisKvTier b = tier("replica-b");
+        int fullBlocks = (prompt.length - 1) / 16 * 16;
+        try (CpuEngine e = engine(Files.createDirectories(dir.resolve("b")), b, true)) {
+            // hung (SIGSTOP): B's lookups time out, its requests are computed with the right tokens
+            server.hang(true);
+            try {
+                assertArrayEquals(cold, run(e, prompt).tokens());
+                assertTrue(b.stats().timeouts() + b.stats().errors() > 0, "the hang is visible: " + b.stats());
+                assertTrue(e.stats().tier("redis").state().startsWith("failing"), e.stats().tier("redis").state());
+            } finally {
+                server.hang(false);
+            }
+            // thawed: blocks another replica publishes now are hits on B, same tokens as computing them
+            int[] thawed = coldPrefixVariant(11);
+            publishFromReplicaA(thawed, "a1");
+            GenerationResult hit = run(e, thawed);
+            assertEquals(fullBlocks, hit.cachedTokens(), "restored from Redis after the hang: " + e.stats());
+            assertArrayEquals(coldOf(thawed), hit.tokens());
+            assertEquals("ok", e.stats().tier("redis").state());
+
+            // killed: computed again; restarted (empty): hits again, through B's reconnected client
+            server.stop();
+            int[] down = coldPrefixVariant(12);
+            assertArrayEquals(coldOf(down), run(e, down).tokens());
+            assertTrue(e.stats().tier("redis").state().startsWith("failing"), e.stats().tier("redis").state());
+            server.start();
+            int[] back = coldPrefixVariant(13);
+            publishFromReplicaA(back, "a2");
+            long hitTokens = e.stats().tier("redis").hitTokens();
+            GenerationResult again = run(e, back);
+            assertEquals(fullBlocks, again.cachedTokens(), "restored from Redis after the restart: " + e.stats());
+            assertArrayEquals(coldOf(back), again.tokens());
+            assertEquals(hitTokens + fullBlocks, e.stats().tier("redis").hitTokens());
+            assertEquals("ok", e.stats().tier("redis").state());
+        }
+    }
 }
