@@ -34,7 +34,8 @@ public class CacheFunctions {
     public record WarmOutput(int promptTokens, int cachedTokens, int cacheableTokens, int blockTokens, boolean persisted,
                              double millis, String model) {}
 
-    public record Tier(String tier, long blocks, long capacityBlocks, long bytes, long hitTokens, double hitRate,
+    /** One tier's contents and counters; {@code state} as in {@link TierStats#state()} ({@code ok} for the pool). */
+    public record Tier(String tier, String state, long blocks, long capacityBlocks, long bytes, long hitTokens, double hitRate,
                        long writes, long evictions, long faults, long dropped) {}
 
     public record CacheOutput(String model, long promptTokens, long cachedTokens, double hitRate, int waiting, int running,
@@ -80,11 +81,11 @@ public class CacheFunctions {
         long prompt = s.scheduler().promptTokens();
         List<Tier> tiers = new ArrayList<>();
         long held = pool.referenced() + pool.cached();
-        tiers.add(new Tier("pool", held, pool.total(), held * pool.blockBytes(), pool.hitTokens(), rate(pool.hitTokens(), prompt),
+        tiers.add(new Tier("pool", "ok", held, pool.total(), held * pool.blockBytes(), pool.hitTokens(), rate(pool.hitTokens(), prompt),
                 0, pool.evictions(), 0, 0));
         long cached = pool.hitTokens();
         for (TierStats t : s.tiers()) {
-            tiers.add(new Tier(t.tier(), t.blocks(), t.capacity(), t.blocks() < 0 ? -1 : t.blocks() * pool.blockBytes(),
+            tiers.add(new Tier(t.tier(), t.state(), t.blocks(), t.capacity(), t.blocks() < 0 ? -1 : t.blocks() * pool.blockBytes(),
                     t.hitTokens(), rate(t.hitTokens(), prompt), t.writes().blocks(), t.evictions(), t.faults(), t.dropped()));
             cached += t.hitTokens();
         }

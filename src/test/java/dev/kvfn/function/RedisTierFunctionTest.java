@@ -74,6 +74,9 @@ class RedisTierFunctionTest {
             String prompt = "A replica whose Redis hangs still answers every request, it only loses the shared hits. ".repeat(2);
             given().contentType(ContentType.JSON).body(Map.of("prompt", prompt, "maxTokens", 4)).post("/generate")
                     .then().statusCode(200);
+            // the hang is reported, not hidden: the cache function shows the tier failing
+            JsonPath cache = given().contentType(ContentType.JSON).body("{}").post("/cache").then().statusCode(200).extract().jsonPath();
+            assertTrue(cache.getString("tiers.find { it.tier == 'redis' }.state").startsWith("failing"), cache.prettify());
             given().get("/q/health/ready").then().statusCode(200).body("status", equalTo("UP"));
             given().get("/q/health/live").then().statusCode(200).body("status", equalTo("UP"));
         } finally {
@@ -104,5 +107,6 @@ class RedisTierFunctionTest {
         assertEquals(List.of("pool", "host", "redis"), cache.getList("tiers.tier"));
         assertTrue(cache.getLong("tiers[2].writes") >= blocks, cache.prettify());
         assertEquals(0, cache.getLong("tiers[2].faults"));
+        assertEquals(List.of("ok", "ok", "ok"), cache.getList("tiers.state"), cache.prettify());
     }
 }
