@@ -48,27 +48,13 @@ class AdmissionTest {
     @TestHTTPResource("/")
     URL base;
 
-    static final HttpClient HTTP = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
-
-    /** 200 requests sent at once; each must be refused (429). Returns the p99 latency in ms, and prints p50 and p99. */
-    double burst(String prompt, String label) throws Exception {
+    /** 200 requests at once, each must be refused (429); prints the latencies and returns the p99 in ms. */
+    double burst(String prompt, String label, boolean preconnect) throws Exception {
         String generate = "{\"prompt\": \"" + prompt + "\", \"maxTokens\": 8}";
-        List<CompletableFuture<Long>> burst = new ArrayList<>();
-        for (int i = 0; i < 200; i++) {
-            long t0 = System.nanoTime();
-            var request = HttpRequest.newBuilder(URI.create(base + "generate")).header("Content-Type", "application/json")
-                    .POST(HttpRequest.BodyPublishers.ofString(generate)).build();
-            burst.add(HTTP.sendAsync(request, HttpResponse.BodyHandlers.ofString()).thenApply(r -> {
-                assertEquals(429, r.statusCode(), r.body());
-                return System.nanoTime() - t0;
-            }));
-        }
-        long[] nanos = new long[burst.size()];
-        for (int i = 0; i < nanos.length; i++) nanos[i] = burst.get(i).get(60, TimeUnit.SECONDS);
-        Arrays.sort(nanos);
-        double p50 = nanos[nanos.length / 2] / 1e6, p99 = nanos[(int) Math.ceil(nanos.length * 0.99) - 1] / 1e6;
-        System.out.printf("AdmissionTest: %s burst of 200 refusals: p50 %.1f ms, p99 %.1f ms%n", label, p50, p99);
-        return p99;
+        RequestBurst.Result r = RequestBurst.send(base.getHost(), base.getPort(), "/generate", generate, 200, preconnect);
+        System.out.println("AdmissionTest: " + label + (preconnect ? " (connections open)" : " (connecting)") + ": " + r);
+        assertEquals(Map.of(429, 200), r.statuses(), r.toString());
+        return r.p99Millis();
     }
 
     @Test
@@ -98,11 +84,12 @@ class AdmissionTest {
             // bursts of 200 requests with ~400-token prompts, all at once: every one refused, fast (the first burst
             // also warms the client's and the server's code paths; the second is the one measured)
             String prompt = "Once upon a time, in a land far away, there lived a curious little fox who loved stories. ".repeat(20);
-            burst(prompt, "warm-up");
-            double p99 = burst(prompt, "measured");
-            // generous: this 2-core machine runs the generation and maybe benchmarks alongside (tokenizing each prompt
-            // before the check took p99 ~1-3 s here)
-            assertTrue(p99 < 1000, "p99 of the 429s: " + p99 + " ms");
+            burst(prompt, "warm-up", true);
+            double p99 = Math.max(burst(prompt, "measured", true), burst(prompt, "measured", false));
+            // generous, a hang guard more than a target: this 2-core machine runs the generation and maybe other builds
+            // alongside (p99 ~0.1 s alone, ~1 s at a load of 17); RefusalBench measures it precisely. What proves that
+            // no refusal waits for parsing is the unparseable body above, answered 429.
+            assertTrue(p99 < 5000, "p99 of the 429s: " + p99 + " ms");
         }
     }
 }
