@@ -30,6 +30,10 @@ public final class KvSecret {
             throw new IllegalArgumentException("kvfn.kv.secret must be at least " + MIN_BYTES + " bytes (e.g. `openssl rand -base64 32`), got "
                     + ikm.length);
         }
+        if (secret.contains("CHANGE-ME")) {
+            throw new IllegalArgumentException("kvfn.kv.secret is still the placeholder of deploy/kv-secret.yaml: set your own"
+                    + " (`openssl rand -base64 32`)");
+        }
         try {
             byte[] prk = hmac(SALT, ikm);
             Arrays.fill(ikm, (byte) 0);
