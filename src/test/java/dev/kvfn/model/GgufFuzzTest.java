@@ -15,10 +15,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * 10 000 hostile GGUF files, derived deterministically (seeded) from the real stories260K.gguf and a
- * small synthetic one: byte flips, truncations and length fields inflated to huge or negative values,
- * mostly inside the header where the parser works. Opening each (and reading every metadata value and
- * tensor) either succeeds or fails with a {@link ModelFormatException}: no overflow, no out-of-memory
- * from a hostile count, no stack overflow, nothing else escapes.
+ * small synthetic one: byte flips, truncations, length fields inflated to huge or negative values
+ * (anywhere in the header, and aimed at tensor dimensions), and a metadata value turned into deeply
+ * nested arrays. Opening each (and reading every metadata value and tensor) either fails with a
+ * {@link ModelFormatException} or succeeds with every tensor exactly as large as its shape says: no
+ * overflow (silent or thrown), no out-of-memory from a hostile count, no stack overflow.
  */
 class GgufFuzzTest {
     static final int FILES = 10_000, FROM_STORIES = 1_500;
@@ -42,16 +43,51 @@ class GgufFuzzTest {
         return out.toByteArray();
     }
 
-    /** Where the header (metadata and tensor infos) ends: mutations aim there. */
-    static int headerEnd(Path file) {
+    /** Where a source file's fields are: mutations aim there. */
+    record Fields(int headerEnd, int firstValueType, int[] dims) {}
+
+    static Fields fields(Path file, byte[] bytes) {
         try (GgufFile g = GgufFile.open(file)) {
-            return (int) g.dataOffset();
+            ByteBuffer b = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
+            int firstValueType = 32 + (int) b.getLong(24); // header, then the first key's length and text
+            List<Integer> dims = new ArrayList<>();
+            for (String name : g.tensors().keySet()) { // each tensor info: length, name, dimension count, dimensions
+                byte[] n = name.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                int at = indexOf(bytes, n, (int) g.dataOffset());
+                if (at >= 8 && b.getLong(at - 8) == n.length) dims.add(at + n.length + 4);
+            }
+            return new Fields((int) g.dataOffset(), firstValueType, dims.stream().mapToInt(Integer::intValue).toArray());
         }
     }
 
-    static byte[] mutate(byte[] original, int headerEnd, Random rnd) {
+    static int indexOf(byte[] hay, byte[] needle, int end) {
+        outer:
+        for (int i = 0; i + needle.length <= end; i++) {
+            for (int j = 0; j < needle.length; j++) if (hay[i + j] != needle[j]) continue outer;
+            return i;
+        }
+        return -1;
+    }
+
+    static byte[] mutate(byte[] original, Fields fields, Random rnd) {
         byte[] b = original.clone();
-        int kind = rnd.nextInt(4);
+        int headerEnd = fields.headerEnd();
+        int kind = rnd.nextInt(20);
+        if (kind == 18) { // the first metadata value made an array of arrays of ... thousands deep
+            ByteBuffer f = ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN);
+            int at = fields.firstValueType(), depth = 100 + rnd.nextInt(5000);
+            for (int d = 0; d < depth && at + 16 <= b.length; d++, at += 12) f.putInt(at, 9).putInt(at + 4, 9).putLong(at + 8, 1);
+            return b;
+        }
+        if (kind == 19 && fields.dims().length > 0) { // a tensor dimension inflated so the shape's product overflows
+            ByteBuffer f = ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN);
+            int at = fields.dims()[rnd.nextInt(fields.dims().length)];
+            long[] huge = {1L << 62, 1L << 63, 1L << 32, 1L << 61, -1L, Long.MAX_VALUE};
+            f.putLong(at, huge[rnd.nextInt(huge.length)]);
+            if (rnd.nextBoolean()) f.putLong(at + 8, 1L << 32);
+            return b;
+        }
+        kind %= 4;
         int rounds = 1 + rnd.nextInt(kind == 3 ? 6 : 2);
         for (int r = 0; r < rounds; r++) {
             int at = rnd.nextInt(10) < 9 ? rnd.nextInt(headerEnd) : rnd.nextInt(b.length);
@@ -82,13 +118,25 @@ class GgufFuzzTest {
         return b;
     }
 
-    /** Opens it and reads everything a loader would; returns normally or with a ModelFormatException. */
+    /**
+     * Opens it and reads everything a loader would; returns normally or with a ModelFormatException.
+     *
+     * @throws AssertionError when it loaded a tensor whose bytes are not what its shape and type say (computed exactly)
+     */
     static void load(Path file) {
         try (GgufFile g = GgufFile.open(file)) {
             for (var e : g.metadata().entrySet()) {
                 if (e.getValue() instanceof Number) g.real(e.getKey(), 0f);
             }
             for (Tensor t : g.tensors().values()) {
+                java.math.BigInteger elements = java.math.BigInteger.ONE;
+                for (long d : t.shape()) elements = elements.multiply(java.math.BigInteger.valueOf(d));
+                java.math.BigInteger bytes = elements.divide(java.math.BigInteger.valueOf(t.type().blockSize()))
+                        .multiply(java.math.BigInteger.valueOf(t.type().bytesPerBlock()));
+                if (!bytes.equals(java.math.BigInteger.valueOf(t.data().byteSize()))) {
+                    throw new AssertionError("tensor " + t.name() + " of shape " + java.util.Arrays.toString(t.shape()) + " loaded with "
+                            + t.data().byteSize() + " bytes, not " + bytes);
+                }
                 if (t.data().byteSize() > 0) t.data().get(java.lang.foreign.ValueLayout.JAVA_BYTE, t.data().byteSize() - 1);
             }
         }
@@ -100,14 +148,15 @@ class GgufFuzzTest {
         byte[] stories = Files.readAllBytes(STORIES);
         byte[] small = synthetic();
         Path smallFile = Files.write(dir.resolve("small.gguf"), small);
-        int storiesHeader = headerEnd(STORIES), smallHeader = headerEnd(smallFile);
+        Fields storiesFields = fields(STORIES, stories), smallFields = fields(smallFile, small);
+        assertTrue(storiesFields.dims().length > 0 && smallFields.dims().length == 2, "tensor dimensions found");
         Path file = dir.resolve("mutant.gguf");
         List<String> escaped = new ArrayList<>();
         int loaded = 0, refused = 0;
         for (int i = 0; i < FILES; i++) {
             boolean fromStories = i < FROM_STORIES;
             Random rnd = new Random(0x6b76666eL * 31 + i);
-            byte[] mutant = mutate(fromStories ? stories : small, fromStories ? storiesHeader : smallHeader, rnd);
+            byte[] mutant = mutate(fromStories ? stories : small, fromStories ? storiesFields : smallFields, rnd);
             Files.write(file, mutant);
             try {
                 load(file);
