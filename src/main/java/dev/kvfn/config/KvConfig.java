@@ -32,6 +32,14 @@ public interface KvConfig {
     @WithDefault("true")
     boolean prefixCaching();
 
+    /**
+     * The secret that authenticates and encrypts KV blocks outside the process (Redis values, and the host store's
+     * blocks when set), at least 16 bytes: {@code openssl rand -base64 32}. Keys are derived from it per use. Required
+     * when Redis holds block bytes ({@code kvfn.kv.redis.store-bytes}); every replica sharing the Redis needs the same
+     * one. From a Kubernetes Secret (see {@code deploy/}). Env: KVFN_KV_SECRET.
+     */
+    Optional<String> secret();
+
     /** The host-memory tier: full blocks in a memory-mapped file that outlives the process. */
     HostStore hostStore();
 
@@ -47,11 +55,13 @@ public interface KvConfig {
         boolean enabled();
 
         /**
-         * Base directory; the store is {@code <path>/<model fingerprint>/blocks.kvfn} (0600 in a 0700 directory).
+         * Base directory; the store is {@code <path>/<model fingerprint>/blocks.kvfn} (0600 in a 0700 directory). Both
+         * directories must be real directories (no symlinks) owned by this process's user and writable by nobody else,
+         * else the tier stays off; {@code {uid}} is replaced by the process's numeric user id.
          * {@code /dev/shm} survives a process restart (a Knative {@code emptyDir} with {@code medium: Memory} too);
          * a volume survives the pod. Env: KVFN_KV_HOST_STORE_PATH.
          */
-        @WithDefault("/dev/shm/kvfn")
+        @WithDefault("/dev/shm/kvfn-{uid}")
         java.nio.file.Path path();
 
         /** Its budget, taken (written) when the store is created; it never grows past it. Env: KVFN_KV_HOST_STORE_BYTES. */
@@ -89,6 +99,13 @@ public interface KvConfig {
         /** Expiry of every key kvfn writes (Redis's maxmemory policy bounds the total as well). */
         @WithDefault("24h")
         java.time.Duration ttl();
+
+        /**
+         * The first part of every key kvfn writes ({@code <prefix>:<model fingerprint>:...}): deployments sharing one
+         * Redis keep apart with a prefix each (and an ACL user limited to {@code ~<prefix>:*}).
+         */
+        @WithDefault("kvfn")
+        String keyPrefix();
 
         /** Publications in flight at most; beyond, blocks are not published (counted). */
         @WithDefault("64")

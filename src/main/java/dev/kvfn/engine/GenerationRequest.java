@@ -20,6 +20,7 @@ public record GenerationRequest(int[] promptTokens, int maxTokens, SamplingParam
         for (String s : stop) if (s == null || s.isEmpty()) throw new IllegalArgumentException("\"stop\" strings must be non-empty");
         stop = List.copyOf(stop);
         if (sampling == null) sampling = SamplingParams.GREEDY;
+        dev.kvfn.kv.CacheSalt.check(cacheSalt); // well-formed, 1-256 bytes: an IllegalArgumentException is a 400
     }
 
     public GenerationRequest(int[] promptTokens, int maxTokens, SamplingParams sampling) {

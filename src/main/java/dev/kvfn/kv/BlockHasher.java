@@ -12,7 +12,7 @@ import java.security.NoSuchAlgorithmException;
  * <pre>
  *   "kvfn-block-key/1"
  *   'P' len parent-key            -- or, for a chain's first block:
- *   'R' len model-fingerprint  'L' len kv-layout  'S' len salt-utf8 (or 'N' 0 when there is none)
+ *   'R' len model-fingerprint  'L' len kv-layout  'S' len salt-utf8 (or 'N' 0 when there is none; see CacheSalt)
  *   'T' len token ids as 4-byte big-endian ints
  * </pre>
  *
@@ -63,7 +63,7 @@ public final class BlockHasher {
             if (salt == null) {
                 field('N', 0);
             } else {
-                byte[] s = salt.getBytes(StandardCharsets.UTF_8);
+                byte[] s = CacheSalt.utf8(salt); // strict: two malformed salts never encode alike
                 field('S', s.length);
                 sha.update(s);
             }

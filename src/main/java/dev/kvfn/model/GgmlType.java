@@ -47,7 +47,7 @@ public enum GgmlType {
         if (elements % blockSize != 0) {
             throw new IllegalArgumentException(this + " needs a multiple of " + blockSize + " elements, got " + elements);
         }
-        return elements / blockSize * bytesPerBlock;
+        return Math.multiplyExact(elements / blockSize, (long) bytesPerBlock);
     }
 
     public static GgmlType byId(int id) {

@@ -20,10 +20,20 @@ import java.util.Map;
  * 32-bit and smaller types), floats as {@link Float}/{@link Double}, {@link Boolean}, {@link String},
  * and arrays as {@code String[]}, {@code int[]} (any integer type up to 32 bits), {@code long[]},
  * {@code float[]}, {@code double[]}, {@code boolean[]} or {@code Object[]} (nested arrays).
+ *
+ * <p>The file is untrusted input: every count is checked against the bytes left before anything is
+ * allocated for it (an entry takes at least a known number of bytes), arrays nest at most
+ * {@value #MAX_NESTING} deep, shape products, sizes and offsets use exact arithmetic, and every
+ * defect is a {@link ModelFormatException} — never an overflow, a huge allocation or a stack overflow.
  */
 public final class GgufFile implements AutoCloseable {
     public static final int MAGIC = 0x46554747; // "GGUF" little-endian
     public static final int DEFAULT_ALIGNMENT = 32;
+    /** Arrays of arrays at most this deep (llama.cpp writes none nested; its reader allows none). */
+    static final int MAX_NESTING = 4;
+    // the fewest bytes one header entry can take: a metadata pair (key length, type, a 1-byte value) and a tensor
+    // info (name length, dimension count, one dimension, type, offset)
+    private static final int MIN_KV_BYTES = 8 + 4 + 1, MIN_TENSOR_BYTES = 8 + 4 + 8 + 4 + 8;
 
     private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED;
     private static final ValueLayout.OfLong I64 = ValueLayout.JAVA_LONG_UNALIGNED;
@@ -62,7 +72,7 @@ public final class GgufFile implements AutoCloseable {
         } catch (RuntimeException e) {
             arena.close();
             if (e instanceof ModelFormatException) throw e;
-            throw new ModelFormatException(path, "not a valid GGUF file: " + e.getMessage(), e);
+            throw new ModelFormatException(path, "not a valid GGUF file: " + e, e);
         }
     }
 
@@ -80,11 +90,15 @@ public final class GgufFile implements AutoCloseable {
         if (tensorCount < 0 || tensorCount > 1_000_000 || kvCount < 0 || kvCount > 1_000_000) {
             throw new ModelFormatException(path, "implausible header counts (tensors " + tensorCount + ", metadata " + kvCount + ")");
         }
+        if (kvCount * MIN_KV_BYTES + tensorCount * MIN_TENSOR_BYTES > r.left()) {
+            throw new ModelFormatException(path, "truncated header: " + tensorCount + " tensors and " + kvCount
+                    + " metadata entries cannot fit in a file of " + seg.byteSize() + " bytes");
+        }
         Map<String, Object> meta = new LinkedHashMap<>();
         for (long i = 0; i < kvCount; i++) {
             String key = r.string();
             int type = r.i32();
-            meta.put(key, r.value(type));
+            meta.put(key, r.value(type, 0));
         }
         record Info(String name, long[] shape, GgmlType type, long offset) {}
         Info[] infos = new Info[(int) tensorCount];
@@ -93,7 +107,10 @@ public final class GgufFile implements AutoCloseable {
             int nDims = r.i32();
             if (nDims < 1 || nDims > 4) throw new ModelFormatException(path, "tensor " + name + " has " + nDims + " dimensions");
             long[] shape = new long[nDims];
-            for (int d = 0; d < nDims; d++) shape[d] = r.i64();
+            for (int d = 0; d < nDims; d++) {
+                shape[d] = r.i64();
+                if (shape[d] < 1) throw new ModelFormatException(path, "tensor " + name + " has dimension " + d + " of " + shape[d]);
+            }
             int typeId = r.i32();
             GgmlType type;
             try {
@@ -101,21 +118,31 @@ public final class GgufFile implements AutoCloseable {
             } catch (IllegalArgumentException e) {
                 throw new ModelFormatException(path, "tensor " + name + " has unknown type id " + typeId);
             }
-            infos[i] = new Info(name, shape, type, r.i64());
+            long offset = r.i64();
+            if (offset < 0) throw new ModelFormatException(path, "tensor " + name + " has offset " + offset);
+            infos[i] = new Info(name, shape, type, offset);
         }
-        long alignment = meta.get("general.alignment") instanceof Number n ? n.longValue() : DEFAULT_ALIGNMENT;
+        Object align = meta.getOrDefault("general.alignment", DEFAULT_ALIGNMENT);
+        long alignment = align instanceof Integer || align instanceof Long ? ((Number) align).longValue() : -1;
+        if (alignment < 1 || alignment > 1 << 20 || Long.bitCount(alignment) != 1) {
+            throw new ModelFormatException(path, "general.alignment " + align + " is not a power of two up to 1 MiB");
+        }
         long dataOffset = alignUp(r.pos, alignment);
         Map<String, Tensor> tensors = new LinkedHashMap<>();
         for (Info info : infos) {
-            long elements = 1;
-            for (long d : info.shape) elements *= d;
-            long bytes;
+            long bytes, start;
             try {
+                long elements = 1;
+                for (long d : info.shape) elements = Math.multiplyExact(elements, d);
                 bytes = info.type.bytesFor(elements);
+                start = Math.addExact(dataOffset, info.offset);
+                Math.addExact(start, bytes);
             } catch (IllegalArgumentException e) {
                 throw new ModelFormatException(path, "tensor " + info.name + ": " + e.getMessage());
+            } catch (ArithmeticException e) {
+                throw new ModelFormatException(path, "tensor " + info.name + " of shape " + java.util.Arrays.toString(info.shape)
+                        + " at offset " + info.offset + " is larger than any file (" + e.getMessage() + ")");
             }
-            long start = dataOffset + info.offset;
             if (start + bytes > seg.byteSize()) {
                 throw new ModelFormatException(path, "truncated: tensor " + info.name + " ends at byte " + (start + bytes)
                         + " but the file has " + seg.byteSize() + " bytes");
@@ -224,9 +251,13 @@ public final class GgufFile implements AutoCloseable {
         }
 
         void need(long n) {
-            if (n < 0 || pos + n > seg.byteSize()) {
+            if (n < 0 || n > left()) {
                 throw new ModelFormatException(path, "truncated header at byte " + pos);
             }
+        }
+
+        long left() {
+            return seg.byteSize() - pos;
         }
 
         int i32() { need(4); int v = seg.get(I32, pos); pos += 4; return v; }
@@ -241,7 +272,8 @@ public final class GgufFile implements AutoCloseable {
             return new String(b, StandardCharsets.UTF_8);
         }
 
-        Object value(int type) {
+        /** A value of {@code type} inside {@code depth} enclosing arrays. */
+        Object value(int type, int depth) {
             return switch (type) {
                 case 0 -> { need(1); yield (int) (seg.get(ValueLayout.JAVA_BYTE, pos++) & 0xff); }
                 case 1 -> { need(1); yield (int) seg.get(ValueLayout.JAVA_BYTE, pos++); }
@@ -251,22 +283,38 @@ public final class GgufFile implements AutoCloseable {
                 case 6 -> { need(4); float v = seg.get(F32, pos); pos += 4; yield v; }
                 case 7 -> { need(1); yield seg.get(ValueLayout.JAVA_BYTE, pos++) != 0; }
                 case 8 -> string();
-                case 9 -> array();
+                case 9 -> array(depth + 1);
                 case 10, 11 -> i64();
                 case 12 -> { need(8); double v = seg.get(F64, pos); pos += 8; yield v; }
                 default -> throw new ModelFormatException(path, "unknown metadata value type " + type + " at byte " + pos);
             };
         }
 
-        Object array() {
+        /** The fewest bytes one value of {@code type} takes (a string: its length; an array: its type and count). */
+        static int minBytes(int type) {
+            return switch (type) {
+                case 0, 1, 7 -> 1;
+                case 2, 3 -> 2;
+                case 4, 5, 6 -> 4;
+                case 8, 10, 11, 12 -> 8;
+                case 9 -> 12;
+                default -> 1; // unknown: fails at its first element
+            };
+        }
+
+        Object array(int depth) {
+            if (depth > MAX_NESTING) throw new ModelFormatException(path, "arrays nested deeper than " + MAX_NESTING + " at byte " + pos);
             int type = i32();
             long count = i64();
-            if (count < 0 || count > seg.byteSize()) throw new ModelFormatException(path, "array length " + count + " at byte " + pos);
+            // nothing is allocated for elements the rest of the file cannot hold
+            if (count < 0 || count > left() / minBytes(type) || count > Integer.MAX_VALUE - 8) {
+                throw new ModelFormatException(path, "array length " + count + " at byte " + pos + " exceeds the file");
+            }
             int n = (int) count;
             switch (type) {
                 case 0, 1, 2, 3, 4, 5 -> {
                     int[] a = new int[n];
-                    for (int i = 0; i < n; i++) a[i] = (Integer) value(type);
+                    for (int i = 0; i < n; i++) a[i] = (Integer) value(type, depth);
                     return a;
                 }
                 case 10, 11 -> {
@@ -288,7 +336,7 @@ public final class GgufFile implements AutoCloseable {
                 }
                 case 7 -> {
                     boolean[] a = new boolean[n];
-                    for (int i = 0; i < n; i++) a[i] = (Boolean) value(type);
+                    for (int i = 0; i < n; i++) a[i] = (Boolean) value(type, depth);
                     return a;
                 }
                 case 8 -> {
@@ -298,7 +346,7 @@ public final class GgufFile implements AutoCloseable {
                 }
                 default -> {
                     Object[] a = new Object[n];
-                    for (int i = 0; i < n; i++) a[i] = value(type);
+                    for (int i = 0; i < n; i++) a[i] = value(type, depth);
                     return a;
                 }
             }

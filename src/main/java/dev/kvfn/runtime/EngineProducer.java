@@ -8,6 +8,7 @@ import dev.kvfn.config.SchedulerConfig;
 import dev.kvfn.engine.Engine;
 import dev.kvfn.engine.cpu.CpuEngineFactory;
 import dev.kvfn.engine.text.ChatTemplate;
+import dev.kvfn.kv.seal.KvSecret;
 import dev.kvfn.kv.tier.RemoteKvTier;
 import dev.kvfn.kv.tier.redis.RedisKvTier;
 import dev.kvfn.model.ModelFormatException;
@@ -65,9 +66,10 @@ public class EngineProducer {
     private static RemoteKvTier remoteTier(KvConfig kv, Instance<io.vertx.redis.client.Redis> redis) {
         if (ConfigProvider.getConfig().getOptionalValue("quarkus.redis.hosts", String.class).isEmpty()) return null;
         var r = kv.redis();
-        LOG.infof("KV index and blocks shared through Redis (store-bytes=%s, lookup deadline %s)", r.storeBytes(), r.lookupTimeout());
+        LOG.infof("KV index and blocks shared through Redis (store-bytes=%s, key prefix %s, lookup deadline %s)", r.storeBytes(),
+                r.keyPrefix(), r.lookupTimeout());
         return new RedisKvTier(redis.get(), r.storeBytes(), r.lookupTimeout(), r.fetchTimeout(), r.ttl(), replicaName(),
-                r.maxInFlight());
+                r.maxInFlight(), r.keyPrefix(), kv.secret().map(KvSecret::of).orElse(null));
     }
 
     /** This replica's name in the Redis index: the pod name on Kubernetes, else the host name. */

@@ -128,7 +128,8 @@ public final class TieredBench {
     }
 
     static RedisKvTier tier(Redis client) {
-        return new RedisKvTier(client, true, Duration.ofMillis(200), Duration.ofSeconds(10), Duration.ofHours(1), "bench", 256);
+        return new RedisKvTier(client, true, Duration.ofMillis(200), Duration.ofSeconds(10), Duration.ofHours(1), "bench", 256, "kvfn",
+                dev.kvfn.kv.seal.KvSecret.of("kvfn-bench-secret-0123456789"));
     }
 
     /** Waits until the host store and Redis have every block so far, so background writes do not share the timed CPU. */
@@ -268,7 +269,7 @@ public final class TieredBench {
                     int n = store.plan(keys, 63, slots, gens, crcs);
                     var cursor = new java.util.concurrent.atomic.AtomicInteger();
                     workers.forRange(n, (from, to) -> {
-                        for (int i; (i = cursor.getAndIncrement()) < n; ) ok[i] = store.copyVerified(slots[i], crcs[i], dst, i * bb);
+                        for (int i; (i = cursor.getAndIncrement()) < n; ) ok[i] = store.copyVerified(keys[i], slots[i], crcs[i], dst, i * bb);
                     });
                     if (store.commit(keys, n, slots, gens, ok) != 63) throw new IllegalStateException("restore failed");
                     parallel[rep] = 63 * bb / (double) (System.nanoTime() - t0);

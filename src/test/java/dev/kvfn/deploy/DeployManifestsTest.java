@@ -36,12 +36,24 @@ class DeployManifestsTest {
         }
         assertTrue(redis != null && redis.path("valueFrom").path("secretKeyRef").path("name").asText().equals("kvfn-redis"),
                 "Redis URL from the kvfn-redis Secret");
+        assertEquals("kvfn-kv-secret", env(container, "KVFN_KV_SECRET").path("valueFrom").path("secretKeyRef").path("name").asText(),
+                "kvfn.kv.secret from its own Secret");
+        assertEquals("password", env(container, "QUARKUS_REDIS_PASSWORD").path("valueFrom").path("secretKeyRef").path("key").asText(),
+                "the Redis password from the Secret's own key, not inside the URL");
+        assertTrue(env(container, "KVFN_KV_HOST_STORE_PATH").path("value").asText().contains("{uid}"), "a per-user host store");
         boolean memoryHostStore = false;
         for (JsonNode v : spec.path("volumes")) {
             if (v.path("emptyDir").path("medium").asText().equals("Memory")) memoryHostStore = true;
         }
         assertTrue(memoryHostStore, "host KV store on an emptyDir with medium: Memory");
         assertEquals(gpu, container.path("resources").path("limits").has("nvidia.com/gpu"), "GPU resources only on the GPU variant");
+    }
+
+    static JsonNode env(JsonNode container, String name) {
+        for (JsonNode env : container.path("env")) {
+            if (env.path("name").asText().equals(name)) return env;
+        }
+        throw new AssertionError("no env " + name);
     }
 
     @Test
@@ -63,7 +75,22 @@ class DeployManifestsTest {
         JsonNode s = read("redis-secret.yaml");
         assertEquals("Secret", s.path("kind").asText());
         assertEquals("kvfn-redis", s.path("metadata").path("name").asText());
-        assertTrue(s.path("stringData").path("url").asText().startsWith("redis"));
+        String url = s.path("stringData").path("url").asText();
+        assertTrue(url.startsWith("redis"));
+        assertFalse(url.matches("rediss?://[^/@]*:[^/@]*@.*"), "no password inside the URL: " + url);
+        assertTrue(s.path("stringData").has("password"));
+    }
+
+    @Test
+    void kvSecretIsAClearlyMarkedPlaceholderThatKvfnRefuses() throws Exception {
+        JsonNode s = read("kv-secret.yaml");
+        assertEquals("Secret", s.path("kind").asText());
+        assertEquals("kvfn-kv-secret", s.path("metadata").path("name").asText());
+        String placeholder = s.path("stringData").path("secret").asText();
+        assertTrue(placeholder.contains("CHANGE-ME"));
+        var refused = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> dev.kvfn.kv.seal.KvSecret.of(placeholder));
+        assertTrue(refused.getMessage().contains("placeholder"), refused.getMessage());
     }
 
     @Test

@@ -30,7 +30,8 @@ class RedisAbsentFunctionTest {
         @Override
         public Map<String, String> getConfigOverrides() {
             return Map.of("quarkus.redis.hosts", "redis://127.0.0.1:" + closedPort(),
-                    "kvfn.kv.host-store.path", "target/kvfn-host-store-redis-absent-" + UUID.randomUUID());
+                    "kvfn.kv.host-store.path", "target/kvfn-host-store-redis-absent-" + UUID.randomUUID(),
+                    "kvfn.kv.secret", "kvfn-function-test-secret-0123456789"); // block bytes through Redis need it
         }
     }
 

@@ -51,7 +51,9 @@ class RedisTierFunctionTest {
             } catch (java.io.IOException e) {
                 throw new IllegalStateException(e);
             }
-            return Map.of("quarkus.redis.hosts", server.url(), "kvfn.kv.redis.lookup-timeout", "500ms");
+            // sharing bytes through Redis needs the deployment's secret (refused at start-up without one)
+            return Map.of("quarkus.redis.hosts", server.url(), "kvfn.kv.redis.lookup-timeout", "500ms",
+                    "kvfn.kv.secret", "kvfn-function-test-secret-0123456789");
         }
 
         @Override

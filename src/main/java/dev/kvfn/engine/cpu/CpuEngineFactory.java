@@ -6,6 +6,7 @@ import dev.kvfn.config.LimitsConfig;
 import dev.kvfn.config.ModelConfig;
 import dev.kvfn.config.SchedulerConfig;
 import dev.kvfn.kv.KvElementType;
+import dev.kvfn.kv.seal.KvSecret;
 import dev.kvfn.kv.tier.HostStoreOptions;
 import dev.kvfn.kv.tier.RemoteKvTier;
 import dev.kvfn.kv.tier.SpillPolicy;
@@ -59,8 +60,9 @@ public final class CpuEngineFactory {
         int context = engine.contextLength();
         if (context < 0) throw new IllegalArgumentException("kvfn.engine.context-length must be >= 0, got " + context);
         var host = kv.hostStore();
-        HostStoreOptions hostStore = !host.enabled() || !kv.prefixCaching() ? null : new HostStoreOptions(host.path(),
-                host.bytes().asLongValue(), SpillPolicy.parse(host.policy()), host.queueBlocks(), kv.prewarm().blocks());
+        HostStoreOptions hostStore = !host.enabled() || !kv.prefixCaching() ? null : new HostStoreOptions(HostStoreOptions.perUser(host.path()),
+                host.bytes().asLongValue(), SpillPolicy.parse(host.policy()), host.queueBlocks(), kv.prewarm().blocks(),
+                kv.secret().map(KvSecret::of).orElse(null));
         return new EngineOptions(engine.effectiveThreads(), context == 0 ? Integer.MAX_VALUE : context,
                 KvElementType.parse(kv.elementType()), kv.blockTokens(),
                 kv.poolBytes().map(m -> m.asLongValue()).orElse(0L), kv.memoryFraction(), kv.prefixCaching(),

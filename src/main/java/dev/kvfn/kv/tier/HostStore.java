@@ -2,6 +2,8 @@ package dev.kvfn.kv.tier;
 
 import dev.kvfn.kv.BlockFormat;
 import dev.kvfn.kv.BlockKey;
+import dev.kvfn.kv.seal.BlockSeal;
+import dev.kvfn.kv.seal.KvSecret;
 import dev.kvfn.model.FileErrors;
 
 import java.io.IOException;
@@ -29,13 +31,20 @@ import java.util.zip.CRC32C;
  *
  * <pre>
  *   [0, 4096)            header: magic "KVFNHST1", version, slots, block bytes, block tokens,
- *                        model fingerprint, KV layout text, CRC32C of the header
+ *                        model fingerprint, KV layout text, sealed (0|1), CRC32C of the header
  *   [4096, dataStart)    slot table: 128 bytes per slot
  *                          0 state (0 empty, 1 writing, 2 valid)  4 tokens  8 layout tag
- *                         12 CRC32C of the block bytes  16 last use  24 has parent  28 CRC32C of the entry
- *                         32 key (32 bytes)  64 parent key (32 bytes)
- *   [dataStart, end)     slot data: one pool block per slot, byte for byte
+ *                         12 CRC32C of the key then the block bytes  16 last use  24 has parent  28 CRC32C of the entry
+ *                         32 key (32 bytes)  64 parent key (32 bytes)  96 nonce (12 bytes, sealed stores)
+ *   [dataStart, end)     slot data: one pool block per slot, byte for byte; sealed: its AES-GCM ciphertext and tag
  * </pre>
+ *
+ * <p>Who can write the file: only this user (the directory and file are checked — no symbolic links,
+ * owned by this user, writable by nobody else — before anything is opened, written or cut; see
+ * {@link HostStoreFiles}). The block's checksum covers its key, so bytes moved to another slot are
+ * caught. With {@code kvfn.kv.secret} set the store is sealed: every block is AES-GCM under a key of
+ * its own use ({@link BlockSeal}, bound to key, fingerprint and layout), so bytes the process did not
+ * write, or wrote for another key, are never served.
  *
  * The data region is a sparse hole until written: creating a store costs nothing at start-up. A
  * slot's first write is a positional write, so a file system that fills up fails that one write
@@ -55,7 +64,7 @@ import java.util.zip.CRC32C;
  */
 public final class HostStore implements AutoCloseable {
     static final long MAGIC = 0x3154534e4846564bL; // "KVFNHST1" little-endian
-    static final int VERSION = 2; // 2: entries carry a layout tag (was the CPU element type)
+    static final int VERSION = 3; // 3: checksums cover the key, sealed stores (2: entries carry a layout tag)
     static final int HEADER_BYTES = 4096;
     static final int ENTRY_BYTES = 128;
     static final int EMPTY = 0, WRITING = 1, VALID = 2;
@@ -72,7 +81,9 @@ public final class HostStore implements AutoCloseable {
     private final BlockFormat format;
     private final int layoutTag; // in every slot entry: an entry of another layout is never read as this one
     private final int slots;
-    private final long blockBytes, dataStart, fileBytes;
+    private final long blockBytes, slotBytes, dataStart, fileBytes;
+    private final BlockSeal seal; // null: checksummed only
+    private final java.nio.ByteBuffer sealScratch; // first writes of sealed blocks, under the lock
     private final Arena arena;
     private final MemorySegment map;
     private final FileChannel channel; // block bytes are written through it, never through the mapping
@@ -91,8 +102,11 @@ public final class HostStore implements AutoCloseable {
     private long clock;
     private long hits, misses, writes, evictions, faults, restoredBytes, writeErrors;
 
-    private HostStore(Path file, BlockFormat format, int slots, long dataStart, Arena arena, MemorySegment map, FileChannel channel,
-                      Disk disk, String outcome) {
+    private HostStore(Path file, BlockFormat format, BlockSeal seal, int slots, long dataStart, Arena arena, MemorySegment map,
+                      FileChannel channel, Disk disk, String outcome) {
+        this.seal = seal;
+        this.slotBytes = slotBytes(format, seal != null);
+        this.sealScratch = seal == null ? null : java.nio.ByteBuffer.allocateDirect((int) slotBytes);
         this.file = file;
         this.channel = channel;
         this.disk = disk;
@@ -101,7 +115,7 @@ public final class HostStore implements AutoCloseable {
         this.slots = slots;
         this.blockBytes = format.blockBytes();
         this.dataStart = dataStart;
-        this.fileBytes = dataStart + slots * format.blockBytes();
+        this.fileBytes = dataStart + slots * slotBytes;
         this.arena = arena;
         this.map = map;
         this.openOutcome = outcome;
@@ -116,7 +130,27 @@ public final class HostStore implements AutoCloseable {
      * one for another model or layout, a larger budget, or a damaged one, is replaced.
      */
     public static HostStore open(Path dir, byte[] fingerprint, BlockFormat format, long capacityBytes) {
-        return open(dir, fingerprint, format, capacityBytes, Disk.REAL);
+        return open(dir, fingerprint, format, capacityBytes, null, Disk.REAL);
+    }
+
+    /**
+     * The store of one model under a base directory: {@code base/<namespace>/}, both checked to be private
+     * directories of this user; sealed with {@code secret} when it is given.
+     *
+     * @throws HostStoreFiles.Unsafe when a directory or file is not this user's own (a link, foreign, writable by others)
+     */
+    public static HostStore open(Path base, String namespace, byte[] fingerprint, BlockFormat format, long capacityBytes, KvSecret secret) {
+        try {
+            HostStoreFiles.createPrivateDirectories(base);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot open the host KV store in " + base + ": " + FileErrors.describe(e), e);
+        }
+        return open(base.resolve(namespace), fingerprint, format, capacityBytes, secret, Disk.REAL);
+    }
+
+    /** Bytes one slot holds: the block, and its tag when sealed. */
+    static long slotBytes(BlockFormat format, boolean sealed) {
+        return format.blockBytes() + (sealed ? BlockSeal.TAG_BYTES : 0);
     }
 
     /** The two file-system facts the store depends on; tests stand in a small or full file system. */
@@ -135,7 +169,12 @@ public final class HostStore implements AutoCloseable {
     }
 
     static HostStore open(Path dir, byte[] fingerprint, BlockFormat format, long capacityBytes, Disk disk) {
-        long blockBytes = format.blockBytes();
+        return open(dir, fingerprint, format, capacityBytes, null, disk);
+    }
+
+    static HostStore open(Path dir, byte[] fingerprint, BlockFormat format, long capacityBytes, KvSecret secret, Disk disk) {
+        boolean sealed = secret != null;
+        long blockBytes = slotBytes(format, sealed);
         long slotsLong = capacityBytes / (blockBytes + ENTRY_BYTES);
         if (slotsLong < 1) {
             throw new IllegalArgumentException("kvfn.kv.host-store.bytes " + capacityBytes + " holds no block of " + blockBytes + " bytes");
@@ -163,7 +202,7 @@ public final class HostStore implements AutoCloseable {
             // An existing file for this model and layout is attached at the size its header records, whenever the budget
             // allows that many slots: its size was decided once, when it was created (to the budget, or to a file system
             // too small for it), so a free-space measurement that moves between starts cannot replace it.
-            HostStoreFiles.Recorded recorded = have > 0 ? HostStoreFiles.read(ch, fingerprint, format) : null;
+            HostStoreFiles.Recorded recorded = have > 0 ? HostStoreFiles.read(ch, fingerprint, format, sealed) : null;
             String problem = recorded == null ? null : recorded.problem();
             if (problem == null && recorded != null && recorded.slots() > budgetSlots) {
                 problem = "written for a larger budget (" + recorded.slots() + " blocks, kvfn.kv.host-store.bytes holds " + budgetSlots + ")";
@@ -202,7 +241,7 @@ public final class HostStore implements AutoCloseable {
                 invalidFrom = have;
                 outcome += ", repaired: file was cut at " + have + " of " + size + " bytes";
             }
-            byte[] header = HostStoreFiles.header(fingerprint, format, slots);
+            byte[] header = HostStoreFiles.header(fingerprint, format, slots, sealed);
             // The header and slot table are written as zeros now: they are written through the mapping, and a page a
             // full tmpfs cannot supply under a mapping is a SIGBUS. The data region stays a sparse hole (extended by one
             // byte written at its end): block bytes arrive by positional write first, where a full file system is an
@@ -215,12 +254,13 @@ public final class HostStore implements AutoCloseable {
             if (ch.size() < size) ch.write(ByteBuffer.allocate(1), size - 1);
             arena = Arena.ofShared();
             MemorySegment map = ch.map(FileChannel.MapMode.READ_WRITE, 0, size, arena);
-            var store = new HostStore(file, format, slots, dataStart, arena, map, ch, disk, shrunk == null ? outcome : outcome + ", " + shrunk);
+            BlockSeal seal = sealed ? new BlockSeal(secret, "host", fingerprint, format) : null;
+            var store = new HostStore(file, format, seal, slots, dataStart, arena, map, ch, disk, shrunk == null ? outcome : outcome + ", " + shrunk);
             store.load(header, invalidFrom);
             store.startPrefault();
             return store;
         } catch (IOException | RuntimeException e) {
-            if (arena != null) arena.close();
+            if (arena != null && arena.scope().isAlive()) arena.close();
             if (ch != null) {
                 try {
                     ch.close();
@@ -245,7 +285,7 @@ public final class HostStore implements AutoCloseable {
             long e = entry(s);
             int state = map.get(I32, e);
             boolean ok = state == VALID && entryCrc(e) == map.get(I32, e + 28)
-                    && map.get(I32, e + 8) == layoutTag && dataOffset(s) + blockBytes <= invalidFrom;
+                    && map.get(I32, e + 8) == layoutTag && dataOffset(s) + slotBytes <= invalidFrom;
             if (ok) {
                 found.add(new Found(BlockKey.of(bytes(e + 32)), s, map.get(I64, e + 16)));
                 allocated[s] = true;
@@ -284,8 +324,8 @@ public final class HostStore implements AutoCloseable {
             try {
                 for (int i = order.length - 1; i >= 0 && !closing; i--) {
                     long from = dataOffset(order[i]);
-                    requireIntact(from + blockBytes);
-                    for (long at = 0; at < blockBytes; at += 4096) sum += map.get(ValueLayout.JAVA_BYTE, from + at);
+                    requireIntact(from + slotBytes);
+                    for (long at = 0; at < slotBytes; at += 4096) sum += map.get(ValueLayout.JAVA_BYTE, from + at);
                 }
             } catch (Damaged | InternalError e) {
                 // the file was cut meanwhile: a warm-up only; the restore path finds out and turns the tier off
@@ -299,7 +339,7 @@ public final class HostStore implements AutoCloseable {
     }
 
     private long dataOffset(int slot) {
-        return dataStart + slot * blockBytes;
+        return dataStart + slot * slotBytes;
     }
 
     private byte[] bytes(long offset) {
@@ -308,12 +348,12 @@ public final class HostStore implements AutoCloseable {
         return b;
     }
 
-    /** CRC32C of an entry's fields except its state, last use and this checksum (bytes 4..16 and 24..28, 32..96). */
+    /** CRC32C of an entry's fields except its state, last use and this checksum (bytes 4..16 and 24..28, 32..108). */
     private int entryCrc(long e) {
         var crc = new CRC32C();
         crc.update(map.asSlice(e + 4, 12).asByteBuffer());
         crc.update(map.asSlice(e + 24, 4).asByteBuffer());
-        crc.update(map.asSlice(e + 32, 64).asByteBuffer());
+        crc.update(map.asSlice(e + 32, 64 + BlockSeal.NONCE_BYTES).asByteBuffer());
         return (int) crc.getValue();
     }
 
@@ -353,13 +393,21 @@ public final class HostStore implements AutoCloseable {
         generations[s]++;
         map.set(I32, e, WRITING);
         var crc = new CRC32C();
+        crc.update(key.toBytes()); // bound to its key: bytes moved to another slot do not check
+        byte[] nonce = new byte[BlockSeal.NONCE_BYTES];
+        if (seal != null) seal.newNonce(nonce);
         if (allocated[s]) {
             // written before, so its pages exist: a copy through the mapping (2.5x faster than pwrite on tmpfs here)
-            MemorySegment data = map.asSlice(dataOffset(s), blockBytes);
-            MemorySegment.copy(src, offset, data, 0, blockBytes);
+            MemorySegment data = map.asSlice(dataOffset(s), slotBytes);
+            if (seal != null) seal.seal(key, nonce, src.asSlice(offset, blockBytes).asByteBuffer(), data.asByteBuffer());
+            else MemorySegment.copy(src, offset, data, 0, blockBytes);
             crc.update(data.asByteBuffer());
         } else {
             ByteBuffer bytes = src.asSlice(offset, blockBytes).asByteBuffer();
+            if (seal != null) {
+                seal.seal(key, nonce, bytes, sealScratch.clear());
+                bytes = sealScratch.flip();
+            }
             crc.update(bytes.duplicate());
             try {
                 for (long at = dataOffset(s); bytes.hasRemaining(); ) at += disk.write(channel, bytes, at);
@@ -382,6 +430,7 @@ public final class HostStore implements AutoCloseable {
         map.set(I32, e + 24, parent == null ? 0 : 1);
         MemorySegment.copy(key.toBytes(), 0, map, ValueLayout.JAVA_BYTE, e + 32, 32);
         MemorySegment.copy(parent == null ? new byte[32] : parent.toBytes(), 0, map, ValueLayout.JAVA_BYTE, e + 64, 32);
+        MemorySegment.copy(nonce, 0, map, ValueLayout.JAVA_BYTE, e + 96, nonce.length);
         map.set(I32, e + 28, entryCrc(e));
         map.set(I32, e, VALID); // published last: a crash before this leaves a slot the next open clears
         index.put(key, s);
@@ -421,11 +470,20 @@ public final class HostStore implements AutoCloseable {
         return n;
     }
 
-    /** Copies slot {@code slot}'s bytes to {@code dst} at {@code offset}; true when the copy matches {@code crc}. No lock. */
-    public boolean copyVerified(int slot, int expectedCrc, MemorySegment dst, long offset) {
+    /**
+     * Copies slot {@code slot}'s bytes (for {@code key}) to {@code dst} at {@code offset}; true when the copy matches
+     * {@code crc} (sealed: opens under its tag). No lock: a slot rewritten meanwhile fails here or in {@link #commit}.
+     */
+    public boolean copyVerified(BlockKey key, int slot, int expectedCrc, MemorySegment dst, long offset) {
         long from = dataOffset(slot);
-        requireIntact(from + blockBytes);
+        requireIntact(from + slotBytes);
+        if (seal != null) {
+            byte[] nonce = new byte[BlockSeal.NONCE_BYTES];
+            MemorySegment.copy(map, ValueLayout.JAVA_BYTE, entry(slot) + 96, nonce, 0, nonce.length);
+            return seal.open(key, nonce, map.asSlice(from, slotBytes).asByteBuffer(), dst.asSlice(offset, blockBytes).asByteBuffer());
+        }
         var crc = new CRC32C();
+        crc.update(key.toBytes());
         java.nio.ByteBuffer copied = dst.asSlice(offset, blockBytes).asByteBuffer();
         for (int done = 0; done < blockBytes; done += RESTORE_CHUNK) {
             int n = (int) Math.min(RESTORE_CHUNK, blockBytes - done);

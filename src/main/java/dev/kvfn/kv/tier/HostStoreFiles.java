@@ -9,8 +9,10 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFileAttributes;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Arrays;
@@ -25,6 +27,12 @@ import static dev.kvfn.kv.tier.HostStore.VERSION;
 /**
  * The {@link HostStore}'s files on disk: their names and per-process locks (one process per file),
  * the private directory they live in, and the header that binds a file to a model, layout and size.
+ *
+ * <p>Nothing here follows a symbolic link or touches what another user could have put there: each
+ * directory and file is examined with {@code lstat} (no links followed) and must be a real directory
+ * or regular file owned by this process's user and writable by nobody else; files are opened with
+ * {@code O_NOFOLLOW}. Anything else is {@link Unsafe}: the store stays off rather than chmod,
+ * truncate or delete through a link into someone else's file.
  */
 final class HostStoreFiles {
     static final int MAX_FILES = 8; // blocks.kvfn, blocks.1.kvfn, ...: one per process sharing the directory
@@ -32,11 +40,70 @@ final class HostStoreFiles {
 
     private HostStoreFiles() {}
 
+    /** A directory or file of the store that is not this user's own (a link, another owner, writable by others). */
+    public static final class Unsafe extends RuntimeException {
+        Unsafe(String message) {
+            super(message);
+        }
+    }
+
+    private static final int UNKNOWN_UID = -1;
+    private static final int CURRENT_UID = currentUid();
+
+    /** This process's effective user id (the owner of {@code /proc/self}), or -1 where that cannot be read. */
+    static int currentUid() {
+        try {
+            return (Integer) Files.getAttribute(Path.of("/proc/self"), "unix:uid");
+        } catch (IOException | RuntimeException e) {
+            return UNKNOWN_UID;
+        }
+    }
+
+    /** {@code {uid}} in a configured path, replaced by this process's user id (a per-user default directory). */
+    static Path forUser(Path configured) {
+        String p = configured.toString();
+        if (!p.contains("{uid}")) return configured;
+        String uid = CURRENT_UID == UNKNOWN_UID ? System.getProperty("user.name", "user") : Integer.toString(CURRENT_UID);
+        return Path.of(p.replace("{uid}", uid));
+    }
+
+    /**
+     * Checks, without following links, that {@code p} is a {@code directory} (or a regular file), owned by this user
+     * and writable by nobody else; tightens read access for others to none (it holds users' KV bytes).
+     *
+     * @throws Unsafe when it is not
+     */
+    static void requireOwn(Path p, boolean directory) throws IOException {
+        PosixFileAttributes a;
+        try {
+            a = Files.readAttributes(p, PosixFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+        } catch (UnsupportedOperationException e) {
+            if (Files.isSymbolicLink(p)) throw new Unsafe(p + " is a symbolic link");
+            return; // not a POSIX file system: nothing more to check
+        }
+        if (a.isSymbolicLink()) throw new Unsafe(p + " is a symbolic link (links are never followed)");
+        if (directory ? !a.isDirectory() : !a.isRegularFile()) {
+            throw new Unsafe(p + " is not a " + (directory ? "directory" : "regular file"));
+        }
+        if (CURRENT_UID != UNKNOWN_UID) {
+            int owner = (Integer) Files.getAttribute(p, "unix:uid", LinkOption.NOFOLLOW_LINKS);
+            if (owner != CURRENT_UID) throw new Unsafe(p + " belongs to uid " + owner + ", not to this process's uid " + CURRENT_UID);
+        } else if (!a.owner().getName().equals(System.getProperty("user.name"))) {
+            throw new Unsafe(p + " belongs to " + a.owner().getName() + ", not to " + System.getProperty("user.name"));
+        }
+        Set<PosixFilePermission> mode = a.permissions();
+        if (mode.contains(PosixFilePermission.GROUP_WRITE) || mode.contains(PosixFilePermission.OTHERS_WRITE)) {
+            throw new Unsafe(p + " is writable by others (" + PosixFilePermissions.toString(mode) + ")");
+        }
+        Set<PosixFilePermission> own = PosixFilePermissions.fromString(directory ? "rwx------" : "rw-------");
+        if (!own.containsAll(mode)) Files.setPosixFilePermissions(p, own); // ours and no link: safe to tighten
+    }
+
     /** Deletes the extra files of processes that once shared the directory and are gone: memory nobody will read. */
     static void deleteUnheldExtras(Path dir) {
         for (int n = 1; n < MAX_FILES; n++) {
             Path extra = dir.resolve(fileName(n));
-            if (!Files.exists(extra)) continue;
+            if (!Files.exists(extra, LinkOption.NOFOLLOW_LINKS)) continue;
             try {
                 FileChannel other = openLocked(extra, false); // null: held by a live process, or by this JVM
                 if (other == null) continue;
@@ -74,7 +141,9 @@ final class HostStoreFiles {
                 }
             }
             try {
-                ch = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE);
+                requireOwn(file, false);
+                // O_NOFOLLOW as well: the directory is this user's alone, so nothing can swap the checked entry
+                ch = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS);
             } catch (java.nio.file.NoSuchFileException e) {
                 if (create) throw e;
                 return null; // removed meanwhile
@@ -99,26 +168,32 @@ final class HostStoreFiles {
         return (v + to - 1) / to * to;
     }
 
+    /**
+     * Creates {@code dir} (0700) when absent, its missing parents too, and checks it is this user's private
+     * directory ({@link #requireOwn}). Parents that exist are the administrator's (e.g. {@code /dev/shm}).
+     */
     static void createPrivateDirectories(Path dir) throws IOException {
+        var privateDir = PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------"));
         try {
-            Files.createDirectories(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+            try {
+                Files.createDirectory(dir, privateDir);
+            } catch (java.nio.file.NoSuchFileException e) {
+                Files.createDirectories(dir.toAbsolutePath().getParent());
+                Files.createDirectory(dir, privateDir);
+            }
         } catch (FileAlreadyExistsException e) {
-            throw new IOException(dir + " exists and is not a directory");
+            // there already (or made meanwhile): checked below, whatever it is
         } catch (UnsupportedOperationException e) {
             Files.createDirectories(dir);
         }
-        try {
-            Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx------"));
-        } catch (UnsupportedOperationException ignored) {
-            // not a POSIX file system
-        }
+        requireOwn(dir, true);
     }
 
-    static byte[] header(byte[] fingerprint, BlockFormat format, int slots) {
+    static byte[] header(byte[] fingerprint, BlockFormat format, int slots, boolean sealed) {
         ByteBuffer b = ByteBuffer.allocate(HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
         byte[] text = format.layoutId().getBytes(StandardCharsets.UTF_8);
         b.putLong(MAGIC).putInt(VERSION).putInt(slots).putLong(format.blockBytes()).putInt(format.blockTokens()).putInt(text.length);
-        b.put(Arrays.copyOf(fingerprint, 32)).put(text);
+        b.put(Arrays.copyOf(fingerprint, 32)).put(text).putInt(sealed ? 1 : 0);
         var crc = new CRC32C();
         crc.update(b.array(), 0, HEADER_BYTES - 4);
         b.putInt(HEADER_BYTES - 4, (int) crc.getValue());
@@ -138,7 +213,7 @@ final class HostStoreFiles {
         }
     }
 
-    static Recorded read(FileChannel ch, byte[] fingerprint, BlockFormat format) throws IOException {
+    static Recorded read(FileChannel ch, byte[] fingerprint, BlockFormat format, boolean sealed) throws IOException {
         if (ch.size() < HEADER_BYTES) return Recorded.not("file too short for its header (" + ch.size() + " bytes)");
         byte[] actual = new byte[HEADER_BYTES];
         ByteBuffer buf = ByteBuffer.wrap(actual);
@@ -153,7 +228,11 @@ final class HostStoreFiles {
             return Recorded.not("written for another model (fingerprint differs)");
         }
         int slots = a.getInt(12);
-        if (slots < 1 || !Arrays.equals(actual, header(fingerprint, format, slots))) return Recorded.not("written with another KV layout");
+        if (slots < 1) return Recorded.not("no slots");
+        if (Arrays.equals(actual, header(fingerprint, format, slots, !sealed))) {
+            return Recorded.not(sealed ? "written unsealed (kvfn.kv.secret is set now)" : "written sealed (kvfn.kv.secret is not set now)");
+        }
+        if (!Arrays.equals(actual, header(fingerprint, format, slots, sealed))) return Recorded.not("written with another KV layout");
         return new Recorded(slots, null);
     }
 

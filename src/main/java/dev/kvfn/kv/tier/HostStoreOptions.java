@@ -1,5 +1,7 @@
 package dev.kvfn.kv.tier;
 
+import dev.kvfn.kv.seal.KvSecret;
+
 import java.nio.file.Path;
 
 /**
@@ -10,8 +12,9 @@ import java.nio.file.Path;
  * @param policy        when blocks are written
  * @param queueBlocks   staging buffers between the engine's loop and the spill thread
  * @param prewarmBlocks at start, restore up to this many of the most recently used blocks (with their parents) into the pool
+ * @param secret        seals the store's blocks (AES-GCM) when given; null: checksums bound to keys only
  */
-public record HostStoreOptions(Path directory, long bytes, SpillPolicy policy, int queueBlocks, int prewarmBlocks) {
+public record HostStoreOptions(Path directory, long bytes, SpillPolicy policy, int queueBlocks, int prewarmBlocks, KvSecret secret) {
     public HostStoreOptions {
         if (directory == null) throw new IllegalArgumentException("kvfn.kv.host-store.path must be set");
         if (bytes <= 0) throw new IllegalArgumentException("kvfn.kv.host-store.bytes must be > 0, got " + bytes);
@@ -20,10 +23,16 @@ public record HostStoreOptions(Path directory, long bytes, SpillPolicy policy, i
         if (prewarmBlocks < 0) throw new IllegalArgumentException("kvfn.kv.prewarm.blocks must be >= 0, got " + prewarmBlocks);
     }
 
-    public static HostStoreOptions at(Path directory, long bytes) {
-        return new HostStoreOptions(directory, bytes, SpillPolicy.WRITE_THROUGH, 64, 0);
+    /** {@code {uid}} in a configured directory replaced by this process's user id: a default private to each user. */
+    public static Path perUser(Path configured) {
+        return HostStoreFiles.forUser(configured);
     }
 
-    public HostStoreOptions withPolicy(SpillPolicy p) { return new HostStoreOptions(directory, bytes, p, queueBlocks, prewarmBlocks); }
-    public HostStoreOptions withPrewarm(int blocks) { return new HostStoreOptions(directory, bytes, policy, queueBlocks, blocks); }
+    public static HostStoreOptions at(Path directory, long bytes) {
+        return new HostStoreOptions(directory, bytes, SpillPolicy.WRITE_THROUGH, 64, 0, null);
+    }
+
+    public HostStoreOptions withPolicy(SpillPolicy p) { return new HostStoreOptions(directory, bytes, p, queueBlocks, prewarmBlocks, secret); }
+    public HostStoreOptions withPrewarm(int blocks) { return new HostStoreOptions(directory, bytes, policy, queueBlocks, blocks, secret); }
+    public HostStoreOptions withSecret(KvSecret s) { return new HostStoreOptions(directory, bytes, policy, queueBlocks, prewarmBlocks, s); }
 }

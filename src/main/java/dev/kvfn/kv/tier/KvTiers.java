@@ -33,7 +33,9 @@ import java.util.function.Supplier;
  *
  * <p>Threads: {@link #stored}, {@link #removed}, {@link #cachedRun} and {@link #restore} come from
  * the engine's loop (restore: one call at a time); {@link #fetchAhead} work runs on this facade's
- * own fetch thread; bytes are written by the spill thread. Nothing here throws at the engine for a
+ * own small pool of fetch threads, each fetch under its request's deadline (the remote tier's), so a
+ * slow or hostile fetch for one request never holds another's admission; bytes are written by the
+ * spill thread. Nothing here throws at the engine for a
  * tier's failure: a tier that fails costs hits.
  */
 public final class KvTiers implements AutoCloseable {
@@ -41,6 +43,7 @@ public final class KvTiers implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(KvTiers.class.getName());
 
     private final HostStore hostStore;         // null: none
+    private final String hostRefused;          // why the host store was not opened (unsafe path), or null
     /** Set once when the host store's file fails under it: the tier is off from then on (see {@link #host()}). */
     private final java.util.concurrent.atomic.AtomicBoolean hostOff = new java.util.concurrent.atomic.AtomicBoolean();
     private final RemoteKvTier remote;         // null: none
@@ -49,6 +52,9 @@ public final class KvTiers implements AutoCloseable {
     private final StagedBlocks staged;         // remote fetches without a host store land here; else null
     private final RemoteKvTier.Landing landing;
     private final ExecutorService fetcher;     // remote lookups before admission, off the compute loop
+    /** Fetches running at once: one request's slow fetch leaves the others theirs. */
+    static final int FETCH_THREADS = 4;
+    private final java.time.Duration fetchDeadline;
     /** Keys the engine reported stored and not yet removed: a fetch never brings what the engine holds. */
     private final Set<BlockKey> inEngine = ConcurrentHashMap.newKeySet();
     /** Fetched from the remote and not yet restored: their restores count as remote hits. */
@@ -62,9 +68,11 @@ public final class KvTiers implements AutoCloseable {
     private long[] generations = new long[0];
     private boolean[] ok = new boolean[0];
 
-    private KvTiers(BlockFormat format, HostStore host, RemoteKvTier remote, SpillPolicy policy, int queueBlocks, int stagedBlocks) {
+    private KvTiers(BlockFormat format, HostStore host, String hostRefused, RemoteKvTier remote, SpillPolicy policy, int queueBlocks,
+                    int stagedBlocks) {
         this.format = format;
         this.hostStore = host;
+        this.hostRefused = hostRefused;
         this.remote = remote;
         this.policy = policy;
         boolean bytesMove = format.hasBytes() && (host != null || remote != null);
@@ -72,7 +80,8 @@ public final class KvTiers implements AutoCloseable {
         this.staged = remote != null && host == null && format.hasBytes() ? new StagedBlocks(stagedBlocks) : null;
         this.landing = host != null ? this::land : staged;
         this.fetcher = remote != null && format.hasBytes()
-                ? Executors.newSingleThreadExecutor(Thread.ofPlatform().daemon().name("kvfn-kv-fetch").factory()) : null;
+                ? Executors.newFixedThreadPool(FETCH_THREADS, Thread.ofPlatform().daemon().name("kvfn-kv-fetch-", 0).factory()) : null;
+        this.fetchDeadline = remote == null ? java.time.Duration.ZERO : remote.deadline();
     }
 
     /**
@@ -87,13 +96,20 @@ public final class KvTiers implements AutoCloseable {
     public static KvTiers open(BlockFormat format, byte[] fingerprint, String namespace, HostStoreOptions hostOptions,
                                RemoteKvTier remote, int stagedBlocks) {
         HostStore host = null;
+        String refused = null;
         if (hostOptions != null && format.hasBytes()) {
-            host = HostStore.open(hostOptions.directory().resolve(namespace), fingerprint, format, hostOptions.bytes());
+            try {
+                host = HostStore.open(hostOptions.directory(), namespace, fingerprint, format, hostOptions.bytes(), hostOptions.secret());
+            } catch (HostStoreFiles.Unsafe e) {
+                // someone else's file or a link where the store belongs: never written through, never "repaired"
+                refused = e.getMessage();
+                LOG.log(System.Logger.Level.WARNING, "host KV store off: " + refused);
+            }
         }
-        if (remote != null) remote.attach(namespace, format);
+        if (remote != null) remote.attach(namespace, fingerprint, format);
         SpillPolicy policy = hostOptions == null ? SpillPolicy.WRITE_THROUGH : hostOptions.policy();
         int queue = hostOptions == null ? 64 : hostOptions.queueBlocks();
-        return new KvTiers(format, host, remote, policy, queue, stagedBlocks);
+        return new KvTiers(format, host, refused, remote, policy, queue, stagedBlocks);
     }
 
     public BlockFormat format() { return format; }
@@ -201,7 +217,7 @@ public final class KvTiers implements AutoCloseable {
                 // plan under the store's lock, copy and verify on the engine's threads without it, then settle
                 int planned = host.plan(run, count, slots, generations, crcs);
                 MemorySegment dst = sink.segment();
-                sink.forEach(planned, i -> ok[i] = host.copyVerified(slots[i], crcs[i], dst, sink.offset(i)));
+                sink.forEach(planned, i -> ok[i] = host.copyVerified(run[i], slots[i], crcs[i], dst, sink.offset(i)));
                 good = host.commit(run, planned, slots, generations, ok);
             } catch (HostStore.Damaged | InternalError e) {
                 hostFailed(e);
@@ -249,28 +265,31 @@ public final class KvTiers implements AutoCloseable {
      */
     public CompletableFuture<Void> fetchAhead(Supplier<BlockKey[]> keys) {
         if (fetcher == null) return CompletableFuture.completedFuture(null);
-        var task = new Fetch(keys);
+        var task = new Fetch(keys, System.nanoTime() + fetchDeadline.toNanos());
         try {
             fetcher.execute(task);
         } catch (RejectedExecutionException e) {
             throw new IllegalStateException("KV tiers are closed");
         }
-        return task.done;
+        // the request goes on at its deadline even when its fetch does not return (what lands later is a cache fill)
+        return task.done.copy().completeOnTimeout(null, fetchDeadline.toNanos(), TimeUnit.NANOSECONDS);
     }
 
     /** A fetch ahead of admission; completes whether it ran, failed or was dropped at close. */
     private final class Fetch implements Runnable {
         final Supplier<BlockKey[]> keys;
+        final long deadline;
         final CompletableFuture<Void> done = new CompletableFuture<>();
 
-        Fetch(Supplier<BlockKey[]> keys) {
+        Fetch(Supplier<BlockKey[]> keys, long deadline) {
             this.keys = keys;
+            this.deadline = deadline;
         }
 
         @Override
         public void run() {
             try {
-                fetchMissing(keys.get());
+                if (System.nanoTime() - deadline < 0) fetchMissing(keys.get()); // else its request went on without it
             } catch (RuntimeException e) {
                 // the remote tier never fails a request
             } finally {
@@ -361,6 +380,9 @@ public final class KvTiers implements AutoCloseable {
     public List<TierStats> stats() {
         List<TierStats> out = new ArrayList<>(2);
         long dropped = spiller == null ? 0 : spiller.dropped();
+        if (hostRefused != null) {
+            out.add(new TierStats("host", "off: " + hostRefused, 0, 0, 0, 0, 1, 0, TierStats.Transfers.NONE, TierStats.Transfers.NONE));
+        }
         if (hostStore != null) {
             HostStore.HostStoreStats h = hostStore.stats();
             out.add(new TierStats("host", hostOff.get() ? "off: its file failed under the process" : "ok", h.blocks(), h.slots(), hostHitTokens.get(), h.evictions(),
@@ -381,6 +403,7 @@ public final class KvTiers implements AutoCloseable {
     /** Where the host store is and what opening it found, or null without one. */
     public String hostStoreDescription() {
         HostStore host = hostStore;
+        if (hostRefused != null) return "off: " + hostRefused;
         if (host == null) return null;
         return host.file() + " (" + host.openOutcome() + ", " + host.size() + " of " + host.capacity() + " blocks, policy "
                 + policy.configName() + (hostOff.get() ? ", off: its file failed under the process" : "") + ")";

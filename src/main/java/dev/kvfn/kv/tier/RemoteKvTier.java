@@ -4,6 +4,7 @@ import dev.kvfn.kv.BlockFormat;
 import dev.kvfn.kv.BlockKey;
 
 import java.lang.foreign.MemorySegment;
+import java.time.Duration;
 import java.util.List;
 
 /**
@@ -19,8 +20,16 @@ public interface RemoteKvTier extends AutoCloseable {
         boolean put(BlockKey key, BlockKey parent, MemorySegment bytes);
     }
 
-    /** Binds the tier to one model (its namespace) and block format; called once before any other call. */
-    void attach(String namespace, BlockFormat format);
+    /**
+     * Binds the tier to one model (its namespace, e.g. the fingerprint's short hex; its full fingerprint, which
+     * sealed values are bound to) and block format; called once before any other call.
+     */
+    void attach(String namespace, byte[] fingerprint, BlockFormat format);
+
+    /** The longest a {@link #fetch} for one request may hold its admission (lookup and fetch deadlines). */
+    default Duration deadline() {
+        return Duration.ofSeconds(2);
+    }
 
     /**
      * Finds the longest run of {@code keys[from ..]} (up to {@code to}) whose bytes the remote holds,
@@ -71,7 +80,7 @@ public interface RemoteKvTier extends AutoCloseable {
      * @param publishDropped publications dropped (too many in flight)
      * @param errors         failed calls
      * @param timeouts       calls past their deadline
-     * @param faults         blocks found damaged (deleted)
+     * @param faults         blocks found damaged, forged, swapped, cut or oversized (deleted, recomputed)
      * @param restoredBytes  bytes fetched and verified
      * @param restoreNanos   time spent in fetches
      * @param publishedBytes bytes published

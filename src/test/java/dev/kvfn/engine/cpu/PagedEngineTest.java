@@ -195,7 +195,7 @@ class PagedEngineTest {
             int[] expected = run(e, p, 10, "tenant-a").tokens();
             assertEquals(0, run(e, p, 10, "tenant-b").cachedTokens(), "another salt");
             assertEquals(0, run(e, p, 10, null).cachedTokens(), "no salt");
-            assertEquals(0, run(e, p, 10, "").cachedTokens(), "empty salt is its own tenant");
+            assertThrows(IllegalArgumentException.class, () -> run(e, p, 10, ""), "an empty salt is refused (1-256 bytes)");
             GenerationResult same = run(e, p, 10, "tenant-a");
             assertTrue(same.cachedTokens() > 0, "same salt hits");
             assertArrayEquals(expected, same.tokens());

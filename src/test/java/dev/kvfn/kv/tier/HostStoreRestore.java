@@ -14,7 +14,7 @@ public final class HostStoreRestore {
         int[] slot = new int[1], crc = new int[1];
         long[] generation = new long[1];
         if (store.plan(keys, 1, slot, generation, crc) == 0) return false;
-        boolean[] ok = {store.copyVerified(slot[0], crc[0], dst, offset)};
+        boolean[] ok = {store.copyVerified(key, slot[0], crc[0], dst, offset)};
         return store.commit(keys, 1, slot, generation, ok) == 1;
     }
 }

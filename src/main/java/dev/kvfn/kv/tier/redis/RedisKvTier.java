@@ -2,6 +2,8 @@ package dev.kvfn.kv.tier.redis;
 
 import dev.kvfn.kv.BlockFormat;
 import dev.kvfn.kv.BlockKey;
+import dev.kvfn.kv.seal.BlockSeal;
+import dev.kvfn.kv.seal.KvSecret;
 import dev.kvfn.kv.tier.RemoteKvTier;
 import io.vertx.core.Future;
 import io.vertx.core.buffer.Buffer;
@@ -10,10 +12,9 @@ import io.vertx.redis.client.Redis;
 import io.vertx.redis.client.Request;
 import io.vertx.redis.client.Response;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -22,23 +23,31 @@ import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.zip.CRC32C;
 
 /**
  * The shared KV tier in Redis, through the Vert.x Redis client that Quarkus configures
- * ({@code quarkus.redis.*}: hosts, password or ACL user, TLS). Per model fingerprint {@code fp}:
+ * ({@code quarkus.redis.*}: hosts, password or ACL user, TLS). Per model fingerprint {@code fp}, under
+ * the deployment's key prefix ({@code kvfn.kv.redis.key-prefix}, default {@code kvfn}):
  *
  * <pre>
- *   kvfn:{fp}:m:{key}   hash   crc, size, tokens, parent, replica, where (redis|host|engine), last (ms), hits,
- *                              ids (the block's token ids, 4-byte big-endian, when the engine reported them), salted
- *   kvfn:{fp}:d:{key}   string CRC32C (4 bytes, little-endian) then the block's bytes (with kvfn.kv.redis.store-bytes),
- *                              written SET NX so bytes and checksum land together, once
- *   kvfn:{fp}:hot       zset   last key of each chain that served a hit, scored by hits
+ *   {prefix}:{fp}:m:{key}   hash   size, tokens, parent, replica, where (redis|host|engine), last (ms), hits,
+ *                                  ids (the block's token ids, 4-byte big-endian, when the engine reported them), salted
+ *   {prefix}:{fp}:d:{key}   string the sealed block (with kvfn.kv.redis.store-bytes): version 1 (1 byte), nonce (12),
+ *                                  AES-256-GCM ciphertext of the block's bytes, tag (16); see {@link BlockSeal}
+ *   {prefix}:{fp}:hot       zset   last key of each chain that served a hit, scored by hits
  * </pre>
  *
- * A chain is looked up in ONE pipelined round trip (an HGET per key) under the lookup deadline,
- * then its bytes fetched in up to 4 pipelined batches at once under the fetch deadline; each block is
- * checked (size, CRC32C) before it enters the host store, and a bad one is deleted from Redis. The hot
+ * Block bytes derive from users' prompts and anyone who can write Redis could plant them, so they are
+ * never stored in clear nor trusted: each value is sealed under a key derived from
+ * {@code kvfn.kv.secret}, with the block key, fingerprint and layout as associated data, and a value
+ * that does not open (forged, damaged, cut, copied from another key, sealed with another secret) is
+ * counted as a fault, deleted and recomputed. Without a secret the tier refuses to store bytes.
+ *
+ * <p>A chain is looked up in ONE pipelined round trip (an HGET per key) under the lookup deadline,
+ * then its bytes fetched in up to 4 pipelined batches at once under the fetch deadline, each value
+ * read with {@code GETRANGE} at most one byte past its known sealed size, so a planted huge value
+ * never leaves Redis (it is skipped and counted); each block is opened before it enters the host
+ * store, and a bad one is deleted from Redis. The hot
  * set keeps the {@value #HOT_CHAINS} hottest chain ends; prewarm walks their parents (one round trip per
  * level for all of them). Publications and
  * hit counts are fire-and-forget with a bound on what is in flight. Every key gets the TTL, and
@@ -49,6 +58,9 @@ public final class RedisKvTier implements RemoteKvTier {
     private final boolean storeBytes;
     private final Duration lookupTimeout, fetchTimeout, ttl;
     private final String replica;
+    private final String keyPrefix;
+    private final KvSecret secret; // null: index only (refused with store-bytes)
+    private volatile BlockSeal seal;
     private final Semaphore inFlight;
     private final int maxInFlight;
     private volatile String prefix;
@@ -58,8 +70,25 @@ public final class RedisKvTier implements RemoteKvTier {
             timeouts = new AtomicLong(), faults = new AtomicLong(), restoredBytes = new AtomicLong(),
             restoreNanos = new AtomicLong(), publishedBytes = new AtomicLong();
 
+    /** Sealed values: version, nonce, ciphertext, tag. */
+    static final int VALUE_VERSION = 1, VALUE_HEADER = 1 + BlockSeal.NONCE_BYTES;
+
+    /**
+     * @param keyPrefix the first part of every key ({@code kvfn.kv.redis.key-prefix})
+     * @param secret    the deployment's KV secret; required when {@code storeBytes}
+     * @throws IllegalArgumentException when bytes would be shared without a secret, or the prefix is empty
+     */
     public RedisKvTier(Redis redis, boolean storeBytes, Duration lookupTimeout, Duration fetchTimeout, Duration ttl,
-                       String replica, int maxInFlight) {
+                       String replica, int maxInFlight, String keyPrefix, KvSecret secret) {
+        if (storeBytes && secret == null) {
+            throw new IllegalArgumentException("kvfn.kv.redis.store-bytes=true shares KV bytes (derived from users' prompts) through Redis:"
+                    + " set kvfn.kv.secret (at least 16 bytes, the same on every replica) or kvfn.kv.redis.store-bytes=false");
+        }
+        if (keyPrefix == null || keyPrefix.isBlank() || keyPrefix.contains(" ")) {
+            throw new IllegalArgumentException("kvfn.kv.redis.key-prefix must be a non-empty word, got '" + keyPrefix + "'");
+        }
+        this.keyPrefix = keyPrefix;
+        this.secret = secret;
         this.redis = redis;
         this.storeBytes = storeBytes;
         this.lookupTimeout = lookupTimeout;
@@ -71,9 +100,21 @@ public final class RedisKvTier implements RemoteKvTier {
     }
 
     @Override
-    public void attach(String namespace, BlockFormat format) {
-        this.prefix = "kvfn:" + namespace + ":";
+    public void attach(String namespace, byte[] fingerprint, BlockFormat format) {
         this.format = format;
+        if (storeBytes && format.hasBytes()) this.seal = new BlockSeal(secret, "redis", fingerprint, format);
+        this.prefix = keyPrefix + ":" + namespace + ":";
+    }
+
+    /** A fetch ahead of admission takes at most the lookup and the fetch deadline. */
+    @Override
+    public Duration deadline() {
+        return lookupTimeout.plus(fetchTimeout);
+    }
+
+    /** Bytes of a sealed value. */
+    private long valueBytes() {
+        return VALUE_HEADER + format.blockBytes() + BlockSeal.TAG_BYTES;
     }
 
     private String meta(BlockKey k) { return prefix + "m:" + k.hex(); }
@@ -147,39 +188,49 @@ public final class RedisKvTier implements RemoteKvTier {
             List<Future<List<Response>>> pending = new ArrayList<>(parts);
             for (int at = 0; at < n; at += per) {
                 List<Request> fetch = new ArrayList<>(per);
-                for (int i = at; i < Math.min(n, at + per); i++) fetch.add(Request.cmd(Command.GET).arg(data(keys[from + i])));
+                // at most one byte past the sealed size: a longer value is seen as too long without being transferred
+                for (int i = at; i < Math.min(n, at + per); i++) {
+                    fetch.add(Request.cmd(Command.GETRANGE).arg(data(keys[from + i])).arg(0).arg(valueBytes()));
+                }
                 pending.add(redis.batch(fetch));
             }
             long deadline = System.nanoTime() + fetchTimeout.toNanos();
             int stored = 0;
-            fetched:
-            for (Future<List<Response>> part : pending) {
-                List<Response> values;
-                try {
-                    values = await(part, Duration.ofNanos(deadline - System.nanoTime()));
-                } catch (TimeoutException e) {
-                    break; // keep the blocks already stored
-                } catch (ExecutionException e) {
-                    error(e.getCause());
-                    break;
-                }
-                for (Response r : values) {
-                    if (r == null) break fetched; // expired or evicted between the two round trips
-                    BlockKey key = keys[from + stored];
-                    // a view of the client's buffer, no copy (a 512 KiB byte[] per block is a humongous allocation)
-                    ByteBuffer value = r.toBuffer().getByteBuf().nioBuffer().order(ByteOrder.LITTLE_ENDIAN);
-                    ByteBuffer block = value.remaining() == blockBytes + 4 ? value.slice(value.position() + 4, (int) blockBytes) : null;
-                    if (block == null || value.getInt(value.position()) != crc32c(block.duplicate())) {
-                        faults.incrementAndGet(); // present but wrong: never serve it again, to anyone
-                        forget(key);
-                        break fetched;
+            Arena arena = Arena.ofConfined();
+            ByteBuffer plain = arena.allocate(blockBytes, 64).asByteBuffer();
+            byte[] nonce = new byte[BlockSeal.NONCE_BYTES];
+            try {
+                fetched:
+                for (Future<List<Response>> part : pending) {
+                    List<Response> values;
+                    try {
+                        values = await(part, Duration.ofNanos(deadline - System.nanoTime()));
+                    } catch (TimeoutException e) {
+                        break; // keep the blocks already stored
+                    } catch (ExecutionException e) {
+                        error(e.getCause());
+                        break;
                     }
-                    if (!landing.put(key, from + stored == 0 ? null : keys[from + stored - 1], MemorySegment.ofBuffer(block))) {
-                        break fetched;
+                    for (Response r : values) {
+                        // GETRANGE answers "" for a missing key: expired or evicted between the two round trips
+                        if (r == null || r.toBuffer().length() == 0) break fetched;
+                        BlockKey key = keys[from + stored];
+                        // a view of the client's buffer, no copy (a 512 KiB byte[] per block is a humongous allocation)
+                        ByteBuffer value = r.toBuffer().getByteBuf().nioBuffer();
+                        if (!open(key, value, nonce, plain.clear())) {
+                            faults.incrementAndGet(); // present but wrong: never serve it again, to anyone
+                            forget(key);
+                            break fetched;
+                        }
+                        if (!landing.put(key, from + stored == 0 ? null : keys[from + stored - 1], MemorySegment.ofBuffer(plain.flip()))) {
+                            break fetched;
+                        }
+                        restoredBytes.addAndGet(blockBytes);
+                        stored++;
                     }
-                    restoredBytes.addAndGet(blockBytes);
-                    stored++;
                 }
+            } finally {
+                arena.close();
             }
             hitBlocks.addAndGet(stored);
             return stored;
@@ -196,6 +247,24 @@ public final class RedisKvTier implements RemoteKvTier {
         }
     }
 
+    /** Opens a sealed value into {@code plain}: false when it has the wrong size or version, or fails its tag. */
+    private boolean open(BlockKey key, ByteBuffer value, byte[] nonce, ByteBuffer plain) {
+        if (value.remaining() != valueBytes() || value.get(value.position()) != VALUE_VERSION) return false;
+        value.get(value.position() + 1, nonce);
+        return seal.open(key, nonce, value.slice(value.position() + VALUE_HEADER, value.remaining() - VALUE_HEADER), plain);
+    }
+
+    /** The sealed value of a block: version, a fresh nonce, ciphertext and tag. */
+    private byte[] sealed(BlockKey key, MemorySegment bytes) {
+        byte[] value = new byte[(int) valueBytes()];
+        byte[] nonce = new byte[BlockSeal.NONCE_BYTES];
+        seal.newNonce(nonce);
+        value[0] = VALUE_VERSION;
+        System.arraycopy(nonce, 0, value, 1, nonce.length);
+        seal.seal(key, nonce, bytes.asByteBuffer(), ByteBuffer.wrap(value, VALUE_HEADER, value.length - VALUE_HEADER));
+        return value;
+    }
+
     @Override
     public void publish(BlockKey key, BlockKey parent, int[] tokens, boolean salted, MemorySegment bytes) {
         if (prefix == null) return;
@@ -203,16 +272,22 @@ public final class RedisKvTier implements RemoteKvTier {
             publishDropped.incrementAndGet();
             return;
         }
-        byte[] copy = bytes == null || !storeBytes ? null : bytes.toArray(ValueLayout.JAVA_BYTE);
+        byte[] copy;
+        try {
+            copy = bytes == null || seal == null ? null : sealed(key, bytes);
+        } catch (RuntimeException e) {
+            inFlight.release();
+            error(e);
+            return;
+        }
         long seconds = Math.max(1, ttl.toSeconds());
         List<Request> batch = new ArrayList<>(4);
         if (copy != null) {
-            // NX: two replicas storing the same key write it once (their bytes can differ in the last bits of
-            // rounding, so checksum and bytes travel in one value and the first writer's pair wins whole)
-            int crc = crc32c(copy);
-            Buffer value = Buffer.buffer(copy.length + 4).appendIntLE(crc).appendBytes(copy);
-            batch.add(Request.cmd(Command.SET).arg(data(key)).arg(value).arg("EX").arg(seconds).arg("NX"));
-            batch.add(Request.cmd(Command.HSETNX).arg(meta(key)).arg("crc").arg(crc));
+            // NX: two replicas storing the same key write it once (their bytes can differ in the last bits of rounding;
+            // the first writer's sealed value wins whole). The EXPIRE after it is unconditional: a value that won
+            // without a TTL (planted, or written by a client that forgot it) gets one anyway.
+            batch.add(Request.cmd(Command.SET).arg(data(key)).arg(Buffer.buffer(copy)).arg("EX").arg(seconds).arg("NX"));
+            batch.add(Request.cmd(Command.EXPIRE).arg(data(key)).arg(seconds));
         }
         Request entry = Request.cmd(Command.HSET).arg(meta(key)).arg("size").arg(bytes == null ? 0 : bytes.byteSize())
                 .arg("tokens").arg(format.blockTokens()).arg("parent").arg(parent == null ? "" : parent.hex())
@@ -221,7 +296,7 @@ public final class RedisKvTier implements RemoteKvTier {
         if (tokens != null) entry.arg("ids").arg(Buffer.buffer(ids(tokens)));
         batch.add(entry);
         batch.add(Request.cmd(Command.EXPIRE).arg(meta(key)).arg(seconds));
-        long size = copy == null ? 0 : copy.length;
+        long size = copy == null ? 0 : bytes.byteSize();
         try {
             redis.batch(batch).onComplete(ar -> {
                 inFlight.release();
@@ -363,22 +438,6 @@ public final class RedisKvTier implements RemoteKvTier {
         } catch (RuntimeException e) {
             error(e);
         }
-    }
-
-    static int crc32c(byte[] b) {
-        return crc32c(b, 0);
-    }
-
-    static int crc32c(ByteBuffer b) {
-        var crc = new CRC32C();
-        crc.update(b);
-        return (int) crc.getValue();
-    }
-
-    static int crc32c(byte[] b, int from) {
-        var crc = new CRC32C();
-        crc.update(b, from, b.length - from);
-        return (int) crc.getValue();
     }
 
     @Override

@@ -1,5 +1,6 @@
 package dev.kvfn.kv.tier.redis;
 
+import dev.kvfn.kv.seal.KvSecret;
 import io.vertx.core.Vertx;
 import io.vertx.redis.client.Redis;
 import io.vertx.redis.client.RedisOptions;
@@ -19,10 +20,17 @@ final class RedisClient implements AutoCloseable {
         client = Redis.createClient(vertx, new RedisOptions().setConnectionString(server.url()).setMaxPoolSize(8).setMaxPoolWaiting(256));
     }
 
+    /** The tests' KV secret (a real deployment's comes from a Kubernetes Secret). */
+    static final KvSecret SECRET = KvSecret.of("kvfn-test-secret-0123456789abcdef");
+
     /** A tier as the tests use it: bytes stored, deadlines generous for a busy machine (a lookup slower than 2 s would
      *  turn an expected hit into a miss). */
     RedisKvTier tier(String replica) {
-        return new RedisKvTier(client, true, Duration.ofSeconds(2), Duration.ofSeconds(5), Duration.ofHours(1), replica, 256);
+        return tier(replica, "kvfn", SECRET);
+    }
+
+    RedisKvTier tier(String replica, String keyPrefix, KvSecret secret) {
+        return new RedisKvTier(client, true, Duration.ofSeconds(2), Duration.ofSeconds(5), Duration.ofHours(1), replica, 256, keyPrefix, secret);
     }
 
     @Override
