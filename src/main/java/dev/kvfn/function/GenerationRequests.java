@@ -18,12 +18,20 @@ import java.util.List;
 public class GenerationRequests {
     static final int MAX_STOP_STRINGS = 16;
 
-    /** The fields of one API: their names in messages, and its defaults. A null default max means the configured one. */
+    /**
+     * The fields of one API: their names in messages (and in an error's {@code param}), its defaults and its
+     * temperature range (OpenAI's is [0, 2]). A null default max means the configured one.
+     */
     public record Style(String maxTokens, String topP, String topK, String minP, Integer defaultMaxTokens,
-                        float defaultTemperature) {
-        public static final Style FUNQY = new Style("maxTokens", "topP", "topK", "minP", null, 0f);
-        public static final Style OPENAI_COMPLETIONS = new Style("max_tokens", "top_p", "top_k", "min_p", 16, 1f);
-        public static final Style OPENAI_CHAT = new Style("max_tokens", "top_p", "top_k", "min_p", null, 1f);
+                        float defaultTemperature, float maxTemperature) {
+        public static final Style FUNQY = new Style("maxTokens", "topP", "topK", "minP", null, 0f, 100f);
+        public static final Style OPENAI_COMPLETIONS = new Style("max_tokens", "top_p", "top_k", "min_p", 16, 1f, 2f);
+        public static final Style OPENAI_CHAT = new Style("max_tokens", "top_p", "top_k", "min_p", null, 1f, 2f);
+
+        /** The same style with the length field under another name (chat's {@code max_completion_tokens}). */
+        public Style withMaxTokens(String name) {
+            return new Style(name, topP, topK, minP, defaultMaxTokens, defaultTemperature, maxTemperature);
+        }
     }
 
     /** Sampling and length knobs as a client sent them (null: not given). */
@@ -38,15 +46,15 @@ public class GenerationRequests {
 
     /** Tokenizes {@code prompt} (BOS as the model asks, special-token text parsed) and checks the knobs. */
     public GenerationRequest build(String prompt, Knobs k, Style style) {
-        if (prompt == null || prompt.isEmpty()) throw new BadRequestException("\"prompt\" must be a non-empty string");
+        if (prompt == null || prompt.isEmpty()) throw new BadRequestException("\"prompt\" must be a non-empty string", "prompt");
         if (prompt.length() > limits.maxPromptChars()) {
-            throw new BadRequestException("the prompt has " + prompt.length() + " characters; the limit is " + limits.maxPromptChars());
+            throw new BadRequestException("the prompt has " + prompt.length() + " characters; the limit is " + limits.maxPromptChars(), "prompt");
         }
         int[] tokens = engine.tokenizer().encode(prompt);
         int context = engine.model().contextLength();
         if (tokens.length >= context) {
             throw new BadRequestException("the prompt is " + tokens.length + " tokens; the model's context is " + context
-                    + " tokens and at least one must be left for the completion");
+                    + " tokens and at least one must be left for the completion", "prompt");
         }
         int room = context - tokens.length;
         int maxTokens;
@@ -54,26 +62,32 @@ public class GenerationRequests {
             maxTokens = Math.min(style.defaultMaxTokens() != null ? style.defaultMaxTokens() : limits.defaultMaxTokens(), room);
         } else {
             maxTokens = k.maxTokens();
-            if (maxTokens < 1) throw new BadRequestException("\"" + style.maxTokens() + "\" must be >= 1, got " + maxTokens);
+            if (maxTokens < 1) throw new BadRequestException("\"" + style.maxTokens() + "\" must be >= 1, got " + maxTokens, style.maxTokens());
             if (maxTokens > limits.maxTokens()) {
-                throw new BadRequestException("\"" + style.maxTokens() + "\" is " + maxTokens + "; the limit is " + limits.maxTokens());
+                throw new BadRequestException("\"" + style.maxTokens() + "\" is " + maxTokens + "; the limit is " + limits.maxTokens(),
+                        style.maxTokens());
             }
             if (maxTokens > room) {
                 throw new BadRequestException("the prompt (" + tokens.length + " tokens) + \"" + style.maxTokens() + "\" ("
-                        + maxTokens + ") exceeds the model's context of " + context + " tokens");
+                        + maxTokens + ") exceeds the model's context of " + context + " tokens", style.maxTokens());
             }
         }
         float temperature = k.temperature() == null ? style.defaultTemperature() : k.temperature();
-        if (!(temperature >= 0f && temperature <= 100f)) throw new BadRequestException("\"temperature\" must be in [0, 100]");
+        if (!(temperature >= 0f && temperature <= style.maxTemperature())) {
+            throw new BadRequestException("\"temperature\" must be in [0, " + (int) style.maxTemperature() + "], got " + temperature,
+                    "temperature");
+        }
         float topP = k.topP() == null ? 1f : k.topP();
-        if (!(topP > 0f && topP <= 1f)) throw new BadRequestException("\"" + style.topP() + "\" must be in (0, 1]");
+        if (!(topP >= 0f && topP <= 1f)) throw new BadRequestException("\"" + style.topP() + "\" must be in [0, 1], got " + topP, style.topP());
+        // OpenAI's 0 means the most likely token only: the smallest nucleus, which the sampler never empties
+        if (topP == 0f) topP = Float.MIN_VALUE;
         int topK = k.topK() == null ? 0 : k.topK();
-        if (topK < 0) throw new BadRequestException("\"" + style.topK() + "\" must be >= 0 (0 disables it)");
+        if (topK < 0) throw new BadRequestException("\"" + style.topK() + "\" must be >= 0 (0 disables it)", style.topK());
         float minP = k.minP() == null ? 0f : k.minP();
-        if (!(minP >= 0f && minP <= 1f)) throw new BadRequestException("\"" + style.minP() + "\" must be in [0, 1]");
+        if (!(minP >= 0f && minP <= 1f)) throw new BadRequestException("\"" + style.minP() + "\" must be in [0, 1]", style.minP());
         long seed = k.seed() == null ? System.nanoTime() : k.seed();
         List<String> stop = k.stop() == null ? List.of() : k.stop();
-        if (stop.size() > MAX_STOP_STRINGS) throw new BadRequestException("at most " + MAX_STOP_STRINGS + " \"stop\" strings");
+        if (stop.size() > MAX_STOP_STRINGS) throw new BadRequestException("at most " + MAX_STOP_STRINGS + " \"stop\" strings", "stop");
         return new GenerationRequest(tokens, maxTokens, new SamplingParams(temperature, topK, topP, minP, seed), stop,
                 k.cacheSalt());
     }

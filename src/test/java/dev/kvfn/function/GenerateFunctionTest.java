@@ -81,7 +81,8 @@ class GenerateFunctionTest {
                 new Case("{\"prompt\": \"hi\", \"maxTokens\": 2000000000}", "maxTokens"),
                 new Case("{\"prompt\": \"" + longPrompt + "\"}", "context"),
                 new Case("{\"prompt\": \"hi\", \"temperature\": -1}", "temperature"),
-                new Case("{\"prompt\": \"hi\", \"topP\": 0}", "topP"),
+                new Case("{\"prompt\": \"hi\", \"topP\": -0.1}", "topP"),
+                new Case("{\"prompt\": \"hi\", \"topP\": 1.5}", "topP"),
                 new Case("{\"prompt\": \"hi\", \"stop\": [\"\"]}", "stop"),
                 new Case("{\"prompt\": \"hi\", \"maxTokens\": \"many\"}", "malformed"))) {
             post(c.body()).then()

@@ -5,10 +5,13 @@ import dev.kvfn.engine.EngineUnavailableException;
 import dev.kvfn.engine.GenerationFailedException;
 import dev.kvfn.engine.QueueFullException;
 import dev.kvfn.function.BadRequestException;
+import dev.kvfn.runtime.RequestFailures;
+import jakarta.inject.Inject;
 import jakarta.ws.rs.NotFoundException;
 import jakarta.ws.rs.WebApplicationException;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
+import org.jboss.logging.Logger;
 import org.jboss.resteasy.reactive.server.ServerExceptionMapper;
 
 import java.util.LinkedHashMap;
@@ -24,18 +27,29 @@ public class OpenAiErrors {
         }
     }
 
+    private static final Logger LOG = Logger.getLogger(OpenAiErrors.class);
+
+    @Inject
+    RequestFailures failures;
+
     static Response error(int status, String message, String type, String code) {
+        return error(status, message, type, null, code);
+    }
+
+    /** {@code param}: the request field at fault, as OpenAI names it (null when no single field is). */
+    static Response error(int status, String message, String type, String param, String code) {
+        if (status < 500) LOG.debugf("answered %d: %s", status, message); // the client's to fix: one line, no stack
         Map<String, Object> error = new LinkedHashMap<>();
         error.put("message", message);
         error.put("type", type);
-        error.put("param", null);
+        error.put("param", param);
         error.put("code", code);
         return Response.status(status).type(MediaType.APPLICATION_JSON).entity(Map.of("error", error)).build();
     }
 
     @ServerExceptionMapper
     Response badRequest(BadRequestException e) {
-        return error(400, e.getMessage(), "invalid_request_error", null);
+        return error(400, e.getMessage(), "invalid_request_error", e.param(), null);
     }
 
     @ServerExceptionMapper
@@ -66,12 +80,20 @@ public class OpenAiErrors {
 
     @ServerExceptionMapper
     Response modelNotFound(ModelNotFoundException e) {
-        return error(404, e.getMessage(), "invalid_request_error", "model_not_found");
+        return error(404, e.getMessage(), "invalid_request_error", "model", "model_not_found");
     }
 
     @ServerExceptionMapper
     Response notFound(NotFoundException e) {
         return error(404, "no such endpoint", "invalid_request_error", null);
+    }
+
+    /** Anything else is a bug: logged once with its stack, counted with the failed generations, answered 500. */
+    @ServerExceptionMapper(priority = jakarta.ws.rs.Priorities.USER + 1000)
+    Response unexpected(RuntimeException e) {
+        failures.count();
+        LOG.error("request failed", e);
+        return error(500, "internal error", "server_error", null);
     }
 
     /** What the REST layer rejects before our code runs (a body Jackson cannot read arrives here as a bare 400). */

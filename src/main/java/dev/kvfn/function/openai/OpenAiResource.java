@@ -18,6 +18,7 @@ import jakarta.ws.rs.Consumes;
 import jakarta.ws.rs.GET;
 import jakarta.ws.rs.POST;
 import jakarta.ws.rs.Path;
+import jakarta.ws.rs.PathParam;
 import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.core.Context;
 import jakarta.ws.rs.core.MediaType;
@@ -41,8 +42,10 @@ import java.util.function.Function;
  * that goes away cancels its generation.
  */
 @Path("/v1")
-@Produces(MediaType.APPLICATION_JSON)
 @Consumes(MediaType.APPLICATION_JSON)
+// Both types on every endpoint: clients send "Accept: text/event-stream" alone (the OpenAI Java SDK when it
+// streams), application/json, */* or nothing, and OpenAI answers each; every answer names its own type.
+@Produces({MediaType.APPLICATION_JSON, MediaType.SERVER_SENT_EVENTS})
 public class OpenAiResource {
     private static final Logger LOG = Logger.getLogger(OpenAiResource.class);
 
@@ -95,9 +98,24 @@ public class OpenAiResource {
 
     @GET
     @Path("/models")
-    public Map<String, Object> models() {
-        return fields("object", "list", "data", List.of(new ModelCard(engine.model().name(), "model", STARTED, "kvfn",
-                engine.model().contextLength())));
+    public Response models() {
+        return json(fields("object", "list", "data", List.of(modelCard())));
+    }
+
+    /** One model; an id with a slash (an organization's model) is one id. */
+    @GET
+    @Path("/models/{id: .+}")
+    public Response model(@PathParam("id") String id) {
+        if (!id.equals(engine.model().name())) throw new OpenAiErrors.ModelNotFoundException(id);
+        return json(modelCard());
+    }
+
+    private ModelCard modelCard() {
+        return new ModelCard(engine.model().name(), "model", STARTED, "kvfn", engine.model().contextLength());
+    }
+
+    private static Response json(Object body) {
+        return Response.ok(body).type(MediaType.APPLICATION_JSON).build();
     }
 
     @POST
@@ -105,8 +123,7 @@ public class OpenAiResource {
     public Response completions(OpenAiRequests.Completion in, @Context HttpServerResponse http) {
         if (in == null) throw new BadRequestException("request body must be a JSON object");
         checkModel(in.model());
-        checkOne(in.n(), in.logprobs());
-        if (Boolean.TRUE.equals(in.echo())) throw new BadRequestException("\"echo\" is not supported");
+        RequestFields.checkCompletion(in);
         String prompt = singleString(in.prompt(), "prompt");
         GenerationRequest request = requests.build(prompt, new GenerationRequests.Knobs(in.maxTokens(), in.temperature(),
                 in.topP(), in.topK(), in.minP(), in.seed(), strings(in.stop(), "stop"), in.cacheSalt()),
@@ -114,17 +131,17 @@ public class OpenAiResource {
         String id = "cmpl-" + UUID.randomUUID();
         long created = System.currentTimeMillis() / 1000;
         if (Boolean.TRUE.equals(in.stream())) {
-            return stream(request, http, includeUsage(in.streamOptions()),
-                    delta -> fields("id", id, "object", "text_completion", "created", created, "model", engine.model().name(),
-                            "choices", List.of(choice("text", delta, null))),
-                    reason -> fields("id", id, "object", "text_completion", "created", created, "model", engine.model().name(),
-                            "choices", List.of(choice("text", "", reason))),
-                    usage -> fields("id", id, "object", "text_completion", "created", created, "model", engine.model().name(),
-                            "choices", List.of(), "usage", usage));
+            boolean usage = includeUsage(in.streamOptions());
+            Chunk chunk = (choices, u) -> chunk(fields("id", id, "object", "text_completion", "created", created,
+                    "model", engine.model().name(), "choices", choices), usage, u);
+            return stream(request, http, usage, null,
+                    delta -> chunk.of(List.of(choice("text", delta, null)), null),
+                    reason -> chunk.of(List.of(choice("text", "", reason)), null),
+                    u -> chunk.of(List.of(), u));
         }
         GenerationResult r = await(request, http);
-        return Response.ok(fields("id", id, "object", "text_completion", "created", created, "model", engine.model().name(),
-                "choices", List.of(choice("text", r.text(), finishReason(r))), "usage", Usage.of(r))).build();
+        return json(fields("id", id, "object", "text_completion", "created", created, "model", engine.model().name(),
+                "choices", List.of(choice("text", r.text(), finishReason(r))), "usage", Usage.of(r)));
     }
 
     @POST
@@ -132,33 +149,50 @@ public class OpenAiResource {
     public Response chat(OpenAiRequests.Chat in, @Context HttpServerResponse http) {
         if (in == null) throw new BadRequestException("request body must be a JSON object");
         checkModel(in.model());
-        checkOne(in.n(), in.logprobs() != null && in.logprobs().asBoolean() ? in.logprobs() : null);
-        if (in.messages() == null || in.messages().isEmpty()) throw new BadRequestException("\"messages\" must be a non-empty array");
+        RequestFields.checkChat(in);
+        if (in.messages() == null || in.messages().isEmpty()) throw new BadRequestException("\"messages\" must be a non-empty array", "messages");
         List<ChatTemplate.Message> messages = new ArrayList<>();
-        for (OpenAiRequests.ChatMessage m : in.messages()) {
-            if (m == null || m.role() == null || m.role().isEmpty()) throw new BadRequestException("every message needs a \"role\"");
-            messages.add(new ChatTemplate.Message(m.role(), content(m.content())));
+        for (int i = 0; i < in.messages().size(); i++) {
+            OpenAiRequests.ChatMessage m = in.messages().get(i);
+            if (m == null || m.role() == null || m.role().isEmpty()) {
+                throw new BadRequestException("every message needs a \"role\"", "messages[" + i + "].role");
+            }
+            messages.add(new ChatTemplate.Message(m.role(), content(m.content(), "messages[" + i + "].content")));
         }
         String prompt = chatTemplate.render(messages);
         Integer maxTokens = in.maxCompletionTokens() != null ? in.maxCompletionTokens() : in.maxTokens();
         GenerationRequest request = requests.build(prompt, new GenerationRequests.Knobs(maxTokens, in.temperature(),
                 in.topP(), in.topK(), in.minP(), in.seed(), strings(in.stop(), "stop"), in.cacheSalt()),
-                GenerationRequests.Style.OPENAI_CHAT);
+                in.maxCompletionTokens() != null ? GenerationRequests.Style.OPENAI_CHAT.withMaxTokens("max_completion_tokens")
+                        : GenerationRequests.Style.OPENAI_CHAT);
         String id = "chatcmpl-" + UUID.randomUUID();
         long created = System.currentTimeMillis() / 1000;
         if (Boolean.TRUE.equals(in.stream())) {
-            return stream(request, http, includeUsage(in.streamOptions()),
-                    delta -> fields("id", id, "object", "chat.completion.chunk", "created", created, "model", engine.model().name(),
-                            "choices", List.of(choice("delta", fields("role", "assistant", "content", delta), null))),
-                    reason -> fields("id", id, "object", "chat.completion.chunk", "created", created, "model", engine.model().name(),
-                            "choices", List.of(choice("delta", fields(), reason))),
-                    usage -> fields("id", id, "object", "chat.completion.chunk", "created", created, "model", engine.model().name(),
-                            "choices", List.of(), "usage", usage));
+            boolean usage = includeUsage(in.streamOptions());
+            Chunk chunk = (choices, u) -> chunk(fields("id", id, "object", "chat.completion.chunk", "created", created,
+                    "model", engine.model().name(), "choices", choices), usage, u);
+            // as OpenAI streams it: the role in the first delta only (with empty content), then content deltas
+            return stream(request, http, usage, chunk.of(List.of(choice("delta", fields("role", "assistant", "content", ""), null)), null),
+                    delta -> chunk.of(List.of(choice("delta", fields("content", delta), null)), null),
+                    reason -> chunk.of(List.of(choice("delta", fields(), reason)), null),
+                    u -> chunk.of(List.of(), u));
         }
         GenerationResult r = await(request, http);
-        return Response.ok(fields("id", id, "object", "chat.completion", "created", created, "model", engine.model().name(),
+        return json(fields("id", id, "object", "chat.completion", "created", created, "model", engine.model().name(),
                 "choices", List.of(choice("message", fields("role", "assistant", "content", r.text()), finishReason(r))),
-                "usage", Usage.of(r))).build();
+                "usage", Usage.of(r)));
+    }
+
+    /** One streamed chunk from its choices (and the usage, on the last chunk only). */
+    @FunctionalInterface
+    private interface Chunk {
+        Map<String, Object> of(List<?> choices, Usage usage);
+    }
+
+    /** With {@code include_usage} every chunk carries {@code usage}: null but the last, as OpenAI sends them. */
+    private static Map<String, Object> chunk(Map<String, Object> chunk, boolean includeUsage, Usage usage) {
+        if (includeUsage) chunk.put("usage", usage);
+        return chunk;
     }
 
     /** A JSON object whose fields keep the order given (OpenAI's own order), unlike Map.of. */
@@ -172,11 +206,6 @@ public class OpenAiResource {
         if (model != null && !model.isEmpty() && !model.equals(engine.model().name())) {
             throw new OpenAiErrors.ModelNotFoundException(model);
         }
-    }
-
-    private static void checkOne(Integer n, JsonNode logprobs) {
-        if (n != null && n != 1) throw new BadRequestException("\"n\" must be 1 (one completion per request)");
-        if (logprobs != null && !logprobs.isNull()) throw new BadRequestException("\"logprobs\" is not supported");
     }
 
     private static boolean includeUsage(OpenAiRequests.StreamOptions o) {
@@ -197,10 +226,10 @@ public class OpenAiResource {
     }
 
     private static String singleString(JsonNode node, String field) {
-        if (node == null || node.isNull()) throw new BadRequestException("\"" + field + "\" is required");
+        if (node == null || node.isNull()) throw new BadRequestException("\"" + field + "\" is required", field);
         if (node.isTextual()) return node.asText();
         if (node.isArray() && node.size() == 1 && node.get(0).isTextual()) return node.get(0).asText();
-        throw new BadRequestException("\"" + field + "\" must be a string (or an array of exactly one string)");
+        throw new BadRequestException("\"" + field + "\" must be a string (or an array of exactly one string)", field);
     }
 
     private static List<String> strings(JsonNode node, String field) {
@@ -209,29 +238,29 @@ public class OpenAiResource {
         if (node.isArray()) {
             List<String> out = new ArrayList<>();
             for (JsonNode e : node) {
-                if (!e.isTextual()) throw new BadRequestException("\"" + field + "\" must be a string or an array of strings");
+                if (!e.isTextual()) throw new BadRequestException("\"" + field + "\" must be a string or an array of strings", field);
                 out.add(e.asText());
             }
             return out;
         }
-        throw new BadRequestException("\"" + field + "\" must be a string or an array of strings");
+        throw new BadRequestException("\"" + field + "\" must be a string or an array of strings", field);
     }
 
     /** Message content: a string, or an array of {@code {"type": "text", "text": ...}} parts. */
-    private static String content(JsonNode node) {
+    private static String content(JsonNode node, String param) {
         if (node == null || node.isNull()) return "";
         if (node.isTextual()) return node.asText();
         if (node.isArray()) {
             StringBuilder sb = new StringBuilder();
             for (JsonNode part : node) {
                 if (!"text".equals(part.path("type").asText())) {
-                    throw new BadRequestException("only text content parts are supported, got \"" + part.path("type").asText() + "\"");
+                    throw new BadRequestException("only text content parts are supported, got \"" + part.path("type").asText() + "\"", param);
                 }
                 sb.append(part.path("text").asText());
             }
             return sb.toString();
         }
-        throw new BadRequestException("message \"content\" must be a string or an array of text parts");
+        throw new BadRequestException("message \"content\" must be a string or an array of text parts", param);
     }
 
     /** Blocking wait (JAX-RS runs this on a worker thread); a client that disconnects cancels the generation. */
@@ -255,18 +284,19 @@ public class OpenAiResource {
      * Streams the generation as SSE. Tokens arrive on the engine thread and are handed to the writing thread
      * through a queue; a failed write (client gone) or the connection closing cancels the generation.
      */
-    private Response stream(GenerationRequest request, HttpServerResponse http, boolean includeUsage,
+    private Response stream(GenerationRequest request, HttpServerResponse http, boolean includeUsage, Object firstChunk,
                             Function<String, Object> deltaChunk, Function<String, Object> finalChunk,
                             Function<Usage, Object> usageChunk) {
         if (ON_LAMBDA) throw new BadRequestException("\"stream\": true is not available when kvfn runs as an AWS Lambda "
                 + "behind API Gateway, which delivers responses whole; send the request without it");
         LinkedBlockingQueue<Object> events = new LinkedBlockingQueue<>();
+        if (firstChunk != null) events.add(firstChunk);
         Generation g = engine.submit(request, (token, text) -> {
             if (!text.isEmpty()) events.add(deltaChunk.apply(text));
         });
         g.result().whenComplete((r, failure) -> {
             if (failure != null) {
-                events.add(fields("error", fields("message", "generation failed", "type", "server_error")));
+                events.add(fields("error", fields("message", "generation failed", "type", "server_error", "param", null, "code", null)));
             } else {
                 events.add(finalChunk.apply(finishReason(r)));
                 if (includeUsage) events.add(usageChunk.apply(Usage.of(r)));
