@@ -134,18 +134,31 @@ public class OpenAiResource {
         checkModel(in.model());
         checkOne(in.n(), in.logprobs() != null && in.logprobs().asBoolean() ? in.logprobs() : null);
         if (in.messages() == null || in.messages().isEmpty()) throw new BadRequestException("\"messages\" must be a non-empty array");
+        ToolCalls tools = ToolCalls.of(in.tools(), in.toolChoice(), in.parallelToolCalls(), chatTemplate);
         List<ChatTemplate.Message> messages = new ArrayList<>();
         for (OpenAiRequests.ChatMessage m : in.messages()) {
             if (m == null || m.role() == null || m.role().isEmpty()) throw new BadRequestException("every message needs a \"role\"");
-            messages.add(new ChatTemplate.Message(m.role(), content(m.content())));
+            messages.add(ToolCalls.message(messages.size(), m.role(), content(m.content()), m.toolCalls(), m.toolCallId()));
         }
-        String prompt = chatTemplate.render(messages);
+        String prompt = tools.render(chatTemplate, messages);
         Integer maxTokens = in.maxCompletionTokens() != null ? in.maxCompletionTokens() : in.maxTokens();
         GenerationRequest request = requests.build(prompt, new GenerationRequests.Knobs(maxTokens, in.temperature(),
                 in.topP(), in.topK(), in.minP(), in.seed(), strings(in.stop(), "stop"), in.cacheSalt()),
                 GenerationRequests.Style.OPENAI_CHAT);
         String id = "chatcmpl-" + UUID.randomUUID();
         long created = System.currentTimeMillis() / 1000;
+        if (Boolean.TRUE.equals(in.stream()) && tools.active()) { // calls are held until complete, then sent as deltas
+            ToolCalls.Deltas deltas = tools.deltas();
+            Function<Map<String, Object>, Object> chunk = delta -> fields("id", id, "object", "chat.completion.chunk",
+                    "created", created, "model", engine.model().name(), "choices", List.of(choice("delta", delta, null)));
+            return stream(request, http, includeUsage(in.streamOptions()),
+                    text -> deltas.onText(text).stream().map(chunk).toList(),
+                    reason -> java.util.stream.Stream.concat(deltas.finish().stream().map(chunk), java.util.stream.Stream.of(
+                            fields("id", id, "object", "chat.completion.chunk", "created", created, "model", engine.model().name(),
+                                    "choices", List.of(choice("delta", fields(), deltas.finishReason(reason)))))).toList(),
+                    usage -> fields("id", id, "object", "chat.completion.chunk", "created", created, "model", engine.model().name(),
+                            "choices", List.of(), "usage", usage));
+        }
         if (Boolean.TRUE.equals(in.stream())) {
             return stream(request, http, includeUsage(in.streamOptions()),
                     delta -> fields("id", id, "object", "chat.completion.chunk", "created", created, "model", engine.model().name(),
@@ -156,8 +169,10 @@ public class OpenAiResource {
                             "choices", List.of(), "usage", usage));
         }
         GenerationResult r = await(request, http);
+        ToolCalls.Reply reply = tools.active() ? tools.reply(r.text(), finishReason(r))
+                : new ToolCalls.Reply(fields("role", "assistant", "content", r.text()), finishReason(r));
         return Response.ok(fields("id", id, "object", "chat.completion", "created", created, "model", engine.model().name(),
-                "choices", List.of(choice("message", fields("role", "assistant", "content", r.text()), finishReason(r))),
+                "choices", List.of(choice("message", reply.message(), reply.finishReason())),
                 "usage", Usage.of(r))).build();
     }
 
@@ -251,6 +266,12 @@ public class OpenAiResource {
 
     private static final String DONE = "[DONE]";
 
+    /** A chunk function may answer several chunks (a list) or none (an empty list): tool calls are held, then sent. */
+    private static void enqueue(LinkedBlockingQueue<Object> events, Object chunks) {
+        if (chunks instanceof List<?> list) events.addAll(list);
+        else events.add(chunks);
+    }
+
     /**
      * Streams the generation as SSE. Tokens arrive on the engine thread and are handed to the writing thread
      * through a queue; a failed write (client gone) or the connection closing cancels the generation.
@@ -262,13 +283,13 @@ public class OpenAiResource {
                 + "behind API Gateway, which delivers responses whole; send the request without it");
         LinkedBlockingQueue<Object> events = new LinkedBlockingQueue<>();
         Generation g = engine.submit(request, (token, text) -> {
-            if (!text.isEmpty()) events.add(deltaChunk.apply(text));
+            if (!text.isEmpty()) enqueue(events, deltaChunk.apply(text));
         });
         g.result().whenComplete((r, failure) -> {
             if (failure != null) {
                 events.add(fields("error", fields("message", "generation failed", "type", "server_error")));
             } else {
-                events.add(finalChunk.apply(finishReason(r)));
+                enqueue(events, finalChunk.apply(finishReason(r)));
                 if (includeUsage) events.add(usageChunk.apply(Usage.of(r)));
             }
             events.add(DONE);
