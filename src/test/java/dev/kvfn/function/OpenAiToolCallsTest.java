@@ -69,6 +69,14 @@ class OpenAiToolCallsTest {
         return out;
     }
 
+    static JsonNode onlyCall(JsonNode response) {
+        JsonNode choice = response.get("choices").get(0);
+        assertEquals("tool_calls", choice.get("finish_reason").textValue(), response.toString());
+        assertTrue(choice.get("message").get("content").isNull(), response.toString());
+        assertEquals(1, choice.get("message").get("tool_calls").size());
+        return choice.get("message").get("tool_calls").get(0);
+    }
+
     @Test
     void theModelsCallComesBackAsToolCalls() throws Exception {
         scripted().script(CALL, 5);

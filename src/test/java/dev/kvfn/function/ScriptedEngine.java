@@ -36,11 +36,44 @@ public class ScriptedEngine implements Engine {
             + "created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n{% endif %}{%- for m in messages %}"
             + "{{ '<|im_start|>' + m['role'] + '\n' + m['content'] + '<|im_end|>\n' }}{%- endfor %}<|im_start|>assistant\n";
 
-    /** Runs the test class on this engine. */
-    public static final class Profile implements QuarkusTestProfile {
+    /** Stand-ins for Llama 3.1's and Mistral v3's templates: kvfn reads only their markers for tools. */
+    static final String LLAMA31_TEMPLATE = "{{ bos_token }}{% for m in messages %}{{ '<|start_header_id|>' + m['role'] "
+            + "+ '<|end_header_id|>\n\n' + m['content'] | trim + '<|eot_id|>' }}{% endfor %}"
+            + "{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}";
+    static final String MISTRAL_TEMPLATE = "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'user' %}"
+            + "{{ '[INST] ' + m['content'] + '[/INST]' }}{% else %}{{ ' ' + m['content'] + eos_token }}{% endif %}{% endfor %}"
+            + "{# [AVAILABLE_TOOLS] [TOOL_CALLS] [TOOL_RESULTS] #}";
+
+    /** Runs the test class on this engine, as a Qwen 2.5 model. */
+    public static class Profile implements QuarkusTestProfile {
         @Override
         public Set<Class<?>> getEnabledAlternatives() {
             return Set.of(ScriptedEngine.class);
+        }
+
+        @Override
+        public java.util.Map<String, String> getConfigOverrides() {
+            return java.util.Map.of("kvfn.test.scripted-family", family());
+        }
+
+        String family() {
+            return "qwen25";
+        }
+    }
+
+    /** As a Llama 3.1 model. */
+    public static final class Llama31 extends Profile {
+        @Override
+        String family() {
+            return "llama31";
+        }
+    }
+
+    /** As a Mistral v3 model. */
+    public static final class Mistral extends Profile {
+        @Override
+        String family() {
+            return "mistral";
         }
     }
 
@@ -48,7 +81,15 @@ public class ScriptedEngine implements Engine {
     private volatile List<String> script = List.of();
     private volatile int[] lastPrompt;
 
-    public ScriptedEngine() {
+    private final String template;
+
+    @jakarta.inject.Inject
+    public ScriptedEngine(@org.eclipse.microprofile.config.inject.ConfigProperty(name = "kvfn.test.scripted-family") String family) {
+        template = switch (family) {
+            case "llama31" -> LLAMA31_TEMPLATE;
+            case "mistral" -> MISTRAL_TEMPLATE;
+            default -> QWEN25_TEMPLATE;
+        };
         try {
             tokenizer = Tokenizers.fromGguf(GgufFile.open(SyntheticModel.tinyTempFile()));
         } catch (IOException e) {
@@ -75,7 +116,7 @@ public class ScriptedEngine implements Engine {
 
     @Override
     public ModelInfo model() {
-        return new ModelInfo("scripted-qwen", "test", "qwen2", 1 << 16, tokenizer.vocabSize(), QWEN25_TEMPLATE);
+        return new ModelInfo("scripted", "test", "llama", 1 << 16, tokenizer.vocabSize(), template);
     }
 
     @Override
