@@ -35,6 +35,7 @@ public final class ToolCallParser {
     private boolean inBlock;
     private String opener = "";     // what opened the current block: goes back to content if the block is no call
     private boolean atStart = true; // nothing but white space so far: a bare call may start
+    private int scanned;            // how far the open block was searched for its closing text
     private int calls;
 
     /**
@@ -84,7 +85,8 @@ public final class ToolCallParser {
         while (true) {
             if (inBlock) {
                 if (syntax.close() != null) {
-                    int close = buf.indexOf(syntax.close());
+                    int close = buf.indexOf(syntax.close(), scanned); // each piece is searched once, not the whole block again
+                    scanned = Math.max(0, buf.length() - syntax.close().length() + 1);
                     if (close >= 0) {
                         complete(buf.substring(0, close), syntax.close(), out);
                         buf.delete(0, close + syntax.close().length());
@@ -106,6 +108,7 @@ public final class ToolCallParser {
                 opener = buf.substring(0, lead);
                 buf.delete(0, lead);
                 inBlock = true;
+                scanned = 0;
                 atStart = false;
                 continue;
             }
@@ -117,6 +120,7 @@ public final class ToolCallParser {
                 opener = buf.substring(contentEnd, marker + syntax.marker().length());
                 buf.delete(0, marker + syntax.marker().length());
                 inBlock = true;
+                scanned = 0;
                 atStart = false;
                 continue;
             }
