@@ -20,13 +20,33 @@ import java.util.Map;
 public final class ChatTemplate {
     private static final Logger LOG = Logger.getLogger(ChatTemplate.class);
 
-    /** One chat message. */
-    public record Message(String role, String content) {}
+    /**
+     * One chat message.
+     *
+     * @param content    its text ("" when it has none, e.g. an assistant turn that only calls tools)
+     * @param toolCalls  the calls an assistant turn made (empty otherwise)
+     * @param toolCallId for a {@code tool} message: the call whose result it is (null otherwise)
+     */
+    public record Message(String role, String content, List<ToolCall> toolCalls, String toolCallId) {
+        public Message {
+            toolCalls = toolCalls == null ? List.of() : List.copyOf(toolCalls);
+        }
+
+        public Message(String role, String content) {
+            this(role, content, List.of(), null);
+        }
+
+        /** Whether only a tool-calling format can render this message. */
+        boolean aboutTools() {
+            return !toolCalls.isEmpty() || toolCallId != null || "tool".equals(role) || "ipython".equals(role);
+        }
+    }
 
     private final String template; // null: ChatML fallback
     private final String bosToken;
     private final String eosToken;
     private final Jinjava jinjava;
+    private final ToolCallFormat toolFormat;
     private volatile boolean warned;
 
     public ChatTemplate(String template, String bosToken, String eosToken) {
@@ -37,6 +57,21 @@ public final class ChatTemplate {
                 .withFailOnUnknownTokens(false).build());
         jinjava.getGlobalContext().registerFunction(new ELFunctionDefinition("", "raise_exception",
                 ChatTemplate.class, "raiseException", String.class));
+        this.toolFormat = ToolCallFormat.forTemplate(this.template);
+    }
+
+    /** How this model's family writes tool definitions, calls and results (Hermes-style ChatML when unknown). */
+    public ToolCallFormat toolFormat() {
+        return toolFormat;
+    }
+
+    /**
+     * Renders a conversation that may involve tools: with {@code tools} or tool messages, the family's
+     * tool-calling format renders it (see {@link ToolCallFormat}); without either, exactly {@link #render(List)}.
+     */
+    public String render(List<Message> messages, List<ToolDefinition> tools) {
+        if (tools.isEmpty() && messages.stream().noneMatch(Message::aboutTools)) return render(messages);
+        return toolFormat.render(messages, tools, bosToken, eosToken);
     }
 
     /** Whether the model's own template is used (false: ChatML fallback). */

@@ -16,7 +16,8 @@ final class OpenAiRequests {
 
     record StreamOptions(@JsonProperty("include_usage") Boolean includeUsage) {}
 
-    record ChatMessage(String role, JsonNode content) {}
+    record ChatMessage(String role, JsonNode content, @JsonProperty("tool_calls") JsonNode toolCalls,
+                       @JsonProperty("tool_call_id") String toolCallId) {}
 
     /** {@code POST /v1/completions}. {@code prompt} and {@code stop} may be a string or an array of strings. */
     record Completion(@JsonAnySetter Map<String, JsonNode> others,
@@ -31,5 +32,7 @@ final class OpenAiRequests {
                 @JsonProperty("max_completion_tokens") Integer maxCompletionTokens, Float temperature,
                 @JsonProperty("top_p") Float topP, @JsonProperty("top_k") Integer topK, @JsonProperty("min_p") Float minP,
                 Long seed, JsonNode stop, Boolean stream, @JsonProperty("stream_options") StreamOptions streamOptions,
-                Integer n, JsonNode logprobs, @JsonProperty("cache_salt") String cacheSalt) {}
+                Integer n, JsonNode logprobs, @JsonProperty("cache_salt") String cacheSalt,
+                JsonNode tools, @JsonProperty("tool_choice") JsonNode toolChoice,
+                @JsonProperty("parallel_tool_calls") Boolean parallelToolCalls) {}
 }

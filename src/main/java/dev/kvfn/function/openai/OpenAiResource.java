@@ -151,15 +151,17 @@ public class OpenAiResource {
         checkModel(in.model());
         RequestFields.checkChat(in);
         if (in.messages() == null || in.messages().isEmpty()) throw new BadRequestException("\"messages\" must be a non-empty array", "messages");
+        ToolCalls tools = ToolCalls.of(in.tools(), in.toolChoice(), in.parallelToolCalls(), chatTemplate);
         List<ChatTemplate.Message> messages = new ArrayList<>();
         for (int i = 0; i < in.messages().size(); i++) {
             OpenAiRequests.ChatMessage m = in.messages().get(i);
             if (m == null || m.role() == null || m.role().isEmpty()) {
                 throw new BadRequestException("every message needs a \"role\"", "messages[" + i + "].role");
             }
-            messages.add(new ChatTemplate.Message(m.role(), content(m.content(), "messages[" + i + "].content")));
+            messages.add(ToolCalls.message(messages.size(), m.role(), content(m.content(), "messages[" + i + "].content"),
+                    m.toolCalls(), m.toolCallId()));
         }
-        String prompt = chatTemplate.render(messages);
+        String prompt = tools.render(chatTemplate, messages);
         Integer maxTokens = in.maxCompletionTokens() != null ? in.maxCompletionTokens() : in.maxTokens();
         GenerationRequest request = requests.build(prompt, new GenerationRequests.Knobs(maxTokens, in.temperature(),
                 in.topP(), in.topK(), in.minP(), in.seed(), strings(in.stop(), "stop"), in.cacheSalt()),
@@ -167,6 +169,18 @@ public class OpenAiResource {
                         : GenerationRequests.Style.OPENAI_CHAT);
         String id = "chatcmpl-" + UUID.randomUUID();
         long created = System.currentTimeMillis() / 1000;
+        if (Boolean.TRUE.equals(in.stream()) && tools.active()) { // calls are held until complete, then sent as deltas
+            ToolCalls.Deltas deltas = tools.deltas(); // its first delta carries the role
+            boolean usage = includeUsage(in.streamOptions());
+            Chunk chunk = (choices, u) -> chunk(fields("id", id, "object", "chat.completion.chunk", "created", created,
+                    "model", engine.model().name(), "choices", choices), usage, u);
+            Function<Map<String, Object>, Object> delta = d -> chunk.of(List.of(choice("delta", d, null)), null);
+            return stream(request, http, usage, null,
+                    text -> deltas.onText(text).stream().map(delta).toList(),
+                    reason -> java.util.stream.Stream.concat(deltas.finish().stream().map(delta), java.util.stream.Stream.of(
+                            chunk.of(List.of(choice("delta", fields(), deltas.finishReason(reason))), null))).toList(),
+                    u -> chunk.of(List.of(), u));
+        }
         if (Boolean.TRUE.equals(in.stream())) {
             boolean usage = includeUsage(in.streamOptions());
             Chunk chunk = (choices, u) -> chunk(fields("id", id, "object", "chat.completion.chunk", "created", created,
@@ -178,9 +192,10 @@ public class OpenAiResource {
                     u -> chunk.of(List.of(), u));
         }
         GenerationResult r = await(request, http);
+        ToolCalls.Reply reply = tools.active() ? tools.reply(r.text(), finishReason(r))
+                : new ToolCalls.Reply(fields("role", "assistant", "content", r.text()), finishReason(r));
         return json(fields("id", id, "object", "chat.completion", "created", created, "model", engine.model().name(),
-                "choices", List.of(choice("message", fields("role", "assistant", "content", r.text()), finishReason(r))),
-                "usage", Usage.of(r)));
+                "choices", List.of(choice("message", reply.message(), reply.finishReason())), "usage", Usage.of(r)));
     }
 
     /** One streamed chunk from its choices (and the usage, on the last chunk only). */
@@ -280,6 +295,12 @@ public class OpenAiResource {
 
     private static final String DONE = "[DONE]";
 
+    /** A chunk function may answer several chunks (a list) or none (an empty list): tool calls are held, then sent. */
+    private static void enqueue(LinkedBlockingQueue<Object> events, Object chunks) {
+        if (chunks instanceof List<?> list) events.addAll(list);
+        else events.add(chunks);
+    }
+
     /**
      * Streams the generation as SSE. Tokens arrive on the engine thread and are handed to the writing thread
      * through a queue; a failed write (client gone) or the connection closing cancels the generation.
@@ -292,13 +313,13 @@ public class OpenAiResource {
         LinkedBlockingQueue<Object> events = new LinkedBlockingQueue<>();
         if (firstChunk != null) events.add(firstChunk);
         Generation g = engine.submit(request, (token, text) -> {
-            if (!text.isEmpty()) events.add(deltaChunk.apply(text));
+            if (!text.isEmpty()) enqueue(events, deltaChunk.apply(text));
         });
         g.result().whenComplete((r, failure) -> {
             if (failure != null) {
                 events.add(fields("error", fields("message", "generation failed", "type", "server_error", "param", null, "code", null)));
             } else {
-                events.add(finalChunk.apply(finishReason(r)));
+                enqueue(events, finalChunk.apply(finishReason(r)));
                 if (includeUsage) events.add(usageChunk.apply(Usage.of(r)));
             }
             events.add(DONE);
