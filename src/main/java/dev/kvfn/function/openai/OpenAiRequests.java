@@ -17,12 +17,14 @@ final class OpenAiRequests {
     record Completion(String model, JsonNode prompt, @JsonProperty("max_tokens") Integer maxTokens, Float temperature,
                       @JsonProperty("top_p") Float topP, @JsonProperty("top_k") Integer topK, @JsonProperty("min_p") Float minP,
                       Long seed, JsonNode stop, Boolean stream, @JsonProperty("stream_options") StreamOptions streamOptions,
-                      Integer n, Boolean echo, JsonNode logprobs, @JsonProperty("cache_salt") String cacheSalt) {}
+                      Integer n, Boolean echo, JsonNode logprobs, @JsonProperty("cache_salt") String cacheSalt,
+                      @JsonProperty("response_format") JsonNode responseFormat) {}
 
     /** {@code POST /v1/chat/completions}. {@code max_completion_tokens} is the newer name of {@code max_tokens}. */
     record Chat(String model, List<ChatMessage> messages, @JsonProperty("max_tokens") Integer maxTokens,
                 @JsonProperty("max_completion_tokens") Integer maxCompletionTokens, Float temperature,
                 @JsonProperty("top_p") Float topP, @JsonProperty("top_k") Integer topK, @JsonProperty("min_p") Float minP,
                 Long seed, JsonNode stop, Boolean stream, @JsonProperty("stream_options") StreamOptions streamOptions,
-                Integer n, JsonNode logprobs, @JsonProperty("cache_salt") String cacheSalt) {}
+                Integer n, JsonNode logprobs, @JsonProperty("cache_salt") String cacheSalt,
+                @JsonProperty("response_format") JsonNode responseFormat) {}
 }
