@@ -52,10 +52,18 @@ public final class JsonSchemaGrammar {
 
     /** The grammar of JSON values {@code schema} accepts; {@link IllegalArgumentException} for what the subset lacks. */
     public static Grammar compile(JsonNode schema) {
+        return compile(schema, "", "");
+    }
+
+    /**
+     * {@link #compile(JsonNode)} with fixed text around the value: {@code before} and {@code after} are written
+     * verbatim (e.g. a tool-call tag), the value between them, with an optional space on either side.
+     */
+    public static Grammar compile(JsonNode schema, String before, String after) {
         if (schema == null || schema.isNull() || schema.isMissingNode()) throw new IllegalArgumentException("the schema is missing");
         JsonSchemaGrammar c = new JsonSchemaGrammar(schema);
         int body = c.schema(schema, "#");
-        return c.root(body);
+        return c.root(before, body, after);
     }
 
     /** {@link #compile(JsonNode)} from schema text. */
@@ -80,8 +88,12 @@ public final class JsonSchemaGrammar {
     }
 
     private Grammar root(int body) {
+        return root("", body, "");
+    }
+
+    private Grammar root(String before, int body, String after) {
         int root = b.rule("root");
-        b.alt(root, b.ref(ws()), b.ref(body), b.ref(ws()));
+        b.alt(root, Grammar.Builder.seq(b.literal(before), b.ref(ws()), b.ref(body), b.ref(ws()), b.literal(after)));
         return b.build(root);
     }
 

@@ -33,7 +33,19 @@ public final class StructuredOutput {
      */
     public static TokenConstraint jsonSchema(JsonNode schema, Tokenizer tokenizer) {
         if (schema == null) throw new IllegalArgumentException("the schema is missing");
-        return cached(new Key(schema.toString(), tokenizer), () -> JsonSchemaGrammar.compile(schema));
+        return jsonSchema(schema, tokenizer, "", "");
+    }
+
+    /**
+     * Output that is {@code before}, then a JSON value valid against {@code schema}, then {@code after} (fixed text
+     * written verbatim, e.g. {@code "<tool_call>\n"} and {@code "\n</tool_call>"}; only tokens that write those bytes
+     * can produce it, so a control token that writes nothing cannot).
+     */
+    public static TokenConstraint jsonSchema(JsonNode schema, Tokenizer tokenizer, String before, String after) {
+        if (schema == null) throw new IllegalArgumentException("the schema is missing");
+        if (before == null || after == null) throw new IllegalArgumentException("before and after must not be null (use \"\")");
+        return cached(new Key(before + "\u0000" + schema + "\u0000" + after, tokenizer),
+                () -> JsonSchemaGrammar.compile(schema, before, after));
     }
 
     /** Output that is one JSON object, any keys and values (OpenAI's {@code json_object}). */

@@ -120,6 +120,13 @@ class JsonSchemaGrammarTest {
     }
 
     @Test
+    void fixedTextAroundTheValue() {
+        Grammar g = JsonSchemaGrammar.compile(SchemaCheck.parse("{\"type\":\"integer\"}"), "<call>", "</call>");
+        accepts(g, "<call>12</call>", "<call> 12 </call>");
+        rejects(g, "12", "<call>12", "<call>x</call>", "<call>12</call> ");
+    }
+
+    @Test
     void equalStatesAreEqual() {
         Grammar g = g("{'type':'array','items':{'type':'string'}}");
         ParseState a = ParseState.start(g).advance("[\"ab".getBytes()), b = ParseState.start(g).advance("[\"abcd".getBytes());
