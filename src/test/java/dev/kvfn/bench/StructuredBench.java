@@ -41,7 +41,7 @@ public final class StructuredBench {
         System.out.printf("kvfn structured-output benchmark, %d threads; machine: %d cores visible, %s %s%n", threads,
                 Runtime.getRuntime().availableProcessors(), System.getProperty("java.vm.name"), System.getProperty("java.version"));
         StringBuilder table = new StringBuilder(String.format("| model | vocab | decode step ms | mask+advance warm ns/token | "
-                + "cold ns/token | warm %% of step | cold %% of step | engine t/s free / constrained | states |%n|---|---|---|---|---|---|---|---|---|%n"));
+                + "cold ns/token | warm %% of step | cold %% of step | engine t/s free / constrained |%n|---|---|---|---|---|---|---|---|%n"));
         Path stories = Path.of(System.getProperty("kvfn.shared.models", "../shared/models")).resolve("stories260K.gguf");
         if (Files.exists(stories)) table.append(measure("stories260K", stories, threads, repeat, "Once upon a time"));
         Path synthetic = dir.resolve(shape + "-" + type + ".gguf");
@@ -54,7 +54,7 @@ public final class StructuredBench {
     static String measure(String name, Path model, int threads, int repeat, String prompt) throws Exception {
         try (CpuEngine engine = CpuEngine.load(model, null, threads)) {
             int[] tokens = engine.tokenizer().encode(prompt);
-            int maxTokens = Math.min(96, engine.model().contextLength() - tokens.length);
+            int maxTokens = Math.min(48, engine.model().contextLength() - tokens.length);
             int vocab = engine.model().vocabSize();
             // the decode step, unconstrained, best of repeat
             run(engine, tokens, 16, null, -1);
@@ -92,11 +92,9 @@ public final class StructuredBench {
                 for (int i = 0; i < recorded.size(); i++) t += replay(fresh.get(i), recorded.get(i), logits, scratch);
                 warm = Math.min(warm, t);
             }
-            int states = 0;
-            for (TokenConstraint c : fresh) states += c.cachedStates();
             double warmNs = warm / (double) count, coldNs = cold / (double) count;
-            String row = String.format("| %s | %d | %.3f | %.0f | %.0f | %.3f%% | %.2f%% | %.1f / %.1f | %d |%n", name, vocab, stepMs,
-                    warmNs, coldNs, 100 * warmNs / (stepMs * 1e6), 100 * coldNs / (stepMs * 1e6), freeTps, constrainedTps, states);
+            String row = String.format("| %s | %d | %.3f | %.0f | %.0f | %.3f%% | %.2f%% | %.1f / %.1f |%n", name, vocab, stepMs,
+                    warmNs, coldNs, 100 * warmNs / (stepMs * 1e6), 100 * coldNs / (stepMs * 1e6), freeTps, constrainedTps);
             System.out.print(row);
             return row;
         }

@@ -60,11 +60,4 @@ public final class ConstraintCursor {
     public boolean complete() {
         return node.state.accepting();
     }
-
-    /** Whether the token {@code token} is allowed next (for tests; the engine uses {@link #mask}). */
-    public boolean allows(int token) {
-        TokenConstraint.Node n = constraint.masked(node);
-        int i = Arrays.binarySearch(n.list, token);
-        return (i >= 0) == n.listAllowed && token >= 0 && token < constraint.vocabulary().size;
-    }
 }

@@ -42,17 +42,6 @@ public final class Grammar {
         return (set[b >>> 6] >>> (b & 63) & 1L) != 0;
     }
 
-    public int rules() { return alternatives.length; }
-
-    /** Whether {@code text} (as UTF-8) is a complete sentence of the grammar. */
-    public boolean accepts(String text) {
-        return ParseState.start(this).advance(text.getBytes(StandardCharsets.UTF_8)).accepting();
-    }
-
-    /** Whether {@code text} (as UTF-8) can be continued into a sentence (or is one). */
-    public boolean acceptsPrefix(String text) {
-        return !ParseState.start(this).advance(text.getBytes(StandardCharsets.UTF_8)).isDead();
-    }
 
     /** Element codes for rules under construction. */
     public static final class Builder {

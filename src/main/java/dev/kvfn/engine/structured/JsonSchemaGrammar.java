@@ -189,7 +189,11 @@ public final class JsonSchemaGrammar {
                 b.alt(r, b.literal("true")).alt(r, b.literal("false"));
                 yield r;
             }
-            case "null" -> literalRule("null", "null");
+            case "null" -> {
+                int r = b.rule("null");
+                b.alt(r, b.literal("null"));
+                yield r;
+            }
             default -> throw new IllegalStateException(type);
         };
     }
@@ -271,7 +275,11 @@ public final class JsonSchemaGrammar {
         }
         boolean closed = additional != null && additional.isBoolean() && !additional.booleanValue();
         if (props == null || props.isEmpty()) {
-            if (closed) return literalRule(path + "/{}", "{", ws, "}");
+            if (closed) {
+                int empty = b.rule(path + "/{}");
+                b.alt(empty, Grammar.Builder.seq(b.literal("{"), b.ref(ws()), b.literal("}")));
+                return empty;
+            }
             if (additional == null || additional.isBoolean()) return objectRule();
             return map(schema(additional, path + "/additionalProperties"), path);
         }
@@ -384,17 +392,6 @@ public final class JsonSchemaGrammar {
     }
 
     // ---- JSON lexical rules (built once per grammar) ----------------------------------------------
-
-    private int literalRule(String name, Object... parts) {
-        int r = b.rule(name);
-        List<Object> seq = new ArrayList<>();
-        for (Object p : parts) {
-            if (p instanceof String text) seq.add(b.literal(text));
-            else seq.add(b.ref(ws()));
-        }
-        b.alt(r, Grammar.Builder.seq(seq.toArray()));
-        return r;
-    }
 
     /** At most one space between tokens. */
     private int ws() {

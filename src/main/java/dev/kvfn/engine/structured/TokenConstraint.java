@@ -117,9 +117,6 @@ public final class TokenConstraint {
         return to;
     }
 
-    /** Number of distinct states cached now (for tests and benchmarks). */
-    public synchronized int cachedStates() { return states.size(); }
-
     private Node intern(ParseState s) {
         Node n = states.get(s);
         if (n != null) return n;

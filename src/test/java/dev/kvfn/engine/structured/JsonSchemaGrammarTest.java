@@ -15,11 +15,11 @@ class JsonSchemaGrammarTest {
     }
 
     private static void accepts(Grammar g, String... texts) {
-        for (String t : texts) assertTrue(g.accepts(t.replace('\'', '"')), "should accept: " + t);
+        for (String t : texts) assertTrue(Grammars.accepts(g, t.replace('\'', '"')), "should accept: " + t);
     }
 
     private static void rejects(Grammar g, String... texts) {
-        for (String t : texts) assertFalse(g.accepts(t.replace('\'', '"')), "should reject: " + t);
+        for (String t : texts) assertFalse(Grammars.accepts(g, t.replace('\'', '"')), "should reject: " + t);
     }
 
     @Test
@@ -91,9 +91,9 @@ class JsonSchemaGrammarTest {
     @Test
     void prefixesOfValidTextsStayAlive() {
         Grammar g = g("{'type':'object','properties':{'name':{'type':'string'}},'required':['name']}");
-        assertTrue(g.acceptsPrefix("{\"na"));
-        assertFalse(g.acceptsPrefix("{\"nb"));
-        assertFalse(g.accepts("{\"name\":\"x"));
+        assertTrue(Grammars.acceptsPrefix(g, "{\"na"));
+        assertFalse(Grammars.acceptsPrefix(g, "{\"nb"));
+        assertFalse(Grammars.accepts(g, "{\"name\":\"x"));
     }
 
     @Test
