@@ -1,5 +1,7 @@
 package dev.kvfn.engine;
 
+import dev.kvfn.engine.structured.TokenConstraint;
+
 import java.util.List;
 
 /**
@@ -10,9 +12,11 @@ import java.util.List;
  * @param sampling     how to pick each token
  * @param stop         strings that end the completion; the matched stop string is not returned
  * @param cacheSalt    isolates prefix-cache sharing between tenants (null: the shared default)
+ * @param constraint   what the output must be, enforced token by token (e.g. a JSON schema, see
+ *                     {@link dev.kvfn.engine.structured.StructuredOutput}); null: free text
  */
 public record GenerationRequest(int[] promptTokens, int maxTokens, SamplingParams sampling, List<String> stop,
-                                String cacheSalt) {
+                                String cacheSalt, TokenConstraint constraint) {
     public GenerationRequest {
         if (promptTokens == null || promptTokens.length == 0) throw new IllegalArgumentException("prompt must not be empty");
         if (maxTokens < 1) throw new IllegalArgumentException("maxTokens must be >= 1");
@@ -23,7 +27,16 @@ public record GenerationRequest(int[] promptTokens, int maxTokens, SamplingParam
         dev.kvfn.kv.CacheSalt.check(cacheSalt); // well-formed, 1-256 bytes: an IllegalArgumentException is a 400
     }
 
+    public GenerationRequest(int[] promptTokens, int maxTokens, SamplingParams sampling, List<String> stop, String cacheSalt) {
+        this(promptTokens, maxTokens, sampling, stop, cacheSalt, null);
+    }
+
     public GenerationRequest(int[] promptTokens, int maxTokens, SamplingParams sampling) {
-        this(promptTokens, maxTokens, sampling, List.of(), null);
+        this(promptTokens, maxTokens, sampling, List.of(), null, null);
+    }
+
+    /** This request with its output held to {@code constraint} (null: free text). */
+    public GenerationRequest withConstraint(TokenConstraint constraint) {
+        return new GenerationRequest(promptTokens, maxTokens, sampling, stop, cacheSalt, constraint);
     }
 }

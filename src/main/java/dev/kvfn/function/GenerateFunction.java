@@ -21,17 +21,19 @@ public class GenerateFunction {
     public Uni<GenerateOutput> generate(GenerateInput input) {
         GenerationRequest request = toRequest(input);
         return Uni.createFrom().completionStage(() -> engine.submit(request, TokenSink.NONE).result())
-                .map(this::toOutput);
+                .map(r -> toOutput(r, request.constraint() != null));
     }
 
     GenerationRequest toRequest(GenerateInput in) {
         if (in == null) throw new BadRequestException("request body must be a JSON object with a \"prompt\"");
         return requests.build(in.prompt(), new GenerationRequests.Knobs(in.maxTokens(), in.temperature(), in.topP(),
-                in.topK(), in.minP(), in.seed(), in.stop(), in.cacheSalt()), GenerationRequests.Style.FUNQY);
+                in.topK(), in.minP(), in.seed(), in.stop(), in.cacheSalt()), GenerationRequests.Style.FUNQY)
+                .withConstraint(JsonOutput.constraint(in.jsonSchema(), engine.tokenizer()));
     }
 
-    GenerateOutput toOutput(GenerationResult r) {
+    GenerateOutput toOutput(GenerationResult r, boolean json) {
         return new GenerateOutput(r.text(), r.tokens(), r.promptTokens(), r.completionTokens(), r.cachedTokens(),
-                r.finishReason().wireName(), r.ttftNanos() / 1e6, r.decodeTokensPerSecond(), engine.model().name());
+                r.finishReason().wireName(), r.ttftNanos() / 1e6, r.decodeTokensPerSecond(), engine.model().name(),
+                json ? JsonOutput.value(r) : null);
     }
 }

@@ -10,6 +10,7 @@ import dev.kvfn.engine.ModelInfo;
 import dev.kvfn.engine.TokenSink;
 import dev.kvfn.engine.cpu.kernel.ComputePriority;
 import dev.kvfn.engine.cpu.kernel.WorkerPool;
+import dev.kvfn.engine.structured.ConstraintCursor;
 import dev.kvfn.kv.BlockFormat;
 import dev.kvfn.kv.BlockHasher;
 import dev.kvfn.kv.BlockMemory;
@@ -211,12 +212,20 @@ public final class CpuEngine implements Engine {
             throw new IllegalArgumentException("prompt plus max tokens (" + (prompt.length + limit) + " positions) need " + blocks
                     + " KV blocks but the pool holds " + memory.blocks() + " (kvfn.kv.pool-bytes); send a shorter request");
         }
-        return scheduler.submit(request, sink, limit,
-                table -> new SequenceState(new PagedKv(memory, table), Sampler.random(request.sampling())));
+        if (request.constraint() != null && request.constraint().vocabulary().size() > config.vocab()) {
+            throw new IllegalArgumentException("the output constraint was built for a vocabulary of "
+                    + request.constraint().vocabulary().size() + " tokens; the model has " + config.vocab());
+        }
+        return scheduler.submit(request, sink, limit, table -> new SequenceState(new PagedKv(memory, table),
+                Sampler.random(request.sampling()), request.constraint() == null ? null : request.constraint().start()));
     }
 
-    /** What this engine keeps per sequence beside the scheduler's view: its attention view and random source. */
-    private record SequenceState(PagedKv kv, SplittableRandom rng) {}
+    /**
+     * What this engine keeps per sequence beside the scheduler's view: its attention view, random source and, for
+     * constrained output, its place in the grammar (null: free text). A preempted sequence keeps all three: its
+     * recompute samples nothing until it stands after its last token again.
+     */
+    private record SequenceState(PagedKv kv, SplittableRandom rng, ConstraintCursor constraint) {}
 
     // ---- the loop ------------------------------------------------------------------------------
 
@@ -306,10 +315,13 @@ public final class CpuEngine implements Engine {
             if (!plan.wantsLogits(i)) continue;
             Sequence s = plan.sequence(i);
             System.arraycopy(batch.logits(), batch.logitOffset(logit++), rowLogits, 0, rowLogits.length);
+            SequenceState state = s.state();
             int token;
             try {
-                token = sampler.sample(rowLogits, s.request().sampling(), s.<SequenceState>state().rng());
-            } catch (RuntimeException e) { // non-finite logits fail their own request only
+                if (state.constraint() != null) state.constraint().mask(rowLogits);
+                token = sampler.sample(rowLogits, s.request().sampling(), state.rng());
+                if (state.constraint() != null) state.constraint().advance(token);
+            } catch (RuntimeException e) { // non-finite logits, a constraint nothing fits: fail their own request only
                 scheduler.fail(s, e);
                 continue;
             }

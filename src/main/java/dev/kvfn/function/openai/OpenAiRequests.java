@@ -24,7 +24,8 @@ final class OpenAiRequests {
                       String model, JsonNode prompt, @JsonProperty("max_tokens") Integer maxTokens, Float temperature,
                       @JsonProperty("top_p") Float topP, @JsonProperty("top_k") Integer topK, @JsonProperty("min_p") Float minP,
                       Long seed, JsonNode stop, Boolean stream, @JsonProperty("stream_options") StreamOptions streamOptions,
-                      Integer n, Boolean echo, JsonNode logprobs, @JsonProperty("cache_salt") String cacheSalt) {}
+                      Integer n, Boolean echo, JsonNode logprobs, @JsonProperty("cache_salt") String cacheSalt,
+                      @JsonProperty("response_format") JsonNode responseFormat) {}
 
     /** {@code POST /v1/chat/completions}. {@code max_completion_tokens} is the newer name of {@code max_tokens}. */
     record Chat(@JsonAnySetter Map<String, JsonNode> others,
@@ -34,5 +35,6 @@ final class OpenAiRequests {
                 Long seed, JsonNode stop, Boolean stream, @JsonProperty("stream_options") StreamOptions streamOptions,
                 Integer n, JsonNode logprobs, @JsonProperty("cache_salt") String cacheSalt,
                 JsonNode tools, @JsonProperty("tool_choice") JsonNode toolChoice,
-                @JsonProperty("parallel_tool_calls") Boolean parallelToolCalls) {}
+                @JsonProperty("parallel_tool_calls") Boolean parallelToolCalls,
+                @JsonProperty("response_format") JsonNode responseFormat) {}
 }

@@ -127,7 +127,7 @@ public class OpenAiResource {
         String prompt = singleString(in.prompt(), "prompt");
         GenerationRequest request = requests.build(prompt, new GenerationRequests.Knobs(in.maxTokens(), in.temperature(),
                 in.topP(), in.topK(), in.minP(), in.seed(), strings(in.stop(), "stop"), in.cacheSalt()),
-                GenerationRequests.Style.OPENAI_COMPLETIONS);
+                GenerationRequests.Style.OPENAI_COMPLETIONS).withConstraint(ResponseFormats.constraint(in.responseFormat(), engine.tokenizer()));
         String id = "cmpl-" + UUID.randomUUID();
         long created = System.currentTimeMillis() / 1000;
         if (Boolean.TRUE.equals(in.stream())) {
@@ -165,8 +165,9 @@ public class OpenAiResource {
         Integer maxTokens = in.maxCompletionTokens() != null ? in.maxCompletionTokens() : in.maxTokens();
         GenerationRequest request = requests.build(prompt, new GenerationRequests.Knobs(maxTokens, in.temperature(),
                 in.topP(), in.topK(), in.minP(), in.seed(), strings(in.stop(), "stop"), in.cacheSalt()),
-                in.maxCompletionTokens() != null ? GenerationRequests.Style.OPENAI_CHAT.withMaxTokens("max_completion_tokens")
-                        : GenerationRequests.Style.OPENAI_CHAT);
+                (in.maxCompletionTokens() != null ? GenerationRequests.Style.OPENAI_CHAT.withMaxTokens("max_completion_tokens")
+                        : GenerationRequests.Style.OPENAI_CHAT))
+                .withConstraint(ResponseFormats.constraint(in.responseFormat(), engine.tokenizer()));
         String id = "chatcmpl-" + UUID.randomUUID();
         long created = System.currentTimeMillis() / 1000;
         if (Boolean.TRUE.equals(in.stream()) && tools.active()) { // calls are held until complete, then sent as deltas
