@@ -8,8 +8,10 @@
 //   end_after           after this many generated tokens the next is end_id (when the request has one)
 //   backlog             responses not yet awaited at most; the worker waits beyond (back-pressure) (default 64)
 //   delay_us            pause per iteration                            (default 0)
-//   hold_token          a prompt holding this token is admitted but generates nothing until cancelled or released
-//                       (kvfn_fake_release_holds): a request that occupies its batch slot for as long as a test needs
+//   hold_token          a prompt holding this token is admitted but generates nothing until cancelled or released:
+//                       a request that occupies its batch slot for as long as a test needs
+//   release_token       enqueueing a prompt holding this token releases every held request of this executor (before the
+//                       enqueue is checked against the queue, so it works on a full queue too)
 // Test hooks (not in the ABI, looked up by symbol from the test): live handles, live requests, requests enqueued
 // with a retention priority.
 #include "kvfn_trtllm.h"
@@ -36,7 +38,6 @@ namespace {
 std::atomic<int64_t> g_live_handles{0};
 std::atomic<int64_t> g_live_requests{0};
 std::atomic<int64_t> g_prioritized_requests{0};
-std::atomic<bool> g_holds_released{false};
 
 void put_message(char* out, int32_t capacity, std::string const& text) {
     if (out == nullptr || capacity <= 0) return;
@@ -54,7 +55,7 @@ uint64_t fnv(uint64_t h, uint64_t v) {
 }
 
 struct Options {
-    int32_t vocab_lo = 3, vocab_hi = 259, block = 16, error_token = -1, end_after = -1, hold_token = -1;
+    int32_t vocab_lo = 3, vocab_hi = 259, block = 16, error_token = -1, end_after = -1, hold_token = -1, release_token = -1;
     int64_t blocks = 4096;
     size_t backlog = 64;
     int64_t delay_us = 0;
@@ -117,6 +118,7 @@ struct kvfn_trtllm {
     uint64_t next_id = 1;
     int64_t iterations = 0, reused_blocks = 0, missed_blocks = 0;
     bool stopping = false;
+    bool holds_released = false;
     std::thread worker;
 
     int32_t next_token(Request const& r) const {
@@ -241,7 +243,7 @@ struct kvfn_trtllm {
                     progressed = true;
                     continue;
                 }
-                if (r.held && !g_holds_released.load()) {
+                if (r.held && !holds_released) {
                     ++it;
                     continue;
                 }
@@ -309,6 +311,7 @@ bool parse_options(std::string const& dir, Options& o, std::string& error) {
         else if (key == "backlog") o.backlog = static_cast<size_t>(std::max(1LL, v));
         else if (key == "delay_us") o.delay_us = v;
         else if (key == "hold_token") o.hold_token = static_cast<int32_t>(v);
+        else if (key == "release_token") o.release_token = static_cast<int32_t>(v);
         else {
             error = "fake executor: unknown option " + key;
             return false;
@@ -380,6 +383,10 @@ int32_t kvfn_trtllm_enqueue(kvfn_trtllm* h, const kvfn_trtllm_request* q, uint64
     if (h->stopping) {
         put_message(message, capacity, "fake executor is shut down");
         return KVFN_TRTLLM_E_CLOSED;
+    }
+    if (h->opt.release_token >= 0 && std::find(q->tokens, q->tokens + q->token_count, h->opt.release_token) != q->tokens + q->token_count) {
+        h->holds_released = true;
+        h->work.notify_all();
     }
     if (h->max_queue > 0 && static_cast<int32_t>(h->waiting.size()) >= h->max_queue) {
         put_message(message, capacity, "fake executor: maximum queue size of " + std::to_string(h->max_queue) + " has been reached");
@@ -504,6 +511,5 @@ int32_t kvfn_trtllm_stats_get(kvfn_trtllm* h, kvfn_trtllm_stats* s, char* messag
 int64_t kvfn_fake_live_handles() { return g_live_handles.load(); }
 int64_t kvfn_fake_live_requests() { return g_live_requests.load(); }
 int64_t kvfn_fake_prioritized_requests() { return g_prioritized_requests.load(); }
-void kvfn_fake_release_holds(int32_t released) { g_holds_released.store(released != 0); }
 
 } // extern "C"

@@ -135,16 +135,6 @@ final class KvEventIndexer implements TrtllmExecutor.KvEvents {
         tiers.hit(Objects.requireNonNull(key));
     }
 
-    /** Engine blocks currently indexed. */
-    int indexedBlocks() {
-        return nodes.size();
-    }
-
-    /** Stored events left out (unknown parent or salt) since start. */
-    long skipped() {
-        return skipped;
-    }
-
     void logSummary() {
         if (skipped > 0) LOG.log(System.Logger.Level.INFO, "KV events left out of kvfn's index (unknown parent or cache salt): " + skipped);
     }

@@ -339,7 +339,7 @@ public final class TrtllmEngine implements Engine {
     }
 
     /** Requests the executor still holds (their final response has not arrived). */
-    public int inFlight() {
+    int inFlight() {
         return running.size();
     }
 

@@ -56,17 +56,6 @@ final class FakeTrtllm {
         return call("kvfn_fake_prioritized_requests");
     }
 
-    /** Lets held requests (hold_token) generate (true) or holds them again (false). */
-    static void releaseHolds(boolean released) {
-        TrtllmNative.load();
-        try {
-            Linker.nativeLinker().downcallHandle(symbol("kvfn_fake_release_holds"), FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT))
-                    .invokeExact(released ? 1 : 0);
-        } catch (Throwable t) {
-            throw new AssertionError(t);
-        }
-    }
-
     private static long call(String name) {
         TrtllmNative.load();
         MethodHandle h = Linker.nativeLinker().downcallHandle(symbol(name), FunctionDescriptor.of(ValueLayout.JAVA_LONG));
@@ -77,7 +66,10 @@ final class FakeTrtllm {
         }
     }
 
-    /** The symbol in the fake JavaCPP loaded (found among the libraries this class loader loaded, or the process's). */
+    /**
+     * The symbol in the fake JavaCPP loaded, found among the libraries this class's loader loaded: call these only from
+     * a test whose engine lives in the same class loader (plain JUnit tests, not @QuarkusTest).
+     */
     private static java.lang.foreign.MemorySegment symbol(String name) {
         return SymbolLookup.loaderLookup().find(name)
                 .or(() -> Linker.nativeLinker().defaultLookup().find(name))

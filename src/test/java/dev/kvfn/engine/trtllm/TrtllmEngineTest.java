@@ -186,7 +186,7 @@ class TrtllmEngineTest {
 
     @Test
     void aFullExecutorQueueIsAQueueFullException() throws Exception {
-        try (var engine = engine("hold_token=9", 1, 1, null, null, 0)) {
+        try (var engine = engine("hold_token=9,release_token=8", 1, 1, null, null, 0)) {
             int[] held = {4, 9, 5};
             Generation a = engine.submit(new GenerationRequest(held, 5, SamplingParams.GREEDY), TokenSink.NONE);
             while (engine.stats().scheduler().running() < 1) Thread.sleep(1); // a holds the one batch slot
@@ -194,10 +194,11 @@ class TrtllmEngineTest {
             var full = assertThrows(QueueFullException.class,
                     () -> engine.submit(new GenerationRequest(prompt(5, 3), 5, SamplingParams.GREEDY), TokenSink.NONE));
             assertTrue(full.getMessage().contains("queue"), full.getMessage());
-            a.cancel();
-            b.cancel();
-            assertEquals(FinishReason.CANCELLED, a.result().join().finishReason());
-            assertEquals(FinishReason.CANCELLED, b.result().join().finishReason());
+            // refused too (the queue is still full), and it releases the held requests on its way
+            assertThrows(QueueFullException.class,
+                    () -> engine.submit(new GenerationRequest(new int[]{4, 8}, 5, SamplingParams.GREEDY), TokenSink.NONE));
+            assertEquals(FinishReason.LENGTH, a.result().join().finishReason());
+            assertEquals(FinishReason.LENGTH, b.result().join().finishReason());
             assertEquals(0, FakeTrtllm.liveRequests());
         }
     }

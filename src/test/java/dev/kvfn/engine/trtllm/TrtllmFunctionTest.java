@@ -10,16 +10,20 @@ import io.quarkus.test.junit.QuarkusTestProfile;
 import io.quarkus.test.junit.TestProfile;
 import io.restassured.http.ContentType;
 import io.restassured.path.json.JsonPath;
-import io.restassured.response.Response;
 import jakarta.inject.Inject;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
+import io.quarkus.test.common.http.TestHTTPResource;
+
 import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.io.UncheckedIOException;
 import java.util.Arrays;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 
 import static io.restassured.RestAssured.given;
 import static org.hamcrest.Matchers.containsString;
@@ -36,7 +40,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 @TestProfile(TrtllmFunctionTest.OnTheFake.class)
 @Timeout(300)
 class TrtllmFunctionTest {
-    static final String POISON = "zebra", HOLD = "walrus";
+    static final String POISON = "zebra", HOLD = "walrus", RELEASE = "kettle";
 
     public static class OnTheFake implements QuarkusTestProfile {
         @Override
@@ -44,7 +48,8 @@ class TrtllmFunctionTest {
             try (GgufFile gguf = GgufFile.open(SyntheticModel.tinyTempFile())) {
                 Tokenizer t = Tokenizers.fromGguf(gguf);
                 return Map.of("kvfn.engine", "trtllm",
-                        "kvfn.trtllm.engine-dir", FakeTrtllm.engineDir("error_token=" + marker(t, POISON) + ",hold_token=" + marker(t, HOLD)),
+                        "kvfn.trtllm.engine-dir", FakeTrtllm.engineDir("error_token=" + marker(t, POISON)
+                                + ",hold_token=" + marker(t, HOLD) + ",release_token=" + marker(t, RELEASE)),
                         "kvfn.trtllm.vocabulary", SyntheticModel.tinyTempFile().toString(),
                         "kvfn.trtllm.context-length", "256",
                         "kvfn.trtllm.max-batch-size", "1",
@@ -57,14 +62,15 @@ class TrtllmFunctionTest {
 
     /** A token of the prompt "Hello {@code word}" that no other prompt here (chat ones included) contains. */
     static int marker(Tokenizer t, String word) {
-        String others = "Hello world, once upon a time <|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n "
-                + POISON + HOLD;
+        String others = "Hello world, once upon a time <|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n";
         int[] w = t.encode("Hello " + word);
         for (int i = w.length - 1; i >= 0; i--) {
             int id = w[i];
-            String rest = others.replace(word, "");
-            if (Arrays.stream(t.encode(rest)).noneMatch(p -> p == id)
-                    && Arrays.stream(t.encode("Hello " + (word.equals(POISON) ? HOLD : POISON))).noneMatch(p -> p == id)) return id;
+            boolean elsewhere = Arrays.stream(t.encode(others)).anyMatch(p -> p == id);
+            for (String other : new String[]{POISON, HOLD, RELEASE}) {
+                if (!other.equals(word)) elsewhere |= Arrays.stream(t.encode("Hello " + other)).anyMatch(p -> p == id);
+            }
+            if (!elsewhere) return id;
         }
         throw new AssertionError("no marker token in " + word);
     }
@@ -140,32 +146,33 @@ class TrtllmFunctionTest {
                 .body("error.message", containsString("is poisoned"));
     }
 
+    @TestHTTPResource("/v1/completions")
+    URI completions;
+
     @Test
     void aFullExecutorQueueIs429() throws Exception {
-        String held = "{\"prompt\": \"Hello " + HOLD + "\", \"max_tokens\": 3, \"temperature\": 0}";
-        CompletableFuture<Response> a = CompletableFuture.supplyAsync(() -> given().contentType(ContentType.JSON).body(held).post("/v1/completions"));
+        var client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+        var held = HttpRequest.newBuilder(completions).header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"prompt\": \"Hello " + HOLD + "\", \"max_tokens\": 3, \"temperature\": 0}")).build();
+        var a = client.sendAsync(held, HttpResponse.BodyHandlers.ofString());
         while (engine.stats().scheduler().running() < 1) { // a holds the executor's one batch slot
-            if (a.isDone()) throw new AssertionError("the held request ended: " + a.join().asString());
+            if (a.isDone()) throw new AssertionError("the held request ended: " + a.join().body());
             Thread.sleep(1);
         }
-        CompletableFuture<Response> b = CompletableFuture.supplyAsync(() -> given().contentType(ContentType.JSON).body(held).post("/v1/completions"));
+        var b = client.sendAsync(held, HttpResponse.BodyHandlers.ofString());
         while (engine.stats().scheduler().waiting() < 1) { // b waits in its one queue place
-            if (b.isDone()) throw new AssertionError("the queued request ended: " + b.join().asString());
+            if (b.isDone()) throw new AssertionError("the queued request ended: " + b.join().body());
             Thread.sleep(1);
         }
-        try {
-            given().contentType(ContentType.JSON).body("{\"prompt\": \"Hello world\", \"max_tokens\": 3}")
-                    .post("/v1/completions").then().statusCode(429)
-                    .header("Retry-After", equalTo("1"))
-                    .body("error.message", containsString("queue"));
-        } finally {
-            FakeTrtllm.releaseHolds(true);
-        }
-        try {
-            assertEquals(200, a.join().statusCode());
-            assertEquals(200, b.join().statusCode());
-        } finally {
-            FakeTrtllm.releaseHolds(false);
-        }
+        given().contentType(ContentType.JSON).body("{\"prompt\": \"Hello world\", \"max_tokens\": 3}")
+                .post("/v1/completions").then().statusCode(429)
+                .header("Retry-After", equalTo("1"))
+                .body("error.message", containsString("queue"));
+        // refused as well (the queue is still full), and it releases the held ones on its way
+        assertTrue(Arrays.stream(engine.tokenizer().encode("Hello " + RELEASE)).anyMatch(t -> t == marker(engine.tokenizer(), RELEASE)));
+        given().contentType(ContentType.JSON).body("{\"prompt\": \"Hello " + RELEASE + "\", \"max_tokens\": 3}")
+                .post("/v1/completions").then().statusCode(429);
+        assertEquals(200, a.join().statusCode(), () -> a.join().body());
+        assertEquals(200, b.join().statusCode(), () -> b.join().body());
     }
 }
