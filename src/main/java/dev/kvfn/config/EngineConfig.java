@@ -10,7 +10,7 @@ public interface EngineConfig {
 
     /**
      * Which engine serves the model: {@code kvfn.engine=cpu} (the pure-Java engine, the embedded default) or
-     * {@code trtllm} (TensorRT-LLM, not in this build yet). Env: KVFN_ENGINE.
+     * {@code trtllm} (TensorRT-LLM on a GPU, {@code kvfn.trtllm.*}). Env: KVFN_ENGINE.
      */
     @WithParentName
     @WithDefault("cpu")

@@ -5,9 +5,11 @@ import dev.kvfn.config.KvConfig;
 import dev.kvfn.config.LimitsConfig;
 import dev.kvfn.config.ModelConfig;
 import dev.kvfn.config.SchedulerConfig;
+import dev.kvfn.config.TrtllmConfig;
 import dev.kvfn.engine.Engine;
 import dev.kvfn.engine.cpu.CpuEngineFactory;
 import dev.kvfn.engine.text.ChatTemplate;
+import dev.kvfn.engine.trtllm.TrtllmEngineFactory;
 import dev.kvfn.kv.seal.KvSecret;
 import dev.kvfn.kv.tier.RemoteKvTier;
 import dev.kvfn.kv.tier.redis.RedisKvTier;
@@ -39,16 +41,16 @@ public class EngineProducer {
     @Singleton
     @Startup
     Engine engine(ModelConfig model, EngineConfig engine, KvConfig kv, SchedulerConfig scheduler,
-                  LimitsConfig limits, MeterRegistry registry, Instance<io.vertx.redis.client.Redis> redis) {
+                  LimitsConfig limits, TrtllmConfig trtllm, MeterRegistry registry,
+                  Instance<io.vertx.redis.client.Redis> redis) {
         Engine loaded;
         try {
             loaded = switch (engine.kind().strip()) {
                 case "cpu" -> CpuEngineFactory.create(model, engine, kv, scheduler, limits, remoteTier(kv, redis));
-                case "trtllm" -> throw new IllegalArgumentException(
-                        "kvfn.engine=trtllm: this build has no TensorRT-LLM engine yet; use kvfn.engine=cpu");
-                default -> throw new IllegalArgumentException("unknown kvfn.engine '" + engine.kind() + "': use cpu");
+                case "trtllm" -> TrtllmEngineFactory.create(trtllm, kv, remoteTier(kv, redis));
+                default -> throw new IllegalArgumentException("unknown kvfn.engine '" + engine.kind() + "': use cpu or trtllm");
             };
-        } catch (ModelFormatException | UncheckedIOException | IllegalArgumentException e) {
+        } catch (ModelFormatException | UncheckedIOException | IllegalArgumentException | IllegalStateException e) {
             // Quarkus prints a ConfigurationException as its message alone: one line naming the key or file and the reason
             throw new ConfigurationException("kvfn cannot start: " + e.getMessage());
         }
