@@ -13,14 +13,17 @@ import java.util.function.BooleanSupplier;
  * node a {@code redis-server} in cluster mode on a free loopback port with its own directory, built by hand
  * (CLUSTER SET-CONFIG-EPOCH, ADDSLOTS, MEET, REPLICATE) so no {@code redis-cli} is needed. Replicas do not fail
  * over on their own ({@code cluster-replica-no-failover yes}) until a test allows it, so a test decides when the
- * outage ends; the node timeout is 1 s.
+ * outage ends; the node timeout is 1 s. Clients connect as the ACL user {@value #USER}, allowed only the tier's
+ * commands and {@code CLUSTER SLOTS} on {@code ~kvfn:*}; the test's own admin commands use the default user.
  */
 final class RedisCluster implements AutoCloseable {
     static final int MASTERS = 3;
+    static final String USER = "kvfn", PASSWORD = "kvfn-test-cluster-password-0123";
 
     /** A node: its server, its cluster id, and the slots it was given (masters) or whose master it replicates. */
     record Node(RedisServer server, String id, int firstSlot, int lastSlot) {
-        String url() { return server.url(); }
+        /** The URL as the tier's client uses it: the ACL user in the userinfo, which the client carries to every node it discovers. */
+        String url() { return "redis://" + USER + ":" + PASSWORD + "@127.0.0.1:" + server.port(); }
     }
 
     final List<Node> masters = new ArrayList<>(), replicas = new ArrayList<>();
@@ -30,9 +33,12 @@ final class RedisCluster implements AutoCloseable {
         try {
             for (int i = 0; i < 2 * MASTERS; i++) {
                 Path d = Files.createDirectories(dir.resolve("node" + i));
-                servers.add(new RedisServer(List.of("--cluster-enabled", "yes", "--cluster-config-file", d.resolve("nodes.conf").toString(),
+                List<String> args = new ArrayList<>(List.of("--cluster-enabled", "yes", "--cluster-config-file", d.resolve("nodes.conf").toString(),
                         "--dir", d.toString(), "--cluster-node-timeout", "1000", "--cluster-replica-no-failover", "yes",
-                        "--cluster-replica-validity-factor", "0")));
+                        "--cluster-replica-validity-factor", "0", "--user", USER, "on", ">" + PASSWORD, "~kvfn:*", "resetchannels", "-@all",
+                        "+cluster|slots"));
+                for (String c : RedisTlsAclTest.TIER_COMMANDS) args.add("+" + c);
+                servers.add(new RedisServer(args));
             }
             for (int i = 0; i < 2 * MASTERS; i++) {
                 RedisServer s = servers.get(i);

@@ -35,7 +35,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The Redis tier on a real Redis Cluster (3 masters, 3 replicas, on loopback): a block's keys share a slot (its hash
+ * The Redis tier on a real Redis Cluster (3 masters, 3 replicas, on loopback, an ACL user limited to the tier's
+ * commands): a block's keys share a slot (its hash
  * tag) while blocks spread over all three masters, every batch that spans slots is split by slot (the same batch
  * unsplit is refused CROSSSLOT by the client), and a replica restores what another published. A master killed while
  * requests run fails no request and changes no token: its blocks are misses, counted; once its replica has taken
@@ -120,7 +121,7 @@ class RedisClusterTest {
         Set<Integer> slots = new HashSet<>();
         for (RedisCluster.Node m : cluster.masters) {
             List<String> keys = keys(m);
-            assertTrue(keys.size() > 2, "every master holds blocks: " + m.url() + " " + keys);
+            assertTrue(keys.size() > 2, "every master holds blocks: " + m.server().url() + " " + keys);
             for (String key : keys) {
                 int slot = Integer.parseInt(m.server().command("CLUSTER KEYSLOT " + key).replaceAll("[^0-9]", ""));
                 assertEquals(slot, HashSlot.of(key), key);
@@ -193,10 +194,10 @@ class RedisClusterTest {
 
             // its replica takes over; once the client sees the new slot map (a probe on the victim's slots answers), hits resume
             cluster.failOver(survivor, victim);
-            String probeKey = "kvfn:" + fp + ":probe:" + victim.firstSlot();
+            String probeKey = probeKey(victim);
             RedisCluster.await("the client routes to the new master", () -> {
                 try {
-                    client.send(Request.cmd(Command.GET).arg(probeKey)).toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+                    client.send(Request.cmd(Command.HGET).arg(probeKey).arg("size")).toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
                     return true;
                 } catch (Exception ex) {
                     return false;
@@ -218,6 +219,18 @@ class RedisClusterTest {
                 assertEquals(full(i), r.cachedTokens(), "hits after the node returned: " + c.stats());
             }
         }
+    }
+
+    /** A key in {@code master}'s slots (the client answers for it only once its slot map routes them to a live node). */
+    static String probeKey(RedisCluster.Node master) {
+        for (int i = 0; ; i++) {
+            String key = "kvfn:probe:{" + i + "}";
+            if (owns(master, HashSlot.of(key))) return key;
+        }
+    }
+
+    static boolean owns(RedisCluster.Node master, int slot) {
+        return slot >= master.firstSlot() && slot <= master.lastSlot();
     }
 
     static List<String> keys(RedisCluster.Node m) throws Exception {

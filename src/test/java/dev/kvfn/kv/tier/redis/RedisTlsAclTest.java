@@ -70,7 +70,8 @@ class RedisTlsAclTest {
         // the plain port stays for the test's own admin commands (the default user, loopback only); the tier uses TLS
         server = new RedisServer(args);
         vertx = Vertx.vertx();
-        client = Redis.createClient(vertx, tls().setConnectionString("rediss://" + USER + ":" + PASSWORD + "@127.0.0.1:" + tlsPort));
+        // as Quarkus configures it from quarkus.redis.hosts=rediss://host:port?user=kvfn and quarkus.redis.password
+        client = Redis.createClient(vertx, tls().setConnectionString("rediss://127.0.0.1:" + tlsPort + "?user=" + USER).setPassword(PASSWORD));
         try (CpuEngine e = RedisTierTest.engine(null, null, false)) {
             prompt = e.tokenizer().encode(dev.kvfn.engine.cpu.PagedEngineTestAccess.STORY, true, false);
             cold = RedisTierTest.run(e, prompt).tokens();
