@@ -37,9 +37,10 @@ final class RedisBatches {
      * only when no slot answered (or no connection could be had).
      */
     Future<List<Response>> send(Batch batch, Consumer<Throwable> slotFailed) {
-        if (!cluster || batch.size() <= 1 || batch.oneSlot()) return redis.batch(batch.requests);
+        if (!cluster || batch.size() <= 1) return redis.batch(batch.requests);
         Map<Integer, List<Integer>> bySlot = new LinkedHashMap<>();
-        for (int i = 0; i < batch.size(); i++) bySlot.computeIfAbsent(batch.slot(i), s -> new ArrayList<>()).add(i);
+        for (int i = 0; i < batch.size(); i++) bySlot.computeIfAbsent(HashSlot.of(batch.key(i)), s -> new ArrayList<>()).add(i);
+        if (bySlot.size() == 1) return redis.batch(batch.requests); // one node takes it whole
         return redis.connect().compose(conn -> sendBySlot(conn, batch, bySlot, slotFailed).eventually(() -> conn.close()));
     }
 
