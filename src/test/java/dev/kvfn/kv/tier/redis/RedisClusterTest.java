@@ -161,6 +161,48 @@ class RedisClusterTest {
     }
 
     @Test
+    void aBatchSplitBySlotAnswersInOrderAndAFailedSlotAnswersNulls() throws Exception {
+        RedisBatches batches = new RedisBatches(client, true);
+        List<Throwable> failed = java.util.Collections.synchronizedList(new ArrayList<>());
+        Batch set = new Batch(20);
+        Set<Integer> slots = new HashSet<>();
+        Set<RedisCluster.Node> nodes = new HashSet<>();
+        for (int i = 0; i < 20; i++) {
+            String key = "kvfn:order:{" + i + "}";
+            set.add(Command.SET, key).arg("v" + i);
+            slots.add(HashSlot.of(key));
+            nodes.add(cluster.masterOf(HashSlot.of(key)));
+        }
+        assertEquals(3, nodes.size(), "the batch spans every master");
+        assertTrue(slots.size() > 10);
+        batches.send(set, failed::add).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+        // one command the ACL user may not run (another prefix: NOPERM) in a slot of its own, amid the others
+        String forbidden = null;
+        for (int x = 0; forbidden == null; x++) if (!slots.contains(HashSlot.of("other:{" + x + "}"))) forbidden = "other:{" + x + "}";
+        Batch get = new Batch(21);
+        for (int i = 0; i < 20; i++) {
+            if (i == 7) get.add(Command.GETRANGE, forbidden).arg(0).arg(-1);
+            get.add(Command.GETRANGE, "kvfn:order:{" + i + "}").arg(0).arg(-1);
+        }
+        var replies = batches.send(get, failed::add).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+        assertEquals(21, replies.size());
+        for (int i = 0, at = 0; i < 20; i++, at++) {
+            if (i == 7) assertEquals(null, replies.get(at++), "the failed slot answers null");
+            assertEquals("v" + i, replies.get(at).toString(), "in the batch's order");
+        }
+        assertEquals(1, failed.size());
+        assertTrue(String.valueOf(failed.get(0)).contains("NOPERM"), String.valueOf(failed.get(0)));
+        // nothing answered: the whole batch fails
+        Batch none = new Batch(2);
+        none.add(Command.GETRANGE, forbidden).arg(0).arg(-1);
+        String another = null;
+        for (int x = 0; another == null; x++) if (HashSlot.of("other:[" + x + "]") != HashSlot.of(forbidden)) another = "other:[" + x + "]";
+        none.add(Command.GETRANGE, another).arg(0).arg(-1);
+        var all = batches.send(none, failed::add).toCompletionStage().toCompletableFuture();
+        assertThrows(ExecutionException.class, () -> all.get(30, TimeUnit.SECONDS));
+    }
+
+    @Test
     void aMasterKilledMidRunFailsNoRequestAndChangesNoToken() throws Exception {
         publish(PROMPTS);
         cluster.awaitReplicated();
