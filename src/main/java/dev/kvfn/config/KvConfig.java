@@ -102,7 +102,8 @@ public interface KvConfig {
 
         /**
          * The first part of every key kvfn writes ({@code <prefix>:<model fingerprint>:...}): deployments sharing one
-         * Redis keep apart with a prefix each (and an ACL user limited to {@code ~<prefix>:*}).
+         * Redis keep apart with a prefix each (and an ACL user limited to {@code ~<prefix>:*}). No spaces or braces: a
+         * brace would make the prefix every key's Redis Cluster hash tag.
          */
         @WithDefault("kvfn")
         String keyPrefix();

@@ -68,10 +68,13 @@ public class EngineProducer {
     private static RemoteKvTier remoteTier(KvConfig kv, Instance<io.vertx.redis.client.Redis> redis) {
         if (ConfigProvider.getConfig().getOptionalValue("quarkus.redis.hosts", String.class).isEmpty()) return null;
         var r = kv.redis();
-        LOG.infof("KV index and blocks shared through Redis (store-bytes=%s, key prefix %s, lookup deadline %s)", r.storeBytes(),
-                r.keyPrefix(), r.lookupTimeout());
+        // a cluster client sends a batch to one node only: the tier splits its batches by hash slot
+        boolean cluster = "cluster".equalsIgnoreCase(ConfigProvider.getConfig()
+                .getOptionalValue("quarkus.redis.client-type", String.class).orElse("standalone"));
+        LOG.infof("KV index and blocks shared through Redis%s (store-bytes=%s, key prefix %s, lookup deadline %s)", cluster ? " Cluster" : "",
+                r.storeBytes(), r.keyPrefix(), r.lookupTimeout());
         return new RedisKvTier(redis.get(), r.storeBytes(), r.lookupTimeout(), r.fetchTimeout(), r.ttl(), replicaName(),
-                r.maxInFlight(), r.keyPrefix(), kv.secret().map(KvSecret::of).orElse(null));
+                r.maxInFlight(), r.keyPrefix(), kv.secret().map(KvSecret::of).orElse(null), cluster);
     }
 
     /** This replica's name in the Redis index: the pod name on Kubernetes, else the host name. */

@@ -129,7 +129,7 @@ public final class TieredBench {
 
     static RedisKvTier tier(Redis client) {
         return new RedisKvTier(client, true, Duration.ofMillis(200), Duration.ofSeconds(10), Duration.ofHours(1), "bench", 256, "kvfn",
-                dev.kvfn.kv.seal.KvSecret.of("kvfn-bench-secret-0123456789"));
+                dev.kvfn.kv.seal.KvSecret.of("kvfn-bench-secret-0123456789"), false);
     }
 
     /** Waits until the host store and Redis have every block so far, so background writes do not share the timed CPU. */

@@ -27,17 +27,22 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * The shared KV tier in Redis, through the Vert.x Redis client that Quarkus configures
  * ({@code quarkus.redis.*}: hosts, password or ACL user, TLS). Per model fingerprint {@code fp}, under
- * the deployment's key prefix ({@code kvfn.kv.redis.key-prefix}, default {@code kvfn}):
+ * the deployment's key prefix ({@code kvfn.kv.redis.key-prefix}, default {@code kvfn}), KEY being the block key in hex:
  *
  * <pre>
- *   {prefix}:{fp}:m:{key}   hash   size, tokens, parent, replica, where (redis|host|engine), last (ms), hits,
+ *   PREFIX:FP:m:{KEY}   hash     size, tokens, parent, replica, where (redis|host|engine), last (ms), hits,
  *                                  ids (the block's token ids, 4-byte big-endian, when the engine reported them), salted
- *   {prefix}:{fp}:d:{key}   string the sealed block (with kvfn.kv.redis.store-bytes): version 1 (1 byte), nonce (12),
+ *   PREFIX:FP:d:{KEY}   string the sealed block (with kvfn.kv.redis.store-bytes): version 1 (1 byte), nonce (12),
  *                                  AES-256-GCM ciphertext of the block's bytes, tag (16); see {@link BlockSeal}
- *   {prefix}:{fp}:hot       zset   last key of each chain that served a hit, scored by hits
+ *   PREFIX:FP:hot       zset     last key of each chain that served a hit, scored by hits
  * </pre>
  *
- * Block bytes derive from users' prompts and anyone who can write Redis could plant them, so they are
+ * The block key in braces is a Redis Cluster hash tag: a block's two keys share a slot (its publication is one
+ * batch, its deletion one {@code DEL}) while different blocks spread over all slots. On a cluster
+ * ({@code quarkus.redis.client-type=cluster}) every batch that spans slots is split by slot ({@link RedisBatches});
+ * a node that is down costs the blocks in its slots, counted as errors, until the cluster fails over.
+ *
+ * <p>Block bytes derive from users' prompts and anyone who can write Redis could plant them, so they are
  * never stored in clear nor trusted: each value is sealed under a key derived from
  * {@code kvfn.kv.secret}, with the block key, fingerprint and layout as associated data, and a value
  * that does not open (forged, damaged, cut, copied from another key, sealed with another secret) is
@@ -54,7 +59,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * Redis's own {@code maxmemory} policy bounds the total. Errors and timeouts are counted, never thrown.
  */
 public final class RedisKvTier implements RemoteKvTier {
-    private final Redis redis;
+    private final RedisBatches batches;
     private final boolean storeBytes;
     private final Duration lookupTimeout, fetchTimeout, ttl;
     private final String replica;
@@ -76,20 +81,22 @@ public final class RedisKvTier implements RemoteKvTier {
     /**
      * @param keyPrefix the first part of every key ({@code kvfn.kv.redis.key-prefix})
      * @param secret    the deployment's KV secret; required when {@code storeBytes}
-     * @throws IllegalArgumentException when bytes would be shared without a secret, or the prefix is empty
+     * @param cluster   {@code redis} is a Redis Cluster client: batches are split by hash slot
+     * @throws IllegalArgumentException when bytes would be shared without a secret, or the prefix is empty or has a brace
      */
     public RedisKvTier(Redis redis, boolean storeBytes, Duration lookupTimeout, Duration fetchTimeout, Duration ttl,
-                       String replica, int maxInFlight, String keyPrefix, KvSecret secret) {
+                       String replica, int maxInFlight, String keyPrefix, KvSecret secret, boolean cluster) {
         if (storeBytes && secret == null) {
             throw new IllegalArgumentException("kvfn.kv.redis.store-bytes=true shares KV bytes (derived from users' prompts) through Redis:"
                     + " set kvfn.kv.secret (at least 16 bytes, the same on every replica) or kvfn.kv.redis.store-bytes=false");
         }
-        if (keyPrefix == null || keyPrefix.isBlank() || keyPrefix.contains(" ")) {
-            throw new IllegalArgumentException("kvfn.kv.redis.key-prefix must be a non-empty word, got '" + keyPrefix + "'");
+        if (keyPrefix == null || keyPrefix.isBlank() || keyPrefix.contains(" ") || keyPrefix.contains("{") || keyPrefix.contains("}")) {
+            // a brace would make the prefix a cluster hash tag: every key in one slot
+            throw new IllegalArgumentException("kvfn.kv.redis.key-prefix must be a non-empty word without spaces or braces, got '" + keyPrefix + "'");
         }
         this.keyPrefix = keyPrefix;
         this.secret = secret;
-        this.redis = redis;
+        this.batches = new RedisBatches(redis, cluster);
         this.storeBytes = storeBytes;
         this.lookupTimeout = lookupTimeout;
         this.fetchTimeout = fetchTimeout;
@@ -117,14 +124,15 @@ public final class RedisKvTier implements RemoteKvTier {
         return VALUE_HEADER + format.blockBytes() + BlockSeal.TAG_BYTES;
     }
 
-    private String meta(BlockKey k) { return prefix + "m:" + k.hex(); }
-    private String data(BlockKey k) { return prefix + "d:" + k.hex(); }
+    // the block key is the hash tag: a block's keys share a cluster slot, blocks spread over all of them
+    private String meta(BlockKey k) { return prefix + "m:{" + k.hex() + "}"; }
+    private String data(BlockKey k) { return prefix + "d:{" + k.hex() + "}"; }
 
     private static final int FETCH_PARTS = 4, FETCH_PART_MIN = 8;
     static final int HOT_CHAINS = 1024;
 
-    private List<Response> send(List<Request> batch, Duration timeout) throws Exception {
-        return await(redis.batch(batch), timeout);
+    private List<Response> send(Batch batch, Duration timeout) throws Exception {
+        return await(batches.send(batch, this::error), timeout);
     }
 
     /** A batch's replies within {@code timeout}; a timeout is counted here and rethrown. */
@@ -170,8 +178,8 @@ public final class RedisKvTier implements RemoteKvTier {
         lookups.incrementAndGet();
         long t0 = System.nanoTime();
         try {
-            List<Request> lookup = new ArrayList<>(to - from);
-            for (int i = from; i < to; i++) lookup.add(Request.cmd(Command.HGET).arg(meta(keys[i])).arg("size"));
+            Batch lookup = new Batch(to - from);
+            for (int i = from; i < to; i++) lookup.add(Command.HGET, meta(keys[i])).arg("size");
             List<Response> found = send(lookup, lookupTimeout);
             long blockBytes = format.blockBytes();
             int n = 0;
@@ -187,12 +195,12 @@ public final class RedisKvTier implements RemoteKvTier {
             int parts = Math.min(FETCH_PARTS, (n + FETCH_PART_MIN - 1) / FETCH_PART_MIN), per = (n + parts - 1) / parts;
             List<Future<List<Response>>> pending = new ArrayList<>(parts);
             for (int at = 0; at < n; at += per) {
-                List<Request> fetch = new ArrayList<>(per);
+                Batch fetch = new Batch(per);
                 // at most one byte past the sealed size: a longer value is seen as too long without being transferred
                 for (int i = at; i < Math.min(n, at + per); i++) {
-                    fetch.add(Request.cmd(Command.GETRANGE).arg(data(keys[from + i])).arg(0).arg(valueBytes()));
+                    fetch.add(Command.GETRANGE, data(keys[from + i])).arg(0).arg(valueBytes());
                 }
-                pending.add(redis.batch(fetch));
+                pending.add(batches.send(fetch, this::error));
             }
             long deadline = System.nanoTime() + fetchTimeout.toNanos();
             int stored = 0;
@@ -281,24 +289,23 @@ public final class RedisKvTier implements RemoteKvTier {
             return;
         }
         long seconds = Math.max(1, ttl.toSeconds());
-        List<Request> batch = new ArrayList<>(4);
+        Batch batch = new Batch(4); // one slot: the block's keys share its hash tag
         if (copy != null) {
             // NX: two replicas storing the same key write it once (their bytes can differ in the last bits of rounding;
             // the first writer's sealed value wins whole). The EXPIRE after it is unconditional: a value that won
             // without a TTL (planted, or written by a client that forgot it) gets one anyway.
-            batch.add(Request.cmd(Command.SET).arg(data(key)).arg(Buffer.buffer(copy)).arg("EX").arg(seconds).arg("NX"));
-            batch.add(Request.cmd(Command.EXPIRE).arg(data(key)).arg(seconds));
+            batch.add(Command.SET, data(key)).arg(Buffer.buffer(copy)).arg("EX").arg(seconds).arg("NX");
+            batch.add(Command.EXPIRE, data(key)).arg(seconds);
         }
-        Request entry = Request.cmd(Command.HSET).arg(meta(key)).arg("size").arg(bytes == null ? 0 : bytes.byteSize())
+        Request entry = batch.add(Command.HSET, meta(key)).arg("size").arg(bytes == null ? 0 : bytes.byteSize())
                 .arg("tokens").arg(format.blockTokens()).arg("parent").arg(parent == null ? "" : parent.hex())
                 .arg("replica").arg(replica).arg("where").arg(copy != null ? "redis" : bytes != null ? "host" : "engine")
                 .arg("salted").arg(salted ? 1 : 0).arg("last").arg(System.currentTimeMillis());
         if (tokens != null) entry.arg("ids").arg(Buffer.buffer(ids(tokens)));
-        batch.add(entry);
-        batch.add(Request.cmd(Command.EXPIRE).arg(meta(key)).arg(seconds));
+        batch.add(Command.EXPIRE, meta(key)).arg(seconds);
         long size = copy == null ? 0 : bytes.byteSize();
         try {
-            redis.batch(batch).onComplete(ar -> {
+            batches.send(batch, this::error).onComplete(ar -> {
                 inFlight.release();
                 if (ar.succeeded()) {
                     published.incrementAndGet();
@@ -324,9 +331,9 @@ public final class RedisKvTier implements RemoteKvTier {
     public int[] chainTokens(BlockKey[] chain) {
         if (prefix == null || chain.length == 0) return null;
         try {
-            List<Request> get = new ArrayList<>(chain.length + 1);
-            get.add(Request.cmd(Command.HGET).arg(meta(chain[0])).arg("salted"));
-            for (BlockKey k : chain) get.add(Request.cmd(Command.HGET).arg(meta(k)).arg("ids"));
+            Batch get = new Batch(chain.length + 1);
+            get.add(Command.HGET, meta(chain[0])).arg("salted");
+            for (BlockKey k : chain) get.add(Command.HGET, meta(k)).arg("ids");
             List<Response> found = send(get, lookupTimeout);
             Response salted = found.get(0);
             if (salted == null || !"0".equals(salted.toString())) return null; // a tenant's prompt is never re-prefilled
@@ -355,12 +362,13 @@ public final class RedisKvTier implements RemoteKvTier {
     public void hit(BlockKey last) {
         if (prefix == null || !inFlight.tryAcquire()) return;
         try {
-            redis.batch(List.of(
-                    Request.cmd(Command.ZINCRBY).arg(prefix + "hot").arg(1).arg(last.hex()),
-                    Request.cmd(Command.ZREMRANGEBYRANK).arg(prefix + "hot").arg(0).arg(-HOT_CHAINS - 1), // keep the hottest
-                    Request.cmd(Command.EXPIRE).arg(prefix + "hot").arg(Math.max(1, ttl.toSeconds())),
-                    Request.cmd(Command.HINCRBY).arg(meta(last)).arg("hits").arg(1),
-                    Request.cmd(Command.HSET).arg(meta(last)).arg("last").arg(System.currentTimeMillis())))
+            Batch batch = new Batch(5);
+            batch.add(Command.ZINCRBY, prefix + "hot").arg(1).arg(last.hex());
+            batch.add(Command.ZREMRANGEBYRANK, prefix + "hot").arg(0).arg(-HOT_CHAINS - 1); // keep the hottest
+            batch.add(Command.EXPIRE, prefix + "hot").arg(Math.max(1, ttl.toSeconds()));
+            batch.add(Command.HINCRBY, meta(last)).arg("hits").arg(1);
+            batch.add(Command.HSET, meta(last)).arg("last").arg(System.currentTimeMillis());
+            batches.send(batch, this::error)
                     .onComplete(ar -> {
                         inFlight.release();
                         if (ar.failed()) error(ar.cause());
@@ -379,8 +387,9 @@ public final class RedisKvTier implements RemoteKvTier {
         List<List<BlockKey>> chains = new ArrayList<>(); // each end first while walking, hottest first
         BlockKey[][] complete = new BlockKey[0][];
         try {
-            Response top = send(List.of(Request.cmd(Command.ZREVRANGE).arg(prefix + "hot").arg(0)
-                    .arg(Math.min(HOT_CHAINS, maxBlocks) - 1)), lookupTimeout).get(0);
+            Batch hot = new Batch(1);
+            hot.add(Command.ZREVRANGE, prefix + "hot").arg(0).arg(Math.min(HOT_CHAINS, maxBlocks) - 1);
+            Response top = send(hot, lookupTimeout).get(0);
             if (top == null) return List.of();
             for (Response member : top) chains.add(new ArrayList<>(List.of(BlockKey.parse(member.toString()))));
             boolean[] done = new boolean[chains.size()];
@@ -388,12 +397,12 @@ public final class RedisKvTier implements RemoteKvTier {
             // one round trip per chain level, for every chain still being walked; a chain longer than the budget is dropped
             for (int depth = 1; depth <= maxBlocks; depth++) {
                 List<Integer> open = new ArrayList<>();
-                List<Request> parents = new ArrayList<>();
+                Batch parents = new Batch(chains.size());
                 for (int c = 0; c < chains.size(); c++) {
                     if (done[c]) continue;
                     List<BlockKey> chain = chains.get(c);
                     open.add(c);
-                    parents.add(Request.cmd(Command.HGET).arg(meta(chain.get(chain.size() - 1))).arg("parent"));
+                    parents.add(Command.HGET, meta(chain.get(chain.size() - 1))).arg("parent");
                 }
                 if (open.isEmpty()) break;
                 long left = deadline - System.nanoTime();
@@ -434,7 +443,9 @@ public final class RedisKvTier implements RemoteKvTier {
 
     private void forget(BlockKey key) {
         try {
-            redis.batch(List.of(Request.cmd(Command.DEL).arg(data(key)).arg(meta(key))));
+            Batch del = new Batch(1);
+            del.add(Command.DEL, data(key)).arg(meta(key)); // one slot: both keys carry the block's hash tag
+            batches.send(del, this::error);
         } catch (RuntimeException e) {
             error(e);
         }

@@ -99,7 +99,7 @@ class KvTiersTest {
             a.hit(tenantChain[1]);
             a.hit(tenantChain[1]); // hotter, but a tenant's prompt is never handed out for re-prefill
             assertTrue(t1.drain(Duration.ofSeconds(10)));
-            assertEquals("engine", server.command("HGET kvfn:fp-gpu:m:" + sharedChain[0].hex() + " where").strip().replaceAll("^\\$\\d+\\s*", ""));
+            assertEquals("engine", server.command("HGET kvfn:fp-gpu:m:{" + sharedChain[0].hex() + "} where").strip().replaceAll("^\\$\\d+\\s*", ""));
             TierStats redis = a.stats().getFirst();
             assertEquals("redis", redis.tier());
             assertEquals(sharedChain.length + tenantChain.length, redis.writes().blocks(), "every event published");

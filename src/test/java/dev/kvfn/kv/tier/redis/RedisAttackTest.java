@@ -79,7 +79,7 @@ class RedisAttackTest {
     }
 
     static String data(String prefix, BlockKey k) {
-        return prefix + ":" + fp + ":d:" + k.hex();
+        return prefix + ":" + fp + ":d:{" + k.hex() + "}";
     }
 
     static Response send(Request r) throws Exception {
@@ -241,7 +241,7 @@ class RedisAttackTest {
         assertTrue(e.getMessage().contains("set kvfn.kv.secret"), e.getMessage());
         assertNotEquals(-1, e.getMessage().indexOf("kvfn.kv.redis.store-bytes=false"));
         // an index without bytes needs none
-        new RedisKvTier(redis.client, false, Duration.ofMillis(500), Duration.ofSeconds(5), Duration.ofHours(1), "idx", 16, "kvfn", null).close();
+        new RedisKvTier(redis.client, false, Duration.ofMillis(500), Duration.ofSeconds(5), Duration.ofHours(1), "idx", 16, "kvfn", null, false).close();
         assertThrows(IllegalArgumentException.class, () -> KvSecret.of("short"));
     }
 }

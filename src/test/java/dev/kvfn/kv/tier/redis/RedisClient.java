@@ -30,7 +30,7 @@ final class RedisClient implements AutoCloseable {
     }
 
     RedisKvTier tier(String replica, String keyPrefix, KvSecret secret) {
-        return new RedisKvTier(client, true, Duration.ofSeconds(2), Duration.ofSeconds(5), Duration.ofHours(1), replica, 256, keyPrefix, secret);
+        return new RedisKvTier(client, true, Duration.ofSeconds(2), Duration.ofSeconds(5), Duration.ofHours(1), replica, 256, keyPrefix, secret, false);
     }
 
     @Override

@@ -22,10 +22,17 @@ public final class RedisServer implements AutoCloseable {
 
     private final Path binary;
     private final int port;
+    private final List<String> extraArgs;
     private Process process;
 
     public RedisServer() throws IOException {
+        this(List.of());
+    }
+
+    /** A server with more options (e.g. cluster mode), each a separate argument: {@code --cluster-enabled}, {@code yes}. */
+    public RedisServer(List<String> extraArgs) throws IOException {
         this.binary = locate();
+        this.extraArgs = List.copyOf(extraArgs);
         try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
             this.port = s.getLocalPort();
         }
@@ -56,8 +63,10 @@ public final class RedisServer implements AutoCloseable {
 
     /** Starts (or restarts, after {@link #stop()}) the server on the same port, empty. */
     public void start() throws IOException {
-        process = new ProcessBuilder(List.of(binary.toString(), "--port", Integer.toString(port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no", "--protected-mode", "no"))
+        List<String> args = new java.util.ArrayList<>(List.of(binary.toString(), "--port", Integer.toString(port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--protected-mode", "no"));
+        args.addAll(extraArgs);
+        process = new ProcessBuilder(args)
                 .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120); // a hang guard: a busy machine starts it late
         while (true) {
@@ -91,17 +100,48 @@ public final class RedisServer implements AutoCloseable {
         if (kill.waitFor() != 0) throw new IOException("kill " + (hung ? "-STOP" : "-CONT") + " failed");
     }
 
-    /** Sends one inline command and returns the raw reply (enough for PING, FLUSHALL, DBSIZE). */
+    /** Sends one inline command and returns its whole raw reply (RESP: {@code +OK}, {@code $n} and the text, ...). */
     public String command(String inline) throws IOException {
         try (Socket s = new Socket(java.net.InetAddress.getLoopbackAddress(), port)) {
-            s.setSoTimeout(2000);
+            s.setSoTimeout(10_000);
             OutputStream out = s.getOutputStream();
             out.write((inline + "\r\n").getBytes(StandardCharsets.UTF_8));
             out.flush();
-            byte[] buf = new byte[4096];
-            int n = s.getInputStream().read(buf);
-            return n <= 0 ? "" : new String(buf, 0, n, StandardCharsets.UTF_8);
+            java.io.ByteArrayOutputStream reply = new java.io.ByteArrayOutputStream();
+            readReply(new java.io.BufferedInputStream(s.getInputStream()), reply);
+            return reply.toString(StandardCharsets.UTF_8);
         }
+    }
+
+    /** The text of a bulk-string reply (CLUSTER NODES, INFO, GET), without its length line; null for a null reply. */
+    public String bulk(String inline) throws IOException {
+        String r = command(inline);
+        if (r.startsWith("$-1")) return null;
+        if (!r.startsWith("$")) throw new IOException(inline + " answered " + r.strip());
+        return r.substring(r.indexOf("\r\n") + 2, r.length() - 2);
+    }
+
+    private static void readReply(InputStream in, java.io.ByteArrayOutputStream reply) throws IOException {
+        String line = readLine(in, reply);
+        char type = line.isEmpty() ? ' ' : line.charAt(0);
+        if (type == '$') {
+            int n = Integer.parseInt(line.substring(1));
+            if (n >= 0) reply.write(in.readNBytes(n + 2));
+        } else if (type == '*') {
+            int n = Integer.parseInt(line.substring(1));
+            for (int i = 0; i < n; i++) readReply(in, reply);
+        }
+    }
+
+    private static String readLine(InputStream in, java.io.ByteArrayOutputStream reply) throws IOException {
+        StringBuilder line = new StringBuilder();
+        int c;
+        while ((c = in.read()) >= 0) {
+            reply.write(c);
+            if (c == '\n') break;
+            if (c != '\r') line.append((char) c);
+        }
+        return line.toString();
     }
 
     @Override

@@ -150,7 +150,7 @@ class RedisTierTest {
             BlockKey first = h.key(null, null, prompt, 0, 16);
             second = h.key(first, null, prompt, 16, 16);
         }
-        String dataKey = "kvfn:" + fp + ":d:" + second.hex();
+        String dataKey = "kvfn:" + fp + ":d:{" + second.hex() + "}";
         byte[] bytes = client.send(Request.cmd(Command.GET).arg(dataKey)).toCompletionStage().toCompletableFuture()
                 .get(5, TimeUnit.SECONDS).toBuffer().getBytes();
         byte[] good = bytes.clone();
@@ -202,7 +202,7 @@ class RedisTierTest {
             var h = new BlockHasher(probe.fingerprint().digest(), probe.kvLayout().canonical());
             BlockKey k = null;
             for (int i = 0; i <= bad; i++) k = h.key(k, null, prompt, i * 4, 4);
-            dataKey = "kvfn:" + probe.fingerprint().shortHex() + ":d:" + k.hex();
+            dataKey = "kvfn:" + probe.fingerprint().shortHex() + ":d:{" + k.hex() + "}";
         }
         byte[] bytes = client.send(Request.cmd(Command.GET).arg(dataKey)).toCompletionStage().toCompletableFuture()
                 .get(5, TimeUnit.SECONDS).toBuffer().getBytes();
