@@ -8,6 +8,7 @@ import dev.kvfn.engine.Generation;
 import dev.kvfn.engine.GenerationRequest;
 import dev.kvfn.engine.GenerationResult;
 import dev.kvfn.engine.TokenSink;
+import dev.kvfn.engine.structured.TokenConstraint;
 import dev.kvfn.function.BadRequestException;
 import dev.kvfn.engine.text.ChatTemplate;
 import dev.kvfn.function.GenerationRequests;
@@ -161,13 +162,13 @@ public class OpenAiResource {
             messages.add(ToolCalls.message(messages.size(), m.role(), content(m.content(), "messages[" + i + "].content"),
                     m.toolCalls(), m.toolCallId()));
         }
-        String prompt = tools.render(chatTemplate, messages);
+        String prompt = tools.render(chatTemplate, messages) + tools.promptSuffix(); // a forced call's opening marker
         Integer maxTokens = in.maxCompletionTokens() != null ? in.maxCompletionTokens() : in.maxTokens();
         GenerationRequest request = requests.build(prompt, new GenerationRequests.Knobs(maxTokens, in.temperature(),
                 in.topP(), in.topK(), in.minP(), in.seed(), strings(in.stop(), "stop"), in.cacheSalt()),
                 (in.maxCompletionTokens() != null ? GenerationRequests.Style.OPENAI_CHAT.withMaxTokens("max_completion_tokens")
                         : GenerationRequests.Style.OPENAI_CHAT))
-                .withConstraint(ResponseFormats.constraint(in.responseFormat(), engine.tokenizer()));
+                .withConstraint(constraint(tools, in.responseFormat()));
         String id = "chatcmpl-" + UUID.randomUUID();
         long created = System.currentTimeMillis() / 1000;
         if (Boolean.TRUE.equals(in.stream()) && tools.active()) { // calls are held until complete, then sent as deltas
@@ -197,6 +198,16 @@ public class OpenAiResource {
                 : new ToolCalls.Reply(fields("role", "assistant", "content", r.text()), finishReason(r));
         return json(fields("id", id, "object", "chat.completion", "created", created, "model", engine.model().name(),
                 "choices", List.of(choice("message", reply.message(), reply.finishReason())), "usage", Usage.of(r)));
+    }
+
+    /**
+     * The chat's output constraint: a forced tool call's, else {@code response_format}'s. Both may be sent (OpenAI
+     * allows it); while a call is forced the output is the call, and the format applies to none of it. The format
+     * is still checked, so a bad one is a 400 either way.
+     */
+    private TokenConstraint constraint(ToolCalls tools, JsonNode responseFormat) {
+        TokenConstraint format = ResponseFormats.constraint(responseFormat, engine.tokenizer());
+        return tools.forces() ? tools.constraint(engine.tokenizer()) : format;
     }
 
     /** One streamed chunk from its choices (and the usage, on the last chunk only). */
