@@ -35,6 +35,7 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 
 /**
@@ -307,6 +308,14 @@ public class OpenAiResource {
 
     private static final String DONE = "[DONE]";
 
+    /**
+     * How long a stream's writer waits for the next event before it checks that the client is still there. Once
+     * REST writes the body, the close handler set here is not called for an HTTP/2 stream reset (REST handles the
+     * response itself; DisconnectTest shows it), so a client gone is seen by the next write that fails, or by this
+     * check while nothing is written (a held tool call, a long prefill).
+     */
+    private static final long IDLE_CHECK_SECONDS = 1;
+
     /** A chunk function may answer several chunks (a list) or none (an empty list): tool calls are held, then sent. */
     private static void enqueue(LinkedBlockingQueue<Object> events, Object chunks) {
         if (chunks instanceof List<?> list) events.addAll(list);
@@ -336,10 +345,17 @@ public class OpenAiResource {
             }
             events.add(DONE);
         });
-        http.closeHandler(v -> g.cancel());
+        http.closeHandler(v -> g.cancel()); // before REST writes the body; from then on, the writer's checks below
         StreamingOutput body = (OutputStream out) -> {
             try {
-                for (Object event = events.take(); ; event = events.take()) {
+                while (true) {
+                    Object event = events.poll(IDLE_CHECK_SECONDS, TimeUnit.SECONDS);
+                    if (event == null) { // nothing to write (a held tool call, a long prefill): is anyone still there?
+                        if (!http.closed()) continue;
+                        g.cancel(); // an HTTP/2 reset closes the stream without any write failing
+                        LOG.debugf("client went away during a stream (its stream closed while nothing was written), its generation is cancelled");
+                        return;
+                    }
                     String data = event == DONE ? DONE : json.writeValueAsString(event);
                     out.write(("data: " + data + "\n\n").getBytes(StandardCharsets.UTF_8));
                     out.flush();
