@@ -121,5 +121,94 @@ await check('an aborted stream ends on the client without an error from the serv
   assert.equal(after.choices.length, 1, 'the server serves on');
 });
 
+// Structured output and a forced tool call: the schemas keep every value short (enums, integers, booleans), since
+// the test model's text is random.
+const petSchema = {
+  type: 'object',
+  properties: { mood: { type: 'string', enum: ['happy', 'sad', 'sleepy'] }, legs: { type: 'integer' }, fluffy: { type: 'boolean' } },
+  required: ['mood', 'legs', 'fluffy'], additionalProperties: false,
+};
+const weatherTool = {
+  type: 'function',
+  function: {
+    name: 'get_weather', description: 'The weather forecast', strict: true,
+    parameters: {
+      type: 'object', properties: { unit: { type: 'string', enum: ['celsius', 'fahrenheit'] }, days: { type: 'integer' } },
+      required: ['unit', 'days'], additionalProperties: false,
+    },
+  },
+};
+const timeTool = {
+  type: 'function',
+  function: { name: 'get_time', strict: true, parameters: { type: 'object', properties: { utc: { type: 'boolean' } }, required: ['utc'], additionalProperties: false } },
+};
+function assertPet(pet) {
+  assert.deepEqual(Object.keys(pet).sort(), ['fluffy', 'legs', 'mood']);
+  assert.ok(['happy', 'sad', 'sleepy'].includes(pet.mood), `mood: ${pet.mood}`);
+  assert.ok(Number.isInteger(pet.legs), `legs: ${pet.legs}`);
+  assert.equal(typeof pet.fluffy, 'boolean');
+}
+function assertWeatherArgs(args) {
+  assert.deepEqual(Object.keys(args).sort(), ['days', 'unit']);
+  assert.ok(['celsius', 'fahrenheit'].includes(args.unit), `unit: ${args.unit}`);
+  assert.ok(Number.isInteger(args.days), `days: ${args.days}`);
+}
+const askWeather = { model, messages: [{ role: 'user', content: 'What is the weather?' }], max_tokens: 200, temperature: 0 };
+
+await check('structured output: response_format json_schema, parsed by chat.completions.parse', async () => {
+  const c = await client.chat.completions.parse({
+    model, messages: [{ role: 'user', content: 'Describe a pet' }], max_tokens: 200, temperature: 0,
+    response_format: { type: 'json_schema', json_schema: { name: 'pet', strict: true, schema: petSchema } },
+  });
+  assert.equal(c.choices[0].finish_reason, 'stop');
+  const message = c.choices[0].message;
+  assertPet(message.parsed);
+  assert.deepEqual(message.parsed, JSON.parse(message.content));
+});
+
+await check('structured output: json_object', async () => {
+  const c = await client.chat.completions.create({ ...askWeather, response_format: { type: 'json_object' } });
+  assert.equal(c.choices[0].finish_reason, 'stop');
+  const value = JSON.parse(c.choices[0].message.content);
+  assert.equal(typeof value, 'object');
+  assert.ok(value !== null && !Array.isArray(value), c.choices[0].message.content);
+});
+
+await check('forced tool call: tool_choice required, tool_calls with parsed_arguments', async () => {
+  const c = await client.chat.completions.parse({ ...askWeather, tools: [weatherTool], tool_choice: 'required' });
+  const choice = c.choices[0];
+  assert.equal(choice.finish_reason, 'tool_calls');
+  assert.equal(choice.message.content, null);
+  assert.equal(choice.message.tool_calls.length, 1);
+  const call = choice.message.tool_calls[0];
+  assert.match(call.id, /^call_/);
+  assert.equal(call.type, 'function');
+  assert.equal(call.function.name, 'get_weather');
+  assertWeatherArgs(call.function.parsed_arguments);
+  assert.deepEqual(call.function.parsed_arguments, JSON.parse(call.function.arguments));
+});
+
+await check('forced tool call: a named function among two', async () => {
+  const c = await client.chat.completions.parse({
+    ...askWeather, tools: [weatherTool, timeTool], tool_choice: { type: 'function', function: { name: 'get_time' } },
+  });
+  const call = c.choices[0].message.tool_calls[0];
+  assert.equal(call.function.name, 'get_time');
+  assert.deepEqual(Object.keys(call.function.parsed_arguments), ['utc']);
+  assert.equal(typeof call.function.parsed_arguments.utc, 'boolean');
+});
+
+await check('forced tool call streamed: the stream helper rebuilds the call from the deltas', async () => {
+  const stream = client.chat.completions.stream({ ...askWeather, tools: [weatherTool], tool_choice: 'required' });
+  const names = [];
+  stream.on('tool_calls.function.arguments.done', (e) => names.push(e.name));
+  const c = await stream.finalChatCompletion();
+  assert.equal(c.choices[0].finish_reason, 'tool_calls');
+  const call = c.choices[0].message.tool_calls[0];
+  assert.equal(call.function.name, 'get_weather');
+  assertWeatherArgs(call.function.parsed_arguments);
+  assert.deepEqual(names, ['get_weather']);
+});
+
 console.log(failures === 0 ? 'all OpenAI Node SDK checks passed' : `${failures} OpenAI Node SDK check(s) FAILED`);
 process.exit(failures);

@@ -24,6 +24,7 @@ import java.util.logging.Logger;
 
 import static io.restassured.RestAssured.given;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -126,6 +127,88 @@ class DisconnectTest {
         assertEquals(0.0, metric("kvfn_requests_in_flight"), "the generation left the engine");
         assertEquals(1.0, metric("kvfn_requests_cancelled_total") - cancelledBefore, "it ended as cancelled, not by running out");
         assertEquals(0.0, referencedBlocks(), "its KV blocks were freed");
+    }
+
+    /**
+     * Over HTTP/2 a client that resets its stream (the JDK {@code HttpClient} sends RST_STREAM when the body
+     * subscription is cancelled, here by closing the body's InputStream) cancels the generation; the connection
+     * itself stays open, so only the stream's reset can tell.
+     */
+    @Test
+    void resettingAnHttp2StreamCancelsTheGeneration() throws Exception {
+        double cancelledBefore = metric("kvfn_requests_cancelled_total");
+        try (java.net.http.HttpClient client = java.net.http.HttpClient.newBuilder()
+                .version(java.net.http.HttpClient.Version.HTTP_2).build()) {
+            // the h2c upgrade happens on this first request; the stream below then goes over the HTTP/2 connection
+            var models = client.send(java.net.http.HttpRequest.newBuilder(base.toURI().resolve("/v1/models")).build(),
+                    java.net.http.HttpResponse.BodyHandlers.ofString());
+            assertEquals(java.net.http.HttpClient.Version.HTTP_2, models.version(), "the connection is HTTP/2");
+            String body = "{\"prompt\": \"Once upon a time\", \"max_tokens\": 2000, \"temperature\": 0, \"stream\": true}";
+            var response = client.send(java.net.http.HttpRequest.newBuilder(base.toURI().resolve("/v1/completions"))
+                            .header("Content-Type", "application/json")
+                            .POST(java.net.http.HttpRequest.BodyPublishers.ofString(body)).build(),
+                    java.net.http.HttpResponse.BodyHandlers.ofInputStream());
+            assertEquals(200, response.statusCode());
+            assertEquals(java.net.http.HttpClient.Version.HTTP_2, response.version(), "the stream is HTTP/2");
+            try (var in = new BufferedReader(new InputStreamReader(response.body(), StandardCharsets.UTF_8))) {
+                String line;
+                while ((line = in.readLine()) != null && !line.startsWith("data: ")) {
+                    // nothing before the first event
+                }
+                assertTrue(line != null && line.startsWith("data: {"), "first event arrives before we hang up: " + line);
+                assertEquals(1.0, metric("kvfn_requests_in_flight"), "the generation is running");
+            } // closing the body cancels the subscription: the client resets the stream, the connection stays
+            long deadline = System.nanoTime() + 600_000_000_000L; // a hang guard only
+            while (metric("kvfn_requests_in_flight") > 0 && System.nanoTime() < deadline) Thread.sleep(50);
+            assertEquals(0.0, metric("kvfn_requests_in_flight"), "the generation left the engine");
+            assertEquals(1.0, metric("kvfn_requests_cancelled_total") - cancelledBefore, "it ended as cancelled, not by running out");
+            assertEquals(0.0, referencedBlocks(), "its KV blocks were freed");
+        }
+    }
+
+    /**
+     * A non-streamed request over HTTP/2 writes nothing until its generation ends, so only the stream's reset can
+     * tell the client is gone: cancelling the JDK client's exchange resets the stream, which cancels the generation.
+     */
+    @Test
+    void resettingAnHttp2StreamCancelsAWholeResponseGeneration() throws Exception {
+        resetMidGeneration("/v1/completions", "{\"prompt\": \"Once upon a time\", \"max_tokens\": 2000, \"temperature\": 0}");
+    }
+
+    /**
+     * A stream whose text is held (a forced tool call is sent once complete) writes nothing either: the reset alone
+     * must cancel it.
+     */
+    @Test
+    void resettingAnHttp2StreamCancelsAHeldToolCallStream() throws Exception {
+        resetMidGeneration("/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": \"Once upon a time\"}], "
+                + "\"max_tokens\": 2000, \"temperature\": 0, \"stream\": true, \"tool_choice\": \"required\", \"tools\": "
+                + "[{\"type\": \"function\", \"function\": {\"name\": \"tell\", \"parameters\": {\"type\": \"object\", "
+                + "\"properties\": {\"story\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}}}, \"required\": [\"story\"]}}}]}");
+    }
+
+    /** Posts over an HTTP/2 connection, resets the stream once the sequence runs, and waits for the cancel. */
+    void resetMidGeneration(String path, String body) throws Exception {
+        double cancelledBefore = metric("kvfn_requests_cancelled_total");
+        try (java.net.http.HttpClient client = java.net.http.HttpClient.newBuilder()
+                .version(java.net.http.HttpClient.Version.HTTP_2).build()) {
+            var models = client.send(java.net.http.HttpRequest.newBuilder(base.toURI().resolve("/v1/models")).build(),
+                    java.net.http.HttpResponse.BodyHandlers.ofString());
+            assertEquals(java.net.http.HttpClient.Version.HTTP_2, models.version(), "the connection is HTTP/2");
+            var pending = client.sendAsync(java.net.http.HttpRequest.newBuilder(base.toURI().resolve(path))
+                            .header("Content-Type", "application/json")
+                            .POST(java.net.http.HttpRequest.BodyPublishers.ofString(body)).build(),
+                    java.net.http.HttpResponse.BodyHandlers.ofString());
+            while (referencedBlocks() == 0 && !pending.isDone()) Thread.sleep(20); // wait until the sequence runs
+            assertFalse(pending.isDone(), "the request is still running: " + (pending.isDone() ? pending.join().body() : ""));
+            assertEquals(1.0, metric("kvfn_requests_in_flight"), "the generation is running");
+            pending.cancel(true); // the JDK client resets the stream (RST_STREAM CANCEL); the connection stays
+            long deadline = System.nanoTime() + 600_000_000_000L; // a hang guard only
+            while (metric("kvfn_requests_in_flight") > 0 && System.nanoTime() < deadline) Thread.sleep(50);
+            assertEquals(0.0, metric("kvfn_requests_in_flight"), "the generation left the engine");
+            assertEquals(1.0, metric("kvfn_requests_cancelled_total") - cancelledBefore, "it ended as cancelled, not by running out");
+            assertEquals(0.0, referencedBlocks(), "its KV blocks were freed");
+        }
     }
 
     /** kvfn_kv_blocks{tier="pool",state="referenced"}: blocks held by running sequences. */

@@ -14,6 +14,7 @@ import dev.langchain4j.model.output.FinishReason;
 import dev.langchain4j.service.AiServices;
 import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
+import io.quarkus.test.junit.TestProfile;
 import io.restassured.http.ContentType;
 import jakarta.inject.Inject;
 import org.junit.jupiter.api.Test;
@@ -33,13 +34,15 @@ import java.util.concurrent.TimeUnit;
 
 import static io.restassured.RestAssured.given;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * LangChain4j (langchain4j-open-ai and langchain4j 1.19.0), unmodified, against the running app on the built-in
- * synthetic model, through its JDK HttpClient forced to HTTP/1.1 and to HTTP/2 (cleartext: the h2c upgrade, as
+ * LangChain4j (langchain4j-open-ai and langchain4j 1.19.0), unmodified, against the running app on the synthetic
+ * tiny model (with a 2048-token context, {@link LongContextModel}), through its JDK HttpClient forced to HTTP/1.1 and to HTTP/2 (cleartext: the h2c upgrade, as
  * the JDK client does by default). Every answer is checked against kvfn's own greedy text.
  */
 @QuarkusTest
+@TestProfile(LongContextModel.class) // room in the context for tool definitions
 class LangChain4jCompatTest {
 
     enum Wire { HTTP_1_1, HTTP_2 }
@@ -133,5 +136,101 @@ class LangChain4jCompatTest {
             assertEquals(200, r.statusCode(), r.body());
             assertEquals(HttpClient.Version.HTTP_2, r.version());
         }
+    }
+
+    enum Unit { CELSIUS, FAHRENHEIT }
+
+    /**
+     * A tool whose result goes straight back to the caller (IMMEDIATE): a forced call would otherwise repeat. The
+     * days are a long: LangChain4j's schema for a Java int is a plain JSON integer, which may have up to 16 digits.
+     */
+    static final class WeatherTools {
+        final List<String> calls = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+        @dev.langchain4j.agent.tool.Tool(name = "get_weather", value = "The weather forecast",
+                returnBehavior = dev.langchain4j.agent.tool.ReturnBehavior.IMMEDIATE)
+        String getWeather(@dev.langchain4j.agent.tool.P("unit") Unit unit, @dev.langchain4j.agent.tool.P("days") long days) {
+            String answer = "sunny for " + days + " days in " + unit;
+            calls.add(answer);
+            return answer;
+        }
+    }
+
+    interface Forecaster {
+        dev.langchain4j.service.Result<String> ask(String question);
+    }
+
+    enum Mood { HAPPY, SAD, SLEEPY }
+
+    record Pet(Mood mood, int legs, boolean fluffy) {}
+
+    interface PetDescriber {
+        Pet describe(String text);
+    }
+
+    /** Records what went over the wire: the request LangChain4j built and the answer's raw text. */
+    static final class Recorder implements dev.langchain4j.model.chat.listener.ChatModelListener {
+        final List<dev.langchain4j.model.chat.request.ChatRequest> requests = new java.util.concurrent.CopyOnWriteArrayList<>();
+        final List<ChatResponse> responses = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+        @Override
+        public void onRequest(dev.langchain4j.model.chat.listener.ChatModelRequestContext c) {
+            requests.add(c.chatRequest());
+        }
+
+        @Override
+        public void onResponse(dev.langchain4j.model.chat.listener.ChatModelResponseContext c) {
+            responses.add(c.chatResponse());
+        }
+    }
+
+    /** AiServices with a tool, the call forced by LangChain4j's tool choice REQUIRED: the tool runs with parsed arguments. */
+    @ParameterizedTest
+    @EnumSource(Wire.class)
+    void aiServicesWithAForcedTool(Wire wire) throws Exception {
+        Recorder recorder = new Recorder();
+        ChatModel model = OpenAiChatModel.builder().baseUrl(v1.toString()).apiKey("unused").maxRetries(0)
+                .timeout(Duration.ofMinutes(5)).httpClientBuilder(http(wire)).listeners(List.of(recorder))
+                .defaultRequestParameters(dev.langchain4j.model.openai.OpenAiChatRequestParameters.builder()
+                        .modelName(engine.model().name()).temperature(0.0).maxOutputTokens(200)
+                        .toolChoice(dev.langchain4j.model.chat.request.ToolChoice.REQUIRED).build())
+                .build();
+        WeatherTools tools = new WeatherTools();
+        Forecaster forecaster = AiServices.builder(Forecaster.class).chatModel(model).tools(tools).build();
+        dev.langchain4j.service.Result<String> result = forecaster.ask("Will it rain?");
+
+        assertEquals(1, tools.calls.size(), "the tool ran once");
+        assertEquals(1, result.toolExecutions().size());
+        var execution = result.toolExecutions().get(0);
+        assertEquals("get_weather", execution.request().name());
+        assertEquals(tools.calls.get(0), execution.result());
+        // the arguments kvfn wrote are the ones the tool was called with
+        var args = new com.fasterxml.jackson.databind.ObjectMapper().readTree(execution.request().arguments());
+        assertEquals("sunny for " + args.get("days").longValue() + " days in " + args.get("unit").textValue(), tools.calls.get(0));
+        assertEquals(1, recorder.responses.size());
+        assertEquals(FinishReason.TOOL_EXECUTION, recorder.responses.get(0).finishReason());
+        assertEquals(dev.langchain4j.model.chat.request.ToolChoice.REQUIRED, recorder.requests.get(0).toolChoice());
+    }
+
+    /** AiServices with a record return type over json_schema (strict): the record is what kvfn wrote. */
+    @ParameterizedTest
+    @EnumSource(Wire.class)
+    void aiServicesWithAStructuredReturn(Wire wire) throws Exception {
+        Recorder recorder = new Recorder();
+        ChatModel model = OpenAiChatModel.builder().baseUrl(v1.toString()).apiKey("unused").modelName(engine.model().name())
+                .temperature(0.0).maxTokens(200).maxRetries(0).timeout(Duration.ofMinutes(5)).httpClientBuilder(http(wire))
+                .supportedCapabilities(dev.langchain4j.model.chat.Capability.RESPONSE_FORMAT_JSON_SCHEMA).strictJsonSchema(true)
+                .listeners(List.of(recorder)).build();
+        Pet pet = AiServices.create(PetDescriber.class, model).describe("A cat on a sofa");
+
+        assertEquals(dev.langchain4j.model.chat.request.ResponseFormatType.JSON, recorder.requests.get(0).responseFormat().type(),
+                "LangChain4j sent a json_schema response_format");
+        assertTrue(recorder.requests.get(0).responseFormat().jsonSchema() != null, "with the record's schema");
+        String raw = recorder.responses.get(0).aiMessage().text();
+        var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(raw);
+        assertEquals(json.get("mood").textValue(), pet.mood().name(), raw);
+        assertEquals(json.get("legs").intValue(), pet.legs(), raw);
+        assertEquals(json.get("fluffy").booleanValue(), pet.fluffy(), raw);
+        assertEquals(FinishReason.STOP, recorder.responses.get(0).finishReason());
     }
 }

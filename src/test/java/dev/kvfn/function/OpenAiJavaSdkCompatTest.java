@@ -15,6 +15,7 @@ import com.openai.models.completions.CompletionCreateParams;
 import dev.kvfn.engine.Engine;
 import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
+import io.quarkus.test.junit.TestProfile;
 import io.restassured.http.ContentType;
 import jakarta.inject.Inject;
 import okhttp3.OkHttpClient;
@@ -37,11 +38,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The official OpenAI Java SDK (com.openai:openai-java 4.101.0, OkHttp underneath), unmodified, against the
- * running app on the built-in synthetic model: over HTTP/1.1 and over HTTP/2 with prior knowledge (OkHttp's
+ * running app on the synthetic tiny model (with a 2048-token context, {@link LongContextModel}): over HTTP/1.1 and over HTTP/2 with prior knowledge (OkHttp's
  * only cleartext HTTP/2). Every answer is checked against kvfn's own greedy text, so a client that parses
  * something wrong fails here, not only one that throws.
  */
 @QuarkusTest
+@TestProfile(LongContextModel.class) // room in the context for tool definitions
 class OpenAiJavaSdkCompatTest {
 
     enum Wire { HTTP_1_1, HTTP_2 }
@@ -195,6 +197,88 @@ class OpenAiJavaSdkCompatTest {
         NotFoundException model = assertThrows(NotFoundException.class, () -> client.chat().completions().create(
                 ChatCompletionCreateParams.builder().model("no-such-model").addUserMessage("hi").build()));
         assertEquals("model", model.param().orElseThrow());
+        assertWire(wire);
+    }
+
+    enum Mood { HAPPY, SAD, SLEEPY }
+
+    /** A structured answer: the SDK derives its JSON schema (strict) and parses the content into it. */
+    public record Pet(Mood mood, int legs, boolean fluffy) {}
+
+    enum Unit { CELSIUS, FAHRENHEIT }
+
+    /** A function tool from a class, as the SDK builds one: the class name, its fields as the parameters. */
+    public record GetWeather(Unit unit, int days) {}
+
+    public record GetTime(boolean utc) {}
+
+    /** {@code responseFormat(Pet.class)}: the SDK sends json_schema and parses the content into a Pet. */
+    @ParameterizedTest
+    @EnumSource(Wire.class)
+    void structuredOutput(Wire wire) throws Exception {
+        OpenAIClient client = client(wire);
+        var params = chat("Describe a pet", 200).responseFormat(Pet.class).build();
+        var structured = client.chat().completions().create(params);
+        assertEquals(ChatCompletion.Choice.FinishReason.STOP, structured.choices().get(0).finishReason());
+        Pet pet = structured.choices().get(0).message().content().orElseThrow();
+        // the same request without the SDK's parsing: the JSON kvfn wrote, field by field
+        String raw = client.chat().completions().create(params.rawParams()).choices().get(0).message().content().orElseThrow();
+        var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(raw);
+        java.util.Set<String> keys = new java.util.HashSet<>();
+        json.fieldNames().forEachRemaining(keys::add);
+        assertEquals(java.util.Set.of("mood", "legs", "fluffy"), keys, raw);
+        assertEquals(json.get("mood").textValue(), pet.mood().name(), raw);
+        assertEquals(json.get("legs").intValue(), pet.legs(), raw);
+        assertEquals(json.get("fluffy").booleanValue(), pet.fluffy(), raw);
+        assertWire(wire);
+    }
+
+    /** A forced call ({@code tool_choice: "required"}): the SDK parses tool_calls and the arguments into the class. */
+    @ParameterizedTest
+    @EnumSource(Wire.class)
+    void forcedToolCall(Wire wire) {
+        OpenAIClient client = client(wire);
+        ChatCompletion c = client.chat().completions().create(chat("What is the weather?", 200).addTool(GetWeather.class)
+                .toolChoice(com.openai.models.chat.completions.ChatCompletionToolChoiceOption.Auto.REQUIRED).build());
+        ChatCompletion.Choice choice = c.choices().get(0);
+        assertEquals(ChatCompletion.Choice.FinishReason.TOOL_CALLS, choice.finishReason());
+        assertTrue(choice.message().content().isEmpty(), "no content beside the call");
+        var calls = choice.message().toolCalls().orElseThrow();
+        assertEquals(1, calls.size());
+        var call = calls.get(0).asFunction();
+        assertTrue(call.id().startsWith("call_"), call.id());
+        assertEquals("GetWeather", call.function().name());
+        GetWeather args = call.function().arguments(GetWeather.class);
+        assertTrue(args.unit() != null, call.function().arguments());
+
+        // a named function among two
+        ChatCompletion named = client.chat().completions().create(chat("What time is it?", 200).addTool(GetWeather.class)
+                .addTool(GetTime.class).toolChoice(com.openai.models.chat.completions.ChatCompletionNamedToolChoice.builder()
+                        .function(com.openai.models.chat.completions.ChatCompletionNamedToolChoice.Function.builder().name("GetTime").build())
+                        .build()).build());
+        var timeCall = named.choices().get(0).message().toolCalls().orElseThrow().get(0).asFunction().function();
+        assertEquals("GetTime", timeCall.name());
+        GetTime time = timeCall.arguments(GetTime.class);
+        assertEquals(new com.fasterxml.jackson.databind.ObjectMapper().createObjectNode().put("utc", time.utc()).toString(),
+                timeCall.arguments().replace(" ", ""));
+        assertWire(wire);
+    }
+
+    /** The forced call streamed: the SDK's accumulator rebuilds it from the deltas. */
+    @ParameterizedTest
+    @EnumSource(Wire.class)
+    void streamedForcedToolCall(Wire wire) {
+        var accumulator = com.openai.helpers.ChatCompletionAccumulator.create();
+        try (StreamResponse<ChatCompletionChunk> stream = client(wire).chat().completions().createStreaming(
+                chat("What is the weather?", 200).addTool(GetWeather.class)
+                        .toolChoice(com.openai.models.chat.completions.ChatCompletionToolChoiceOption.Auto.REQUIRED).build())) {
+            stream.stream().forEach(accumulator::accumulate);
+        }
+        ChatCompletion c = accumulator.chatCompletion();
+        assertEquals(ChatCompletion.Choice.FinishReason.TOOL_CALLS, c.choices().get(0).finishReason());
+        var call = c.choices().get(0).message().toolCalls().orElseThrow().get(0).asFunction().function();
+        assertEquals("GetWeather", call.name());
+        assertTrue(call.arguments(GetWeather.class).unit() != null, call.arguments());
         assertWire(wire);
     }
 }

@@ -2,6 +2,7 @@ package dev.kvfn.function;
 
 import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
+import io.quarkus.test.junit.TestProfile;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
@@ -21,6 +22,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * package fails this test; on a machine without them it is skipped, saying why.
  */
 @QuarkusTest
+@TestProfile(LongContextModel.class) // room in the context for tool definitions
 class OpenAiNodeSdkCompatTest {
     static final Path SCRIPT_DIR = Path.of("src/test/node");
 

@@ -65,4 +65,16 @@ class OpenAiToolCallsLlama31Test {
         assertTrue(chunks.size() > 3, "content streamed in pieces, not held: " + chunks.size() + " chunks");
         assertEquals("stop", chunks.getLast().at("/choices/0/finish_reason").textValue());
     }
+
+    @Test
+    void aForcedCallIsTheBareJsonTheConstraintAsksFor() throws Exception {
+        ScriptedEngine scripted = (ScriptedEngine) engine;
+        scripted.script("{\"name\": \"get_time\", \"parameters\": {\"zone\": \"CET\"}}", 4);
+        JsonNode call = OpenAiToolCallsTest.onlyCall(OpenAiToolCallsTest.post(OpenAiToolCallsTest.chat(OpenAiToolCallsTest.ASK,
+                ", \"tool_choice\": \"required\""), 200));
+        assertEquals("get_time", call.at("/function/name").textValue());
+        // Llama 3 calls have no opening marker: the prompt ends where the assistant turn begins, as without forcing
+        assertTrue(scripted.lastPrompt().endsWith("<|start_header_id|>assistant<|end_header_id|>\n\n"), scripted.lastPrompt());
+        assertTrue(scripted.lastRequest().constraint() != null, "the output is constrained");
+    }
 }

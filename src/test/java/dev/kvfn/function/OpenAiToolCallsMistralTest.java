@@ -44,4 +44,15 @@ class OpenAiToolCallsMistralTest {
                 + "\"id\": \"" + id + "\"}]"), prompt);
         assertTrue(prompt.endsWith("[TOOL_RESULTS] {\"content\": \"14:05\", \"call_id\": \"" + id + "\"}[/TOOL_RESULTS]"), prompt);
     }
+
+    @Test
+    void aForcedCallOpensWithToolCallsInThePrompt() throws Exception {
+        ScriptedEngine scripted = (ScriptedEngine) engine;
+        scripted.script("[{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}]", 5);
+        JsonNode call = OpenAiToolCallsTest.onlyCall(OpenAiToolCallsTest.post(OpenAiToolCallsTest.chat(OpenAiToolCallsTest.ASK,
+                ", \"tool_choice\": {\"type\": \"function\", \"function\": {\"name\": \"get_weather\"}}"), 200));
+        assertEquals("get_weather", call.at("/function/name").textValue());
+        assertTrue(scripted.lastPrompt().endsWith("[/INST][TOOL_CALLS] "), scripted.lastPrompt());
+        assertTrue(scripted.lastRequest().constraint() != null, "the output is constrained");
+    }
 }

@@ -258,11 +258,18 @@ class OpenAiToolCallsTest {
     }
 
     @Test
-    void forcingACallIsRefusedUntilConstrainedDecodingIsThere() {
-        String user = "[{\"role\": \"user\", \"content\": \"hi\"}]";
-        rejected(chat(user, ", \"tool_choice\": \"required\""), "\"tool_choice\": \"required\" is not supported yet");
-        rejected(chat(user, ", \"tool_choice\": {\"type\": \"function\", \"function\": {\"name\": \"get_time\"}}"),
-                "a named function is not supported yet");
+    void aForcedCallOpensInThePromptAndItsJsonComesBackAsTheCall() throws Exception {
+        // the engine is scripted (no constraint applied): what a constrained model writes after the prompted prefix
+        scripted().script("{\"name\": \"get_time\", \"arguments\": {\"zone\": \"CET\"}}", 5);
+        JsonNode call = onlyCall(post(chat(ASK, ", \"tool_choice\": {\"type\": \"function\", \"function\": {\"name\": \"get_time\"}}"), 200));
+        assertEquals("get_time", call.at("/function/name").textValue());
+        assertEquals(JSON.readTree("{\"zone\": \"CET\"}"), JSON.readTree(call.at("/function/arguments").textValue()));
+        assertTrue(scripted().lastPrompt().endsWith("<|im_start|>assistant\n<tool_call>\n"), scripted().lastPrompt());
+        assertTrue(scripted().lastRequest().constraint() != null, "the output is constrained");
+
+        scripted().script("{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}", 4);
+        onlyCall(post(chat(ASK, ", \"tool_choice\": \"required\", \"response_format\": {\"type\": \"json_object\"}"), 200));
+        assertTrue(scripted().lastPrompt().endsWith("<tool_call>\n"), scripted().lastPrompt());
     }
 
     @Test

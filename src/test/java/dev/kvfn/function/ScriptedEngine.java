@@ -80,6 +80,7 @@ public class ScriptedEngine implements Engine {
     private final Tokenizer tokenizer;
     private volatile List<String> script = List.of();
     private volatile int[] lastPrompt;
+    private volatile GenerationRequest lastRequest;
 
     private final String template;
 
@@ -114,6 +115,11 @@ public class ScriptedEngine implements Engine {
         return tokenizer.decode(lastPrompt).stripLeading(); // SentencePiece's dummy-prefix space
     }
 
+    /** The last request submitted. */
+    GenerationRequest lastRequest() {
+        return lastRequest;
+    }
+
     @Override
     public ModelInfo model() {
         return new ModelInfo("scripted", "test", "llama", 1 << 16, tokenizer.vocabSize(), template);
@@ -127,6 +133,7 @@ public class ScriptedEngine implements Engine {
     @Override
     public Generation submit(GenerationRequest request, TokenSink sink) {
         lastPrompt = request.promptTokens();
+        lastRequest = request;
         List<String> pieces = script;
         CompletableFuture<GenerationResult> result = new CompletableFuture<>();
         Thread.ofVirtual().name("scripted-engine").start(() -> {

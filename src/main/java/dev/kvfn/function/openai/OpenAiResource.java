@@ -8,6 +8,7 @@ import dev.kvfn.engine.Generation;
 import dev.kvfn.engine.GenerationRequest;
 import dev.kvfn.engine.GenerationResult;
 import dev.kvfn.engine.TokenSink;
+import dev.kvfn.engine.structured.TokenConstraint;
 import dev.kvfn.function.BadRequestException;
 import dev.kvfn.engine.text.ChatTemplate;
 import dev.kvfn.function.GenerationRequests;
@@ -34,6 +35,7 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 
 /**
@@ -161,13 +163,13 @@ public class OpenAiResource {
             messages.add(ToolCalls.message(messages.size(), m.role(), content(m.content(), "messages[" + i + "].content"),
                     m.toolCalls(), m.toolCallId()));
         }
-        String prompt = tools.render(chatTemplate, messages);
+        String prompt = tools.render(chatTemplate, messages) + tools.promptSuffix(); // a forced call's opening marker
         Integer maxTokens = in.maxCompletionTokens() != null ? in.maxCompletionTokens() : in.maxTokens();
         GenerationRequest request = requests.build(prompt, new GenerationRequests.Knobs(maxTokens, in.temperature(),
                 in.topP(), in.topK(), in.minP(), in.seed(), strings(in.stop(), "stop"), in.cacheSalt()),
                 (in.maxCompletionTokens() != null ? GenerationRequests.Style.OPENAI_CHAT.withMaxTokens("max_completion_tokens")
                         : GenerationRequests.Style.OPENAI_CHAT))
-                .withConstraint(ResponseFormats.constraint(in.responseFormat(), engine.tokenizer()));
+                .withConstraint(constraint(tools, in.responseFormat()));
         String id = "chatcmpl-" + UUID.randomUUID();
         long created = System.currentTimeMillis() / 1000;
         if (Boolean.TRUE.equals(in.stream()) && tools.active()) { // calls are held until complete, then sent as deltas
@@ -197,6 +199,16 @@ public class OpenAiResource {
                 : new ToolCalls.Reply(fields("role", "assistant", "content", r.text()), finishReason(r));
         return json(fields("id", id, "object", "chat.completion", "created", created, "model", engine.model().name(),
                 "choices", List.of(choice("message", reply.message(), reply.finishReason())), "usage", Usage.of(r)));
+    }
+
+    /**
+     * The chat's output constraint: a forced tool call's, else {@code response_format}'s. Both may be sent (OpenAI
+     * allows it); while a call is forced the output is the call, and the format applies to none of it. The format
+     * is still checked, so a bad one is a 400 either way.
+     */
+    private TokenConstraint constraint(ToolCalls tools, JsonNode responseFormat) {
+        TokenConstraint format = ResponseFormats.constraint(responseFormat, engine.tokenizer());
+        return tools.forces() ? tools.constraint(engine.tokenizer()) : format;
     }
 
     /** One streamed chunk from its choices (and the usage, on the last chunk only). */
@@ -296,6 +308,14 @@ public class OpenAiResource {
 
     private static final String DONE = "[DONE]";
 
+    /**
+     * How long a stream's writer waits for the next event before it checks that the client is still there. Once
+     * REST writes the body, the close handler set here is not called for an HTTP/2 stream reset (REST handles the
+     * response itself; DisconnectTest shows it), so a client gone is seen by the next write that fails, or by this
+     * check while nothing is written (a held tool call, a long prefill).
+     */
+    private static final long IDLE_CHECK_SECONDS = 1;
+
     /** A chunk function may answer several chunks (a list) or none (an empty list): tool calls are held, then sent. */
     private static void enqueue(LinkedBlockingQueue<Object> events, Object chunks) {
         if (chunks instanceof List<?> list) events.addAll(list);
@@ -325,10 +345,17 @@ public class OpenAiResource {
             }
             events.add(DONE);
         });
-        http.closeHandler(v -> g.cancel());
+        http.closeHandler(v -> g.cancel()); // before REST writes the body; from then on, the writer's checks below
         StreamingOutput body = (OutputStream out) -> {
             try {
-                for (Object event = events.take(); ; event = events.take()) {
+                while (true) {
+                    Object event = events.poll(IDLE_CHECK_SECONDS, TimeUnit.SECONDS);
+                    if (event == null) { // nothing to write (a held tool call, a long prefill): is anyone still there?
+                        if (!http.closed()) continue;
+                        g.cancel(); // an HTTP/2 reset closes the stream without any write failing
+                        LOG.debugf("client went away during a stream (its stream closed while nothing was written), its generation is cancelled");
+                        return;
+                    }
                     String data = event == DONE ? DONE : json.writeValueAsString(event);
                     out.write(("data: " + data + "\n\n").getBytes(StandardCharsets.UTF_8));
                     out.flush();

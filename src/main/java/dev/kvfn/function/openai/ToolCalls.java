@@ -3,6 +3,8 @@ package dev.kvfn.function.openai;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.kvfn.engine.structured.StructuredOutput;
+import dev.kvfn.engine.structured.TokenConstraint;
 import dev.kvfn.engine.text.ChatTemplate;
 import dev.kvfn.engine.text.ForcedToolCall;
 import dev.kvfn.engine.text.TemplateJson;
@@ -11,6 +13,7 @@ import dev.kvfn.engine.text.ToolCallFormat;
 import dev.kvfn.engine.text.ToolCallParser;
 import dev.kvfn.engine.text.ToolDefinition;
 import dev.kvfn.function.BadRequestException;
+import dev.kvfn.tokenizer.Tokenizer;
 
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -77,21 +80,7 @@ final class ToolCalls {
                 throw new BadRequestException("\"tool_choice\" is only allowed when \"tools\" are specified");
             }
         }
-        ToolCalls calls = new ToolCalls(tools, choice, named, parallelToolCalls == null || parallelToolCalls,
-                template.toolFormat());
-        if (calls.forces()) refuseForcingUntilConstrainedDecoding(calls);
-        return calls;
-    }
-
-    /**
-     * {@code tool_choice} "required" or a named function must force a call whose arguments match the schema; that
-     * takes constrained decoding. Hook-up once the engine has it: append {@link #forcedCall()}'s prefix to the
-     * prompt, constrain the output to its schema, and call {@code parser.afterPrompted(prefix)} on the parser
-     * {@link #deltas()} / {@link #reply} use; then drop this refusal.
-     */
-    private static void refuseForcingUntilConstrainedDecoding(ToolCalls calls) {
-        throw new BadRequestException("\"tool_choice\": " + (calls.choice == Choice.REQUIRED ? "\"required\"" : "a named function")
-                + " is not supported yet (forcing a call needs constrained decoding); use \"auto\"");
+        return new ToolCalls(tools, choice, named, parallelToolCalls == null || parallelToolCalls, template.toolFormat());
     }
 
     /** Whether {@code tool_choice} forces a call. */
@@ -105,6 +94,44 @@ final class ToolCalls {
         List<ToolDefinition> allowed = choice == Choice.NAMED
                 ? tools.stream().filter(t -> t.name().equals(named)).toList() : tools;
         return format.forcedCall(allowed, parallel);
+    }
+
+    /**
+     * The output constraint that forces the call (null when none is forced): the family's call prefix goes into the
+     * prompt ({@link #promptSuffix()}), since a control token such as {@code <tool_call>} writes no bytes a
+     * constraint could allow; the output is then the call's JSON, ended by the end-of-generation token. A forced call
+     * wins over {@code response_format}: while a call is forced the output is the call.
+     */
+    TokenConstraint constraint(Tokenizer tokenizer) {
+        ForcedToolCall forced = forcedCall();
+        if (forced == null) return null;
+        try {
+            return StructuredOutput.jsonSchema(forced.schema(), tokenizer);
+        } catch (IllegalArgumentException e) {
+            String culprit = culprit(tokenizer);
+            throw new BadRequestException("\"" + culprit + "\": cannot force a call of this function: "
+                    + e.getMessage() + "; use \"tool_choice\": \"auto\"", culprit);
+        }
+    }
+
+    /** The parameters the constraint compiler refused, named for the 400 (each checked alone; only on failure). */
+    private String culprit(Tokenizer tokenizer) {
+        for (int i = 0; i < tools.size(); i++) {
+            ToolDefinition t = tools.get(i);
+            if (choice == Choice.NAMED && !t.name().equals(named)) continue;
+            try {
+                StructuredOutput.jsonSchema(t.parameters(), tokenizer);
+            } catch (IllegalArgumentException e) {
+                return "tools[" + i + "].function.parameters";
+            }
+        }
+        return "tool_choice";
+    }
+
+    /** What the prompt ends with when a call is forced (the family's call prefix), else "". */
+    String promptSuffix() {
+        ForcedToolCall forced = forcedCall();
+        return forced == null ? "" : forced.prefix();
     }
 
     private static List<ToolDefinition> definitions(JsonNode node) {
@@ -200,7 +227,9 @@ final class ToolCalls {
     private ToolCallParser parser() {
         Set<String> names = new HashSet<>();
         for (ToolDefinition t : tools) names.add(t.name());
-        return new ToolCallParser(format.syntax(), names, parallel ? Integer.MAX_VALUE : 1);
+        ToolCallParser parser = new ToolCallParser(format.syntax(), names, parallel ? Integer.MAX_VALUE : 1);
+        parser.afterPrompted(promptSuffix()); // a forced call's prefix is in the prompt: the output continues it
+        return parser;
     }
 
     /** A whole response's message and finish reason. */
