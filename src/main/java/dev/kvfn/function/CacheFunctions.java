@@ -1,5 +1,6 @@
 package dev.kvfn.function;
 
+import com.fasterxml.jackson.annotation.JsonInclude;
 import dev.kvfn.engine.Engine;
 import dev.kvfn.engine.EngineStats;
 import dev.kvfn.engine.GenerationRequest;
@@ -26,12 +27,12 @@ public class CacheFunctions {
 
     /**
      * @param promptTokens  tokens in the prefix
-     * @param cachedTokens  of those, already cached before this call
+     * @param cachedTokens  of those, already cached before this call (absent unless {@link CacheHitReport} allows)
      * @param blockTokens   the block size: tokens after the last full block are not cacheable
      * @param cacheableTokens tokens now cached for reuse (whole blocks)
      * @param persisted     every block reached the host store (survives restarts)
      */
-    public record WarmOutput(int promptTokens, int cachedTokens, int cacheableTokens, int blockTokens, boolean persisted,
+    public record WarmOutput(int promptTokens, @JsonInclude(JsonInclude.Include.NON_NULL) Integer cachedTokens, int cacheableTokens, int blockTokens, boolean persisted,
                              double millis, String model) {}
 
     /** One tier's contents and counters; {@code state} as in {@link TierStats#state()} ({@code ok} for the pool). */
@@ -46,6 +47,9 @@ public class CacheFunctions {
 
     @Inject
     GenerationRequests requests;
+
+    @Inject
+    CacheHitReport hits;
 
     @Funq("warm")
     public Uni<WarmOutput> warm(WarmInput in) {
@@ -66,7 +70,7 @@ public class CacheFunctions {
                         persisted = false;
                     }
                     int bt = Math.max(1, engine.stats().pool().blockTokens());
-                    return new WarmOutput(r.promptTokens(), r.cachedTokens(), r.promptTokens() / bt * bt, bt, persisted,
+                    return new WarmOutput(r.promptTokens(), hits.shows(request) ? r.cachedTokens() : null, r.promptTokens() / bt * bt, bt, persisted,
                             (System.nanoTime() - t0) / 1e6, engine.model().name());
                 });
     }

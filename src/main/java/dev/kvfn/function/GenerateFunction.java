@@ -17,11 +17,14 @@ public class GenerateFunction {
     @Inject
     GenerationRequests requests;
 
+    @Inject
+    CacheHitReport hits;
+
     @Funq("generate")
     public Uni<GenerateOutput> generate(GenerateInput input) {
         GenerationRequest request = toRequest(input);
         return Uni.createFrom().completionStage(() -> engine.submit(request, TokenSink.NONE).result())
-                .map(r -> toOutput(r, request.constraint() != null));
+                .map(r -> toOutput(r, request.constraint() != null, hits.shows(request)));
     }
 
     GenerationRequest toRequest(GenerateInput in) {
@@ -31,9 +34,9 @@ public class GenerateFunction {
                 .withConstraint(JsonOutput.constraint(in.jsonSchema(), engine.tokenizer()));
     }
 
-    GenerateOutput toOutput(GenerationResult r, boolean json) {
-        return new GenerateOutput(r.text(), r.tokens(), r.promptTokens(), r.completionTokens(), r.cachedTokens(),
-                r.finishReason().wireName(), r.ttftNanos() / 1e6, r.decodeTokensPerSecond(), engine.model().name(),
+    GenerateOutput toOutput(GenerationResult r, boolean json, boolean showHits) {
+        return new GenerateOutput(r.text(), r.tokens(), r.promptTokens(), r.completionTokens(), showHits ? r.cachedTokens() : null,
+                r.finishReason().wireName(), showHits ? r.ttftNanos() / 1e6 : null, r.decodeTokensPerSecond(), engine.model().name(),
                 json ? JsonOutput.value(r) : null);
     }
 }

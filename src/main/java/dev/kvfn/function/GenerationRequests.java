@@ -1,5 +1,6 @@
 package dev.kvfn.function;
 
+import dev.kvfn.config.KvConfig;
 import dev.kvfn.config.LimitsConfig;
 import dev.kvfn.engine.Engine;
 import dev.kvfn.engine.GenerationRequest;
@@ -22,15 +23,15 @@ public class GenerationRequests {
      * The fields of one API: their names in messages (and in an error's {@code param}), its defaults and its
      * temperature range (OpenAI's is [0, 2]). A null default max means the configured one.
      */
-    public record Style(String maxTokens, String topP, String topK, String minP, Integer defaultMaxTokens,
+    public record Style(String maxTokens, String topP, String topK, String minP, String cacheSalt, Integer defaultMaxTokens,
                         float defaultTemperature, float maxTemperature) {
-        public static final Style FUNQY = new Style("maxTokens", "topP", "topK", "minP", null, 0f, 100f);
-        public static final Style OPENAI_COMPLETIONS = new Style("max_tokens", "top_p", "top_k", "min_p", 16, 1f, 2f);
-        public static final Style OPENAI_CHAT = new Style("max_tokens", "top_p", "top_k", "min_p", null, 1f, 2f);
+        public static final Style FUNQY = new Style("maxTokens", "topP", "topK", "minP", "cacheSalt", null, 0f, 100f);
+        public static final Style OPENAI_COMPLETIONS = new Style("max_tokens", "top_p", "top_k", "min_p", "cache_salt", 16, 1f, 2f);
+        public static final Style OPENAI_CHAT = new Style("max_tokens", "top_p", "top_k", "min_p", "cache_salt", null, 1f, 2f);
 
         /** The same style with the length field under another name (chat's {@code max_completion_tokens}). */
         public Style withMaxTokens(String name) {
-            return new Style(name, topP, topK, minP, defaultMaxTokens, defaultTemperature, maxTemperature);
+            return new Style(name, topP, topK, minP, cacheSalt, defaultMaxTokens, defaultTemperature, maxTemperature);
         }
     }
 
@@ -44,9 +45,16 @@ public class GenerationRequests {
     @Inject
     LimitsConfig limits;
 
+    @Inject
+    KvConfig kv;
+
     /** Tokenizes {@code prompt} (BOS as the model asks, special-token text parsed) and checks the knobs. */
     public GenerationRequest build(String prompt, Knobs k, Style style) {
         if (prompt == null || prompt.isEmpty()) throw new BadRequestException("\"prompt\" must be a non-empty string", "prompt");
+        if (k.cacheSalt() == null && kv.requireSalt()) {
+            throw new BadRequestException("\"" + style.cacheSalt() + "\" is required: this deployment keeps every tenant's "
+                    + "prefix cache apart (kvfn.kv.require-salt)", style.cacheSalt());
+        }
         if (prompt.length() > limits.maxPromptChars()) {
             throw new BadRequestException("the prompt has " + prompt.length() + " characters; the limit is " + limits.maxPromptChars(), "prompt");
         }

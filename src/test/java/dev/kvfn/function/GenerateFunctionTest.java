@@ -211,6 +211,16 @@ class GenerateFunctionTest {
         }
     }
 
+    /** The probe of {@link CacheHitPrivacyTest} under the test profile's {@code kvfn.kv.report-cached-tokens=always}. */
+    @Test
+    void withReportAlwaysAnUnsaltedRequestSeesAnotherUsersBlock() {
+        String shared = java.util.UUID.randomUUID().toString();
+        post("{\"prompt\": \"" + CacheHitPrivacyTest.prompt(shared, "victim") + "\", \"maxTokens\": 1}").then().statusCode(200);
+        int cached = post("{\"prompt\": \"" + CacheHitPrivacyTest.prompt(shared, "probe") + "\", \"maxTokens\": 1}").then()
+                .statusCode(200).body("ttftMillis", greaterThanOrEqualTo(0f)).extract().path("cachedTokens");
+        assertTrue(cached >= 16, "the shared first block is reported: " + cached);
+    }
+
     private static String escape(String s) {
         return s.replace("\\", "\\\\").replace("\"", "\\\"").replace("\n", "\\n");
     }

@@ -59,6 +59,7 @@ class ShutdownIT {
         env.put("KVFN_SCHEDULER_MAX_SEQS", "1");
         env.put("QUARKUS_HTTP_PORT", Integer.toString(port));
         env.put("QUARKUS_SHUTDOWN_TIMEOUT", "20s");
+        env.put("KVFN_KV_REPORT_CACHED_TOKENS", "always"); // the restart is proven by an unsalted request's cachedTokens
         Process p = pb.start();
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (System.nanoTime() < deadline) {
