@@ -5,6 +5,7 @@ import dev.kvfn.config.LimitsConfig;
 import dev.kvfn.engine.Engine;
 import dev.kvfn.engine.GenerationRequest;
 import dev.kvfn.engine.SamplingParams;
+import dev.kvfn.tokenizer.Tokenizer;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
 
@@ -48,6 +49,26 @@ public class GenerationRequests {
     @Inject
     KvConfig kv;
 
+    private volatile int longestPiece;
+
+    private int longestPiece() {
+        int l = longestPiece;
+        if (l == 0) longestPiece = l = longestPiece(engine.tokenizer());
+        return l;
+    }
+
+    /**
+     * The most characters of a text one token can stand for: its longest vocabulary piece. Every character of a
+     * prompt belongs to one token's piece (SentencePiece maps a character to one piece character, byte-level BPE to
+     * one or more; a character the vocabulary lacks becomes byte tokens), so a prompt of n characters has at least
+     * n / longest tokens, and one longer than context × longest cannot fit: refusing it untokenized is exact.
+     */
+    static int longestPiece(Tokenizer tokenizer) {
+        int longest = 1;
+        for (int t = 0; t < tokenizer.vocabSize(); t++) longest = Math.max(longest, tokenizer.piece(t).length());
+        return longest;
+    }
+
     /** Tokenizes {@code prompt} (BOS as the model asks, special-token text parsed) and checks the knobs. */
     public GenerationRequest build(String prompt, Knobs k, Style style) {
         if (prompt == null || prompt.isEmpty()) throw new BadRequestException("\"prompt\" must be a non-empty string", "prompt");
@@ -58,8 +79,13 @@ public class GenerationRequests {
         if (prompt.length() > limits.maxPromptChars()) {
             throw new BadRequestException("the prompt has " + prompt.length() + " characters; the limit is " + limits.maxPromptChars(), "prompt");
         }
-        int[] tokens = engine.tokenizer().encode(prompt);
         int context = engine.model().contextLength();
+        int longest = longestPiece();
+        if (prompt.length() > (long) context * longest) { // certainly past the context: refused without tokenizing it
+            throw new BadRequestException("the prompt has " + prompt.length() + " characters: more than the model's context of "
+                    + context + " tokens can hold (a token covers at most " + longest + " characters)", "prompt");
+        }
+        int[] tokens = engine.tokenizer().encode(prompt);
         if (tokens.length >= context) {
             throw new BadRequestException("the prompt is " + tokens.length + " tokens; the model's context is " + context
                     + " tokens and at least one must be left for the completion", "prompt");

@@ -221,6 +221,17 @@ class GenerateFunctionTest {
         assertTrue(cached >= 16, "the shared first block is reported: " + cached);
     }
 
+    @Test
+    void hugeInputsAreRefusedAt400() {
+        // a 999 999-character prompt (under max-prompt-chars) cannot fit a 256-token context: refused untokenized
+        post("{\"prompt\": \"" + "a".repeat(999_999) + "\"}").then().statusCode(400)
+                .body("error.message", containsString("999999 characters: more than the model's context"));
+        given().contentType(ContentType.JSON).body("{\"prompt\": \"" + "a".repeat(999_999) + "\", \"max_tokens\": 1}")
+                .post("/v1/completions").then().statusCode(400).body("error.param", equalTo("prompt"));
+        given().contentType(ContentType.JSON).body("{\"text\": \"" + "a".repeat(1_000_001) + "\"}").post("/tokenize").then()
+                .statusCode(400).body("error.message", containsString("kvfn.limits.max-prompt-chars"));
+    }
+
     private static String escape(String s) {
         return s.replace("\\", "\\\\").replace("\"", "\\\"").replace("\n", "\\n");
     }
