@@ -4,7 +4,12 @@ import dev.kvfn.engine.Engine;
 import dev.kvfn.engine.GenerationRequest;
 import dev.kvfn.engine.GenerationResult;
 import dev.kvfn.engine.TokenSink;
+import dev.kvfn.engine.Generation;
+import io.quarkus.arc.Arc;
 import io.quarkus.funqy.Funq;
+import io.quarkus.vertx.http.runtime.CurrentVertxRequest;
+import io.vertx.core.http.HttpServerResponse;
+import io.vertx.ext.web.RoutingContext;
 import io.smallrye.mutiny.Uni;
 import jakarta.inject.Inject;
 
@@ -20,11 +25,30 @@ public class GenerateFunction {
     @Inject
     CacheHitReport hits;
 
+    @Inject
+    CurrentVertxRequest http;
+
+    /** A client that disconnects (over HTTP) cancels its generation, so it does not run on to its deadline for nobody. */
     @Funq("generate")
     public Uni<GenerateOutput> generate(GenerateInput input) {
         GenerationRequest request = toRequest(input);
-        return Uni.createFrom().completionStage(() -> engine.submit(request, TokenSink.NONE).result())
+        HttpServerResponse response = httpResponse();
+        return Uni.createFrom().deferred(() -> {
+                    Generation g = engine.submit(request, TokenSink.NONE);
+                    if (response != null) {
+                        response.closeHandler(v -> g.cancel());
+                        if (response.closed()) g.cancel(); // gone before the handler was set
+                    }
+                    return Uni.createFrom().completionStage(g.result()).onCancellation().invoke(g::cancel);
+                })
                 .map(r -> toOutput(r, request.constraint() != null, hits.shows(request)));
+    }
+
+    /** The HTTP response this call answers; null when called without one (the CLI). */
+    private HttpServerResponse httpResponse() {
+        if (!Arc.container().requestContext().isActive()) return null;
+        RoutingContext ctx = http.getCurrent();
+        return ctx == null ? null : ctx.response();
     }
 
     GenerationRequest toRequest(GenerateInput in) {
