@@ -44,7 +44,7 @@ class CacheHitPrivacyTest {
     }
 
     private static double cachedTotal() {
-        return GenerateFunctionTest.metric(given().get("/q/metrics").then().statusCode(200).extract().asString(), "kvfn_cached_tokens_total");
+        return GenerateFunctionTest.metric(Management.request().get("/q/metrics").then().statusCode(200).extract().asString(), "kvfn_cached_tokens_total");
     }
 
     @Test

@@ -65,7 +65,7 @@ class DisconnectTest {
     URL base;
 
     static double metric(String name) {
-        return GenerateFunctionTest.metric(given().get("/q/metrics").then().statusCode(200).extract().asString(), name);
+        return GenerateFunctionTest.metric(Management.request().get("/q/metrics").then().statusCode(200).extract().asString(), name);
     }
 
     /** What the app logged while a test ran (the JBoss log manager is the JUL manager in tests). */
@@ -151,7 +151,7 @@ class DisconnectTest {
 
     /** kvfn_kv_blocks{tier="pool",state="referenced"}: blocks held by running sequences. */
     static double referencedBlocks() {
-        String text = given().get("/q/metrics").then().statusCode(200).extract().asString();
+        String text = Management.request().get("/q/metrics").then().statusCode(200).extract().asString();
         return text.lines().filter(l -> l.startsWith("kvfn_kv_blocks{") && l.contains("state=\"referenced\"") && l.contains("tier=\"pool\""))
                 .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).sum();
     }

@@ -164,10 +164,10 @@ class GenerateFunctionTest {
 
     @Test
     void readyAndLiveOnceTheModelIsLoaded() {
-        given().get("/q/health/ready").then().statusCode(200)
+        Management.request().get("/q/health/ready").then().statusCode(200)
                 .body("status", equalTo("UP"))
                 .body("checks.find { it.name == 'kvfn-engine' }.data.model", equalTo(engine.model().name()));
-        given().get("/q/health/live").then().statusCode(200).body("status", equalTo("UP"));
+        Management.request().get("/q/health/live").then().statusCode(200).body("status", equalTo("UP"));
     }
 
     static double metric(String text, String name) {
@@ -177,9 +177,9 @@ class GenerateFunctionTest {
 
     @Test
     void metricsArePublishedAndMove() {
-        String before = given().get("/q/metrics").then().statusCode(200).extract().asString();
+        String before = Management.request().get("/q/metrics").then().statusCode(200).extract().asString();
         post("{\"prompt\": \"Hello\", \"maxTokens\": 5}").then().statusCode(200);
-        String after = given().get("/q/metrics").then().statusCode(200).extract().asString();
+        String after = Management.request().get("/q/metrics").then().statusCode(200).extract().asString();
         assertEquals(1, metric(after, "kvfn_requests_total") - metric(before, "kvfn_requests_total"), 1e-9);
         assertEquals(5, metric(after, "kvfn_completion_tokens_total") - metric(before, "kvfn_completion_tokens_total"), 1e-9);
         assertEquals(1, metric(after, "kvfn_time_to_first_token_seconds_count") - metric(before, "kvfn_time_to_first_token_seconds_count"), 1e-9);
@@ -194,11 +194,11 @@ class GenerateFunctionTest {
     void aRepeatedPromptIsServedFromThePoolAndTheKvMetricsShowIt() {
         String prompt = "The quick brown fox jumps over the lazy dog and keeps running through the field until night falls. ".repeat(3);
         String body = "{\"prompt\": \"" + prompt + "\", \"maxTokens\": 3, \"cacheSalt\": \"metrics-test-" + java.util.UUID.randomUUID() + "\"}";
-        String before = given().get("/q/metrics").then().statusCode(200).extract().asString();
+        String before = Management.request().get("/q/metrics").then().statusCode(200).extract().asString();
         int first = post(body).then().statusCode(200).extract().path("cachedTokens");
         int promptTokens = post(body).then().statusCode(200).extract().path("promptTokens");
         int second = post(body).then().statusCode(200).extract().path("cachedTokens");
-        String after = given().get("/q/metrics").then().statusCode(200).extract().asString();
+        String after = Management.request().get("/q/metrics").then().statusCode(200).extract().asString();
         assertEquals(0, first);
         assertTrue(second > 0 && second < promptTokens, second + " of " + promptTokens + " prompt tokens cached");
         assertTrue(metric(after, "kvfn_cached_tokens_total") - metric(before, "kvfn_cached_tokens_total") >= 2 * second);
