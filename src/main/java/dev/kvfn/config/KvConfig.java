@@ -33,6 +33,26 @@ public interface KvConfig {
     boolean prefixCaching();
 
     /**
+     * Which requests see their cache hits ({@code cachedTokens} and {@code ttftMillis} of {@code generate},
+     * {@code usage.prompt_tokens_details} on {@code /v1}): {@code salted} (default) only requests that sent their own
+     * cache salt — an unsalted request shares blocks with every other unsalted one, and its hit count would tell it
+     * what they asked; {@code always} every request (one tenant, or tests); {@code never} none.
+     * Env: KVFN_KV_REPORT_CACHED_TOKENS.
+     */
+    @WithDefault("salted")
+    CachedTokensReport reportCachedTokens();
+
+    /**
+     * Refuse requests without a cache salt (HTTP 400 naming the field): multi-tenant deployments, where every tenant
+     * must keep its own cache. Env: KVFN_KV_REQUIRE_SALT.
+     */
+    @WithDefault("false")
+    boolean requireSalt();
+
+    /** Values of {@link #reportCachedTokens()}. */
+    enum CachedTokensReport { ALWAYS, SALTED, NEVER }
+
+    /**
      * The secret that authenticates and encrypts KV blocks outside the process (Redis values, and the host store's
      * blocks when set), at least 16 bytes: {@code openssl rand -base64 32}. Keys are derived from it per use. Required
      * when Redis holds block bytes ({@code kvfn.kv.redis.store-bytes}); every replica sharing the Redis needs the same

@@ -1,9 +1,8 @@
 package dev.kvfn.function;
 
+import com.fasterxml.jackson.annotation.JsonInclude;
 import dev.kvfn.engine.Engine;
-import dev.kvfn.engine.EngineStats;
 import dev.kvfn.engine.GenerationRequest;
-import dev.kvfn.kv.tier.TierStats;
 import dev.kvfn.engine.TokenSink;
 import io.quarkus.funqy.Funq;
 import io.smallrye.mutiny.Uni;
@@ -11,13 +10,11 @@ import io.smallrye.mutiny.infrastructure.Infrastructure;
 import jakarta.inject.Inject;
 
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 
 /**
  * {@code warm} computes the KV of a prefix (a system prompt, a shared document) and waits until it
- * is in the persistent tier, so every replica and every restart starts with it; {@code cache}
- * reports each tier's contents and hit rates.
+ * is in the persistent tier, so every replica and every restart starts with it. The cache report is
+ * {@link CacheReport}, on the management interface only.
  */
 public class CacheFunctions {
 
@@ -26,26 +23,22 @@ public class CacheFunctions {
 
     /**
      * @param promptTokens  tokens in the prefix
-     * @param cachedTokens  of those, already cached before this call
+     * @param cachedTokens  of those, already cached before this call (absent unless {@link CacheHitReport} allows)
      * @param blockTokens   the block size: tokens after the last full block are not cacheable
      * @param cacheableTokens tokens now cached for reuse (whole blocks)
      * @param persisted     every block reached the host store (survives restarts)
      */
-    public record WarmOutput(int promptTokens, int cachedTokens, int cacheableTokens, int blockTokens, boolean persisted,
+    public record WarmOutput(int promptTokens, @JsonInclude(JsonInclude.Include.NON_NULL) Integer cachedTokens, int cacheableTokens, int blockTokens, boolean persisted,
                              double millis, String model) {}
-
-    /** One tier's contents and counters; {@code state} as in {@link TierStats#state()} ({@code ok} for the pool). */
-    public record Tier(String tier, String state, long blocks, long capacityBlocks, long bytes, long hitTokens, double hitRate,
-                       long writes, long evictions, long faults, long dropped) {}
-
-    public record CacheOutput(String model, long promptTokens, long cachedTokens, double hitRate, int waiting, int running,
-                              long preemptions, List<Tier> tiers) {}
 
     @Inject
     Engine engine;
 
     @Inject
     GenerationRequests requests;
+
+    @Inject
+    CacheHitReport hits;
 
     @Funq("warm")
     public Uni<WarmOutput> warm(WarmInput in) {
@@ -66,34 +59,8 @@ public class CacheFunctions {
                         persisted = false;
                     }
                     int bt = Math.max(1, engine.stats().pool().blockTokens());
-                    return new WarmOutput(r.promptTokens(), r.cachedTokens(), r.promptTokens() / bt * bt, bt, persisted,
+                    return new WarmOutput(r.promptTokens(), hits.shows(request) ? r.cachedTokens() : null, r.promptTokens() / bt * bt, bt, persisted,
                             (System.nanoTime() - t0) / 1e6, engine.model().name());
                 });
-    }
-
-    /** No options yet; the body may be empty or {@code {}} (Funqy wants an input type to read an event's data). */
-    public record CacheInput() {}
-
-    @Funq("cache")
-    public CacheOutput cache(CacheInput ignored) {
-        EngineStats s = engine.stats();
-        EngineStats.PoolStats pool = s.pool();
-        long prompt = s.scheduler().promptTokens();
-        List<Tier> tiers = new ArrayList<>();
-        long held = pool.referenced() + pool.cached();
-        tiers.add(new Tier("pool", "ok", held, pool.total(), held * pool.blockBytes(), pool.hitTokens(), rate(pool.hitTokens(), prompt),
-                0, pool.evictions(), 0, 0));
-        long cached = pool.hitTokens();
-        for (TierStats t : s.tiers()) {
-            tiers.add(new Tier(t.tier(), t.state(), t.blocks(), t.capacity(), t.blocks() < 0 ? -1 : t.blocks() * pool.blockBytes(),
-                    t.hitTokens(), rate(t.hitTokens(), prompt), t.writes().blocks(), t.evictions(), t.faults(), t.dropped()));
-            cached += t.hitTokens();
-        }
-        return new CacheOutput(engine.model().name(), prompt, cached, rate(cached, prompt), s.scheduler().waiting(),
-                s.scheduler().running(), s.scheduler().preemptions(), tiers);
-    }
-
-    private static double rate(long part, long whole) {
-        return whole == 0 ? 0 : (double) part / whole;
     }
 }

@@ -4,7 +4,12 @@ import dev.kvfn.engine.Engine;
 import dev.kvfn.engine.GenerationRequest;
 import dev.kvfn.engine.GenerationResult;
 import dev.kvfn.engine.TokenSink;
+import dev.kvfn.engine.Generation;
+import io.quarkus.arc.Arc;
 import io.quarkus.funqy.Funq;
+import io.quarkus.vertx.http.runtime.CurrentVertxRequest;
+import io.vertx.core.http.HttpServerResponse;
+import io.vertx.ext.web.RoutingContext;
 import io.smallrye.mutiny.Uni;
 import jakarta.inject.Inject;
 
@@ -17,11 +22,33 @@ public class GenerateFunction {
     @Inject
     GenerationRequests requests;
 
+    @Inject
+    CacheHitReport hits;
+
+    @Inject
+    CurrentVertxRequest http;
+
+    /** A client that disconnects (over HTTP) cancels its generation, so it does not run on to its deadline for nobody. */
     @Funq("generate")
     public Uni<GenerateOutput> generate(GenerateInput input) {
         GenerationRequest request = toRequest(input);
-        return Uni.createFrom().completionStage(() -> engine.submit(request, TokenSink.NONE).result())
-                .map(r -> toOutput(r, request.constraint() != null));
+        HttpServerResponse response = httpResponse();
+        return Uni.createFrom().deferred(() -> {
+                    Generation g = engine.submit(request, TokenSink.NONE);
+                    if (response != null) {
+                        response.closeHandler(v -> g.cancel());
+                        if (response.closed()) g.cancel(); // gone before the handler was set
+                    }
+                    return Uni.createFrom().completionStage(g.result()).onCancellation().invoke(g::cancel);
+                })
+                .map(r -> toOutput(r, request.constraint() != null, hits.shows(request)));
+    }
+
+    /** The HTTP response this call answers; null when called without one (the CLI). */
+    private HttpServerResponse httpResponse() {
+        if (!Arc.container().requestContext().isActive()) return null;
+        RoutingContext ctx = http.getCurrent();
+        return ctx == null ? null : ctx.response();
     }
 
     GenerationRequest toRequest(GenerateInput in) {
@@ -31,9 +58,9 @@ public class GenerateFunction {
                 .withConstraint(JsonOutput.constraint(in.jsonSchema(), engine.tokenizer()));
     }
 
-    GenerateOutput toOutput(GenerationResult r, boolean json) {
-        return new GenerateOutput(r.text(), r.tokens(), r.promptTokens(), r.completionTokens(), r.cachedTokens(),
-                r.finishReason().wireName(), r.ttftNanos() / 1e6, r.decodeTokensPerSecond(), engine.model().name(),
+    GenerateOutput toOutput(GenerationResult r, boolean json, boolean showHits) {
+        return new GenerateOutput(r.text(), r.tokens(), r.promptTokens(), r.completionTokens(), showHits ? r.cachedTokens() : null,
+                r.finishReason().wireName(), showHits ? r.ttftNanos() / 1e6 : null, r.decodeTokensPerSecond(), engine.model().name(),
                 json ? JsonOutput.value(r) : null);
     }
 }

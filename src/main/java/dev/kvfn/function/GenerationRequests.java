@@ -1,9 +1,11 @@
 package dev.kvfn.function;
 
+import dev.kvfn.config.KvConfig;
 import dev.kvfn.config.LimitsConfig;
 import dev.kvfn.engine.Engine;
 import dev.kvfn.engine.GenerationRequest;
 import dev.kvfn.engine.SamplingParams;
+import dev.kvfn.tokenizer.Tokenizer;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
 
@@ -22,15 +24,15 @@ public class GenerationRequests {
      * The fields of one API: their names in messages (and in an error's {@code param}), its defaults and its
      * temperature range (OpenAI's is [0, 2]). A null default max means the configured one.
      */
-    public record Style(String maxTokens, String topP, String topK, String minP, Integer defaultMaxTokens,
+    public record Style(String maxTokens, String topP, String topK, String minP, String cacheSalt, Integer defaultMaxTokens,
                         float defaultTemperature, float maxTemperature) {
-        public static final Style FUNQY = new Style("maxTokens", "topP", "topK", "minP", null, 0f, 100f);
-        public static final Style OPENAI_COMPLETIONS = new Style("max_tokens", "top_p", "top_k", "min_p", 16, 1f, 2f);
-        public static final Style OPENAI_CHAT = new Style("max_tokens", "top_p", "top_k", "min_p", null, 1f, 2f);
+        public static final Style FUNQY = new Style("maxTokens", "topP", "topK", "minP", "cacheSalt", null, 0f, 100f);
+        public static final Style OPENAI_COMPLETIONS = new Style("max_tokens", "top_p", "top_k", "min_p", "cache_salt", 16, 1f, 2f);
+        public static final Style OPENAI_CHAT = new Style("max_tokens", "top_p", "top_k", "min_p", "cache_salt", null, 1f, 2f);
 
         /** The same style with the length field under another name (chat's {@code max_completion_tokens}). */
         public Style withMaxTokens(String name) {
-            return new Style(name, topP, topK, minP, defaultMaxTokens, defaultTemperature, maxTemperature);
+            return new Style(name, topP, topK, minP, cacheSalt, defaultMaxTokens, defaultTemperature, maxTemperature);
         }
     }
 
@@ -44,14 +46,46 @@ public class GenerationRequests {
     @Inject
     LimitsConfig limits;
 
+    @Inject
+    KvConfig kv;
+
+    private volatile int longestPiece;
+
+    private int longestPiece() {
+        int l = longestPiece;
+        if (l == 0) longestPiece = l = longestPiece(engine.tokenizer());
+        return l;
+    }
+
+    /**
+     * The most characters of a text one token can stand for: its longest vocabulary piece. Every character of a
+     * prompt belongs to one token's piece (SentencePiece maps a character to one piece character, byte-level BPE to
+     * one or more; a character the vocabulary lacks becomes byte tokens), so a prompt of n characters has at least
+     * n / longest tokens, and one longer than context × longest cannot fit: refusing it untokenized is exact.
+     */
+    static int longestPiece(Tokenizer tokenizer) {
+        int longest = 1;
+        for (int t = 0; t < tokenizer.vocabSize(); t++) longest = Math.max(longest, tokenizer.piece(t).length());
+        return longest;
+    }
+
     /** Tokenizes {@code prompt} (BOS as the model asks, special-token text parsed) and checks the knobs. */
     public GenerationRequest build(String prompt, Knobs k, Style style) {
         if (prompt == null || prompt.isEmpty()) throw new BadRequestException("\"prompt\" must be a non-empty string", "prompt");
+        if (k.cacheSalt() == null && kv.requireSalt()) {
+            throw new BadRequestException("\"" + style.cacheSalt() + "\" is required: this deployment keeps every tenant's "
+                    + "prefix cache apart (kvfn.kv.require-salt)", style.cacheSalt());
+        }
         if (prompt.length() > limits.maxPromptChars()) {
             throw new BadRequestException("the prompt has " + prompt.length() + " characters; the limit is " + limits.maxPromptChars(), "prompt");
         }
-        int[] tokens = engine.tokenizer().encode(prompt);
         int context = engine.model().contextLength();
+        int longest = longestPiece();
+        if (prompt.length() > (long) context * longest) { // certainly past the context: refused without tokenizing it
+            throw new BadRequestException("the prompt has " + prompt.length() + " characters: more than the model's context of "
+                    + context + " tokens can hold (a token covers at most " + longest + " characters)", "prompt");
+        }
+        int[] tokens = engine.tokenizer().encode(prompt);
         if (tokens.length >= context) {
             throw new BadRequestException("the prompt is " + tokens.length + " tokens; the model's context is " + context
                     + " tokens and at least one must be left for the completion", "prompt");

@@ -37,6 +37,9 @@ public class HttpErrors {
         this.failures = failures;
     }
 
+    /** The event type of the former {@code cache} function, now {@link CacheReport} on the management interface. */
+    static final String MOVED_CACHE_TYPE = "dev.kvfn.cache";
+
     void install(@Observes Router router) {
         router.route().order(Integer.MIN_VALUE).failureHandler(this::handle);
     }
@@ -83,6 +86,9 @@ public class HttpErrors {
         } else if (failure == null && ctx.statusCode() == 400) {
             status = 400;
             message = "malformed request body: expected a JSON object";
+        } else if (failure == null && ctx.statusCode() == 404 && MOVED_CACHE_TYPE.equals(cloudEvent(ctx))) {
+            status = 404; // a structured-mode event (binary mode and the path: EarlyRefusals)
+            message = CacheReport.MOVED;
         } else if (failure == null && ctx.statusCode() == 404 && cloudEvent(ctx) != null) {
             status = 400; // the event's type is what no function takes, not the path
             message = "no function takes CloudEvent type \"" + cloudEvent(ctx) + "\"; this replica takes " + eventTypes();

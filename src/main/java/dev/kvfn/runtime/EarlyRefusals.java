@@ -1,6 +1,7 @@
 package dev.kvfn.runtime;
 
 import dev.kvfn.engine.Engine;
+import dev.kvfn.function.CacheReport;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
@@ -10,10 +11,12 @@ import jakarta.enterprise.event.Observes;
 /**
  * Refuses work before any of it is done: the first handler on every request, ahead of body reading, JSON parsing
  * and tokenizing. While the replica drains (SIGTERM) every API request gets 503 at once, so the drain ends
- * when the running requests do (health and metrics under {@code /q/} still answer: readiness says DOWN). While it
+ * when the running requests do (health and metrics are on the management interface, which still answers:
+ * readiness says DOWN). While it
  * is full ({@code kvfn.limits.max-requests}) a generation request gets 429 with {@code Retry-After} at once, so a
  * burst costs microseconds per refusal instead of a parse and a tokenization each. The answer has the API's error
- * shape: OpenAI's under {@code /v1}, kvfn's elsewhere.
+ * shape: OpenAI's under {@code /v1}, kvfn's elsewhere. The cache report that {@code /cache} (and the
+ * {@code dev.kvfn.cache} event) served is answered with where it moved: the management interface.
  */
 @ApplicationScoped
 public class EarlyRefusals {
@@ -21,7 +24,11 @@ public class EarlyRefusals {
     void install(@Observes Router router, Engine engine) {
         if (!(engine instanceof ServingEngine serving)) return;
         router.route().order(Integer.MIN_VALUE + 1).handler(ctx -> {
-            if (serving.draining() && !ctx.request().path().startsWith("/q/")) {
+            if (movedToManagement(ctx)) {
+                refuse(ctx, 404, CacheReport.MOVED, "invalid_request_error", null);
+                return;
+            }
+            if (serving.draining()) {
                 refuse(ctx, 503, "this replica is shutting down; send the request to another replica", "server_error", null);
                 return;
             }
@@ -34,6 +41,12 @@ public class EarlyRefusals {
             }
             ctx.next();
         });
+    }
+
+    /** The former {@code cache} function: its path, or a binary-mode event of its type (structured mode: HttpErrors). */
+    static boolean movedToManagement(RoutingContext ctx) {
+        String path = ctx.request().path();
+        return path.equals("/cache") || path.equals("/") && "dev.kvfn.cache".equals(ctx.request().getHeader("ce-type"));
     }
 
     /** A request that would take a generation slot: the generating functions, and their binary-mode CloudEvents. */

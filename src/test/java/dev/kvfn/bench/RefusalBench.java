@@ -86,9 +86,14 @@ public final class RefusalBench {
         env.put("KVFN_ENGINE_COMPUTE_NICE", Integer.toString(nice));
         env.put("KVFN_KV_HOST_STORE_ENABLED", "false");
         env.put("QUARKUS_HTTP_PORT", Integer.toString(port));
+        int managementPort;
+        try (ServerSocket free = new ServerSocket(0)) {
+            managementPort = free.getLocalPort();
+        }
+        env.put("QUARKUS_MANAGEMENT_PORT", Integer.toString(managementPort)); // health is there, not on the public port
         Process app = pb.start();
         try {
-            awaitReady(app, port, log);
+            awaitReady(app, managementPort, log);
             String body = "{\"prompt\": \"Once upon a time\", \"max_tokens\": 4000, \"stream\": true}";
             try (Socket stream = new Socket("127.0.0.1", port)) {
                 OutputStream out = stream.getOutputStream();
@@ -123,6 +128,7 @@ public final class RefusalBench {
         return r;
     }
 
+    /** Waits for readiness on the management interface listening on {@code port}. */
     static void awaitReady(Process app, int port, Path log) throws Exception {
         while (true) {
             if (!app.isAlive()) throw new IllegalStateException("kvfn exited during start-up:\n" + Files.readString(log));

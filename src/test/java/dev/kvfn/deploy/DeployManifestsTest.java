@@ -30,6 +30,8 @@ class DeployManifestsTest {
         assertTrue(spec.path("containerConcurrency").asInt() > 0, "containerConcurrency");
         JsonNode container = spec.path("containers").get(0);
         assertEquals("/q/health/ready", container.path("readinessProbe").path("httpGet").path("path").asText());
+        assertEquals(9000, container.path("readinessProbe").path("httpGet").path("port").asInt(), "probes on the management port");
+        assertEquals(9000, container.path("livenessProbe").path("httpGet").path("port").asInt(), "probes on the management port");
         JsonNode redis = null;
         for (JsonNode env : container.path("env")) {
             if (env.path("name").asText().equals("QUARKUS_REDIS_HOSTS")) redis = env;

@@ -29,7 +29,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * A streaming client that goes away cancels its generation: on a model slow enough (llama-135m shape) that 2000
- * tokens would take many seconds, the request leaves the engine right after the socket closes.
+ * tokens would take many seconds, the request leaves the engine right after the socket closes. The same for the Funqy
+ * {@code generate}, which answers only at the end.
  */
 @QuarkusTest
 @TestProfile(DisconnectTest.SlowModel.class)
@@ -65,7 +66,7 @@ class DisconnectTest {
     URL base;
 
     static double metric(String name) {
-        return GenerateFunctionTest.metric(given().get("/q/metrics").then().statusCode(200).extract().asString(), name);
+        return GenerateFunctionTest.metric(Management.request().get("/q/metrics").then().statusCode(200).extract().asString(), name);
     }
 
     /** What the app logged while a test ran (the JBoss log manager is the JUL manager in tests). */
@@ -211,9 +212,29 @@ class DisconnectTest {
         }
     }
 
+    @Test
+    void closingTheConnectionCancelsAFunqyGenerate() throws Exception {
+        double cancelledBefore = metric("kvfn_requests_cancelled_total");
+        String body = "{\"prompt\": \"Once upon a time\", \"maxTokens\": 2000, \"temperature\": 0}";
+        try (Socket socket = new Socket(base.getHost(), base.getPort())) {
+            OutputStream out = socket.getOutputStream();
+            out.write(("POST /generate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                    + "Content-Length: " + body.getBytes(StandardCharsets.UTF_8).length + "\r\n\r\n" + body)
+                    .getBytes(StandardCharsets.UTF_8));
+            out.flush();
+            long deadline = System.nanoTime() + 600_000_000_000L; // a hang guard only: waits for the state
+            while (referencedBlocks() == 0 && System.nanoTime() < deadline) Thread.sleep(20);
+            assertEquals(1.0, metric("kvfn_requests_in_flight"), "the generation is running");
+        }
+        long deadline = System.nanoTime() + 600_000_000_000L;
+        while (metric("kvfn_requests_in_flight") > 0 && System.nanoTime() < deadline) Thread.sleep(50);
+        assertEquals(1.0, metric("kvfn_requests_cancelled_total") - cancelledBefore, "it ended as cancelled, not by running out");
+        assertEquals(0.0, referencedBlocks(), "its KV blocks were freed");
+    }
+
     /** kvfn_kv_blocks{tier="pool",state="referenced"}: blocks held by running sequences. */
     static double referencedBlocks() {
-        String text = given().get("/q/metrics").then().statusCode(200).extract().asString();
+        String text = Management.request().get("/q/metrics").then().statusCode(200).extract().asString();
         return text.lines().filter(l -> l.startsWith("kvfn_kv_blocks{") && l.contains("state=\"referenced\"") && l.contains("tier=\"pool\""))
                 .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).sum();
     }

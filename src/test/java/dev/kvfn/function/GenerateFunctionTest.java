@@ -164,10 +164,10 @@ class GenerateFunctionTest {
 
     @Test
     void readyAndLiveOnceTheModelIsLoaded() {
-        given().get("/q/health/ready").then().statusCode(200)
+        Management.request().get("/q/health/ready").then().statusCode(200)
                 .body("status", equalTo("UP"))
                 .body("checks.find { it.name == 'kvfn-engine' }.data.model", equalTo(engine.model().name()));
-        given().get("/q/health/live").then().statusCode(200).body("status", equalTo("UP"));
+        Management.request().get("/q/health/live").then().statusCode(200).body("status", equalTo("UP"));
     }
 
     static double metric(String text, String name) {
@@ -177,9 +177,9 @@ class GenerateFunctionTest {
 
     @Test
     void metricsArePublishedAndMove() {
-        String before = given().get("/q/metrics").then().statusCode(200).extract().asString();
+        String before = Management.request().get("/q/metrics").then().statusCode(200).extract().asString();
         post("{\"prompt\": \"Hello\", \"maxTokens\": 5}").then().statusCode(200);
-        String after = given().get("/q/metrics").then().statusCode(200).extract().asString();
+        String after = Management.request().get("/q/metrics").then().statusCode(200).extract().asString();
         assertEquals(1, metric(after, "kvfn_requests_total") - metric(before, "kvfn_requests_total"), 1e-9);
         assertEquals(5, metric(after, "kvfn_completion_tokens_total") - metric(before, "kvfn_completion_tokens_total"), 1e-9);
         assertEquals(1, metric(after, "kvfn_time_to_first_token_seconds_count") - metric(before, "kvfn_time_to_first_token_seconds_count"), 1e-9);
@@ -194,11 +194,11 @@ class GenerateFunctionTest {
     void aRepeatedPromptIsServedFromThePoolAndTheKvMetricsShowIt() {
         String prompt = "The quick brown fox jumps over the lazy dog and keeps running through the field until night falls. ".repeat(3);
         String body = "{\"prompt\": \"" + prompt + "\", \"maxTokens\": 3, \"cacheSalt\": \"metrics-test-" + java.util.UUID.randomUUID() + "\"}";
-        String before = given().get("/q/metrics").then().statusCode(200).extract().asString();
+        String before = Management.request().get("/q/metrics").then().statusCode(200).extract().asString();
         int first = post(body).then().statusCode(200).extract().path("cachedTokens");
         int promptTokens = post(body).then().statusCode(200).extract().path("promptTokens");
         int second = post(body).then().statusCode(200).extract().path("cachedTokens");
-        String after = given().get("/q/metrics").then().statusCode(200).extract().asString();
+        String after = Management.request().get("/q/metrics").then().statusCode(200).extract().asString();
         assertEquals(0, first);
         assertTrue(second > 0 && second < promptTokens, second + " of " + promptTokens + " prompt tokens cached");
         assertTrue(metric(after, "kvfn_cached_tokens_total") - metric(before, "kvfn_cached_tokens_total") >= 2 * second);
@@ -209,6 +209,27 @@ class GenerateFunctionTest {
                 "kvfn_scheduler_running", "kvfn_scheduler_preemptions_total")) {
             assertTrue(after.contains(name), name + " missing from /q/metrics");
         }
+    }
+
+    /** The probe of {@link CacheHitPrivacyTest} under the test profile's {@code kvfn.kv.report-cached-tokens=always}. */
+    @Test
+    void withReportAlwaysAnUnsaltedRequestSeesAnotherUsersBlock() {
+        String shared = java.util.UUID.randomUUID().toString();
+        post("{\"prompt\": \"" + CacheHitPrivacyTest.prompt(shared, "victim") + "\", \"maxTokens\": 1}").then().statusCode(200);
+        int cached = post("{\"prompt\": \"" + CacheHitPrivacyTest.prompt(shared, "probe") + "\", \"maxTokens\": 1}").then()
+                .statusCode(200).body("ttftMillis", greaterThanOrEqualTo(0f)).extract().path("cachedTokens");
+        assertTrue(cached >= 16, "the shared first block is reported: " + cached);
+    }
+
+    @Test
+    void hugeInputsAreRefusedAt400() {
+        // a 999 999-character prompt (under max-prompt-chars) cannot fit a 256-token context: refused untokenized
+        post("{\"prompt\": \"" + "a".repeat(999_999) + "\"}").then().statusCode(400)
+                .body("error.message", containsString("999999 characters: more than the model's context"));
+        given().contentType(ContentType.JSON).body("{\"prompt\": \"" + "a".repeat(999_999) + "\", \"max_tokens\": 1}")
+                .post("/v1/completions").then().statusCode(400).body("error.param", equalTo("prompt"));
+        given().contentType(ContentType.JSON).body("{\"text\": \"" + "a".repeat(1_000_001) + "\"}").post("/tokenize").then()
+                .statusCode(400).body("error.message", containsString("kvfn.limits.max-prompt-chars"));
     }
 
     private static String escape(String s) {

@@ -194,7 +194,7 @@ class OpenAiProtocolTest {
     /** No Redis configured: readiness has the engine's check only, and no Redis tier in its data. */
     @Test
     void readinessReportsNoRedisWhenNoneIsConfigured() {
-        given().get("/q/health/ready").then().statusCode(200)
+        Management.request().get("/q/health/ready").then().statusCode(200)
                 .body("checks", hasSize(1))
                 .body("checks[0].name", equalTo("kvfn-engine"))
                 .body("checks[0].data.'tier.redis'", nullValue());

@@ -46,20 +46,20 @@ class RedisAbsentFunctionTest {
 
     @Test
     void readyAndServingWithRedisAbsentWhichIsReportedNotGating() throws Exception {
-        given().get("/q/health/ready").then().statusCode(200).body("status", equalTo("UP"));
+        Management.request().get("/q/health/ready").then().statusCode(200).body("status", equalTo("UP"));
         given().contentType(ContentType.JSON).body(Map.of("prompt", "Once upon a time, a replica started without its Redis", "maxTokens", 4))
                 .post("/generate").then().statusCode(200).body("completionTokens", greaterThan(0));
         // the write-through publication fails in the background; readiness stays UP and says why Redis costs hits
         String state = "";
         for (int i = 0; i < 3000 && !state.startsWith("failing"); i++) { // bound only: publication is asynchronous
-            state = given().get("/q/health/ready").then().statusCode(200).body("status", equalTo("UP"))
+            state = Management.request().get("/q/health/ready").then().statusCode(200).body("status", equalTo("UP"))
                     .extract().jsonPath().getString("checks.find { it.name == 'kvfn-engine' }.data['tier.redis']");
             if (!state.startsWith("failing")) Thread.sleep(10);
         }
-        given().get("/q/health/ready").then().statusCode(200).body("status", equalTo("UP"))
+        Management.request().get("/q/health/ready").then().statusCode(200).body("status", equalTo("UP"))
                 .body("checks.find { it.name == 'kvfn-engine' }.data['tier.redis']", startsWith("failing: "));
         given().contentType(ContentType.JSON).body(Map.of("prompt", "Once upon a time, a replica started without its Redis", "maxTokens", 4))
                 .post("/generate").then().statusCode(200);
-        given().get("/q/health/live").then().statusCode(200).body("status", equalTo("UP"));
+        Management.request().get("/q/health/live").then().statusCode(200).body("status", equalTo("UP"));
     }
 }

@@ -72,15 +72,15 @@ class RedisTierFunctionTest {
         try {
             // UP, not a 503 after Quarkus's 10 s Redis probe: readiness does no Redis I/O (no wall-clock bound here,
             // a busy machine must not fail this test)
-            given().get("/q/health/ready").then().statusCode(200).body("status", equalTo("UP"));
+            Management.request().get("/q/health/ready").then().statusCode(200).body("status", equalTo("UP"));
             String prompt = "A replica whose Redis hangs still answers every request, it only loses the shared hits. ".repeat(2);
             given().contentType(ContentType.JSON).body(Map.of("prompt", prompt, "maxTokens", 4)).post("/generate")
                     .then().statusCode(200);
             // the hang is reported, not hidden: the cache function shows the tier failing
-            JsonPath cache = given().contentType(ContentType.JSON).body("{}").post("/cache").then().statusCode(200).extract().jsonPath();
+            JsonPath cache = Management.request().get(CacheReport.PATH).then().statusCode(200).extract().jsonPath();
             assertTrue(cache.getString("tiers.find { it.tier == 'redis' }.state").startsWith("failing"), cache.prettify());
-            given().get("/q/health/ready").then().statusCode(200).body("status", equalTo("UP"));
-            given().get("/q/health/live").then().statusCode(200).body("status", equalTo("UP"));
+            Management.request().get("/q/health/ready").then().statusCode(200).body("status", equalTo("UP"));
+            Management.request().get("/q/health/live").then().statusCode(200).body("status", equalTo("UP"));
         } finally {
             RedisLifecycle.server.hang(false);
         }
@@ -105,7 +105,7 @@ class RedisTierFunctionTest {
         String scan = RedisLifecycle.server.command("KEYS kvfn:*:m:*");
         assertTrue(scan.contains("kvfn:"), scan);
 
-        JsonPath cache = given().contentType(ContentType.JSON).body("{}").post("/cache").then().statusCode(200).extract().jsonPath();
+        JsonPath cache = Management.request().get(CacheReport.PATH).then().statusCode(200).extract().jsonPath();
         assertEquals(List.of("pool", "host", "redis"), cache.getList("tiers.tier"));
         assertTrue(cache.getLong("tiers[2].writes") >= blocks, cache.prettify());
         assertEquals(0, cache.getLong("tiers[2].faults"));

@@ -45,6 +45,14 @@ class ShutdownIT {
         }
     }
 
+    /** Each started server's management port (health, metrics), by its public port. */
+    static final Map<Integer, Integer> MANAGEMENT = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /** A URL on the management interface of the server listening on {@code port}. */
+    static URI management(int port, String path) {
+        return URI.create("http://127.0.0.1:" + MANAGEMENT.get(port) + path);
+    }
+
     Process start(int port, Path log) throws Exception {
         Path models = Path.of(System.getProperty("kvfn.shared.models"));
         var pb = new ProcessBuilder(List.of(System.getProperty("kvfn.launcher")))
@@ -58,12 +66,21 @@ class ShutdownIT {
         env.put("KVFN_ENGINE_THREADS", "1");
         env.put("KVFN_SCHEDULER_MAX_SEQS", "1");
         env.put("QUARKUS_HTTP_PORT", Integer.toString(port));
+        int managementPort = MANAGEMENT.computeIfAbsent(port, p -> {
+            try {
+                return freePort();
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+        env.put("QUARKUS_MANAGEMENT_PORT", Integer.toString(managementPort));
         env.put("QUARKUS_SHUTDOWN_TIMEOUT", "20s");
+        env.put("KVFN_KV_REPORT_CACHED_TOKENS", "always"); // the restart is proven by an unsalted request's cachedTokens
         Process p = pb.start();
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (System.nanoTime() < deadline) {
             try {
-                var r = HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/q/health/ready")).build(),
+                var r = HTTP.send(HttpRequest.newBuilder(management(port, "/q/health/ready")).build(),
                         HttpResponse.BodyHandlers.ofString());
                 if (r.statusCode() == 200) return p;
             } catch (IOException notYet) {
@@ -93,7 +110,7 @@ class ShutdownIT {
     }
 
     static double metric(int port, String name) throws Exception {
-        String text = HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/q/metrics")).build(),
+        String text = HTTP.send(HttpRequest.newBuilder(management(port, "/q/metrics")).build(),
                 HttpResponse.BodyHandlers.ofString()).body();
         return GenerateFunctionTest.metric(text, name);
     }
@@ -143,7 +160,7 @@ class ShutdownIT {
             List<CompletableFuture<HttpResponse<String>>> late = new java.util.ArrayList<>();
             for (int i = 0; i < 600 && !gone; i++) { // bound only: the process exits once the running requests are done
                 try {
-                    var ready = HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/q/health/ready")).build(),
+                    var ready = HTTP.send(HttpRequest.newBuilder(management(port, "/q/health/ready")).build(),
                             HttpResponse.BodyHandlers.ofString());
                     readyDown |= ready.statusCode() == 503;
                     late.add(HTTP.sendAsync(i % 2 == 0 ? generateRequest(port, 1) : completionsRequest(port), HttpResponse.BodyHandlers.ofString()));

@@ -11,6 +11,7 @@ import dev.kvfn.engine.TokenSink;
 import dev.kvfn.engine.structured.TokenConstraint;
 import dev.kvfn.function.BadRequestException;
 import dev.kvfn.engine.text.ChatTemplate;
+import dev.kvfn.function.CacheHitReport;
 import dev.kvfn.function.GenerationRequests;
 import io.vertx.core.http.HttpServerResponse;
 import jakarta.inject.Inject;
@@ -53,11 +54,12 @@ public class OpenAiResource {
 
     record Details(@JsonProperty("cached_tokens") int cachedTokens) {}
 
+    /** {@code prompt_tokens_details} is null unless the request may see its cache hits ({@link CacheHitReport}), as vLLM does. */
     record Usage(@JsonProperty("prompt_tokens") int promptTokens, @JsonProperty("completion_tokens") int completionTokens,
                  @JsonProperty("total_tokens") int totalTokens, @JsonProperty("prompt_tokens_details") Details details) {
-        static Usage of(GenerationResult r) {
+        static Usage of(GenerationResult r, boolean showHits) {
             return new Usage(r.promptTokens(), r.completionTokens(), r.promptTokens() + r.completionTokens(),
-                    new Details(r.cachedTokens()));
+                    showHits ? new Details(r.cachedTokens()) : null);
         }
     }
 
@@ -97,6 +99,9 @@ public class OpenAiResource {
 
     @Inject
     ObjectMapper json;
+
+    @Inject
+    CacheHitReport hits;
 
     @GET
     @Path("/models")
@@ -143,7 +148,7 @@ public class OpenAiResource {
         }
         GenerationResult r = await(request, http);
         return json(fields("id", id, "object", "text_completion", "created", created, "model", engine.model().name(),
-                "choices", List.of(choice("text", r.text(), finishReason(r))), "usage", Usage.of(r)));
+                "choices", List.of(choice("text", r.text(), finishReason(r))), "usage", Usage.of(r, hits.shows(request))));
     }
 
     @POST
@@ -198,7 +203,7 @@ public class OpenAiResource {
         ToolCalls.Reply reply = tools.active() ? tools.reply(r.text(), finishReason(r))
                 : new ToolCalls.Reply(fields("role", "assistant", "content", r.text()), finishReason(r));
         return json(fields("id", id, "object", "chat.completion", "created", created, "model", engine.model().name(),
-                "choices", List.of(choice("message", reply.message(), reply.finishReason())), "usage", Usage.of(r)));
+                "choices", List.of(choice("message", reply.message(), reply.finishReason())), "usage", Usage.of(r, hits.shows(request))));
     }
 
     /**
@@ -341,7 +346,7 @@ public class OpenAiResource {
                 events.add(fields("error", fields("message", "generation failed", "type", "server_error", "param", null, "code", null)));
             } else {
                 enqueue(events, finalChunk.apply(finishReason(r)));
-                if (includeUsage) events.add(usageChunk.apply(Usage.of(r)));
+                if (includeUsage) events.add(usageChunk.apply(Usage.of(r, hits.shows(request))));
             }
             events.add(DONE);
         });
