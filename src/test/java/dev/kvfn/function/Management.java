@@ -6,15 +6,15 @@ import org.eclipse.microprofile.config.ConfigProvider;
 import static io.restassured.RestAssured.given;
 
 /** Test only: requests to the management interface (health, metrics, the cache report), on its own port. */
-final class Management {
+public final class Management {
     private Management() {}
 
     /** The port it listens on (a free one in tests: Quarkus publishes the one it got). */
-    static int port() {
+    public static int port() {
         return ConfigProvider.getConfig().getValue("quarkus.management.test-port", Integer.class);
     }
 
-    static RequestSpecification request() {
+    public static RequestSpecification request() {
         return given().port(port());
     }
 }

@@ -27,6 +27,9 @@ class TrtllmManifestTest {
         assertTrue(env.containsKey("KVFN_TRTLLM_ENGINE_DIR") && env.containsKey("KVFN_TRTLLM_VOCABULARY"));
         assertTrue(env.get("LD_LIBRARY_PATH").contains("/opt/kvfn/lib"), "where libkvfn_trtllm.so is");
         assertEquals("/q/health/ready", container.path("readinessProbe").path("httpGet").path("path").asText());
+        for (String probe : new String[] {"readinessProbe", "livenessProbe", "startupProbe"}) {
+            assertEquals(9000, container.path(probe).path("httpGet").path("port").asInt(), probe + " on the management port");
+        }
         assertTrue(container.path("resources").path("limits").has("nvidia.com/gpu"));
     }
 }

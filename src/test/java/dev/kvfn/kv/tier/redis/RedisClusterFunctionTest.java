@@ -88,7 +88,8 @@ class RedisClusterFunctionTest {
             }
         }
         assertTrue(keys >= 2L * blocks, keys + " keys for " + blocks + " blocks");
-        JsonPath cache = given().contentType(ContentType.JSON).body("{}").post("/cache").then().statusCode(200).extract().jsonPath();
+        JsonPath cache = dev.kvfn.function.Management.request().get(dev.kvfn.function.CacheReport.PATH).then().statusCode(200)
+                .extract().jsonPath(); // the cache report is on the management port
         assertEquals("ok", cache.getString("tiers.find { it.tier == 'redis' }.state"), cache.prettify());
         assertEquals(0, cache.getLong("tiers.find { it.tier == 'redis' }.faults"), cache.prettify());
         assertTrue(cache.getLong("tiers.find { it.tier == 'redis' }.writes") >= blocks, cache.prettify());
