@@ -39,4 +39,21 @@ public record GenerationRequest(int[] promptTokens, int maxTokens, SamplingParam
     public GenerationRequest withConstraint(TokenConstraint constraint) {
         return new GenerationRequest(promptTokens, maxTokens, sampling, stop, cacheSalt, constraint);
     }
+
+    /**
+     * The completion tokens this request may produce in a context of {@code contextLength} positions, after checking
+     * what every engine must: the prompt leaves room for one token and its ids are in a vocabulary of {@code vocabSize}.
+     */
+    public int completionLimit(int contextLength, int vocabSize) {
+        if (promptTokens.length >= contextLength) {
+            throw new IllegalArgumentException("prompt has " + promptTokens.length + " tokens but the context holds "
+                    + contextLength + " (prompt plus at least one completion token)");
+        }
+        for (int t : promptTokens) {
+            if (t < 0 || t >= vocabSize) {
+                throw new IllegalArgumentException("prompt token id " + t + " is outside the vocabulary of " + vocabSize);
+            }
+        }
+        return Math.min(maxTokens, contextLength - promptTokens.length);
+    }
 }

@@ -197,16 +197,7 @@ public final class CpuEngine implements Engine {
         if (closed) throw new IllegalStateException("engine is closed");
         int[] prompt = request.promptTokens();
         LlamaConfig config = model.config();
-        if (prompt.length >= config.contextLength()) {
-            throw new IllegalArgumentException("prompt has " + prompt.length + " tokens but the context holds "
-                    + config.contextLength() + " (prompt plus at least one completion token)");
-        }
-        for (int t : prompt) {
-            if (t < 0 || t >= config.vocab()) {
-                throw new IllegalArgumentException("prompt token id " + t + " is outside the vocabulary of " + config.vocab());
-            }
-        }
-        int limit = Math.min(request.maxTokens(), config.contextLength() - prompt.length);
+        int limit = request.completionLimit(config.contextLength(), config.vocab());
         int blocks = scheduler.blocksFor(prompt.length + limit);
         if (blocks > memory.blocks()) {
             throw new IllegalArgumentException("prompt plus max tokens (" + (prompt.length + limit) + " positions) need " + blocks

@@ -139,16 +139,7 @@ public final class TrtllmEngine implements Engine {
                     + "available on kvfn.engine=trtllm; use the cpu engine for it");
         }
         int[] prompt = request.promptTokens();
-        if (prompt.length >= options.contextLength()) {
-            throw new IllegalArgumentException("prompt has " + prompt.length + " tokens but the context holds "
-                    + options.contextLength() + " (prompt plus at least one completion token)");
-        }
-        for (int t : prompt) {
-            if (t < 0 || t >= tokenizer.vocabSize()) {
-                throw new IllegalArgumentException("prompt token id " + t + " is outside the vocabulary of " + tokenizer.vocabSize());
-            }
-        }
-        int limit = Math.min(request.maxTokens(), options.contextLength() - prompt.length);
+        int limit = request.completionLimit(options.contextLength(), tokenizer.vocabSize());
         SamplingParams p = request.sampling();
         var submission = new TrtllmExecutor.Submission(prompt, limit, tokenizer.eos(), p.greedy() ? 0f : p.temperature(),
                 p.greedy() ? 1 : p.topK(), p.topP(), p.minP(), p.seed(), salt(request.cacheSalt()), retentionPriority);
