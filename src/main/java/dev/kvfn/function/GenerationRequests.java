@@ -5,6 +5,7 @@ import dev.kvfn.config.LimitsConfig;
 import dev.kvfn.engine.Engine;
 import dev.kvfn.engine.GenerationRequest;
 import dev.kvfn.engine.SamplingParams;
+import dev.kvfn.tokenizer.LiteralSpans;
 import dev.kvfn.tokenizer.Tokenizer;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
@@ -71,6 +72,11 @@ public class GenerationRequests {
 
     /** Tokenizes {@code prompt} (BOS as the model asks, special-token text parsed) and checks the knobs. */
     public GenerationRequest build(String prompt, Knobs k, Style style) {
+        return build(prompt, LiteralSpans.NONE, k, style);
+    }
+
+    /** As {@link #build(String, Knobs, Style)}, with special-token text inside {@code literal} left plain (chat content). */
+    public GenerationRequest build(String prompt, LiteralSpans literal, Knobs k, Style style) {
         if (prompt == null || prompt.isEmpty()) throw new BadRequestException("\"prompt\" must be a non-empty string", "prompt");
         if (k.cacheSalt() == null && kv.requireSalt()) {
             throw new BadRequestException("\"" + style.cacheSalt() + "\" is required: this deployment keeps every tenant's "
@@ -85,7 +91,7 @@ public class GenerationRequests {
             throw new BadRequestException("the prompt has " + prompt.length() + " characters: more than the model's context of "
                     + context + " tokens can hold (a token covers at most " + longest + " characters)", "prompt");
         }
-        int[] tokens = engine.tokenizer().encode(prompt);
+        int[] tokens = engine.tokenizer().encode(prompt, literal);
         if (tokens.length >= context) {
             throw new BadRequestException("the prompt is " + tokens.length + " tokens; the model's context is " + context
                     + " tokens and at least one must be left for the completion", "prompt");

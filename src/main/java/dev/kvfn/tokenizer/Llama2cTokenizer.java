@@ -89,15 +89,25 @@ public final class Llama2cTokenizer implements Tokenizer {
 
     @Override
     public int[] encode(String text, boolean addSpecial, boolean parseSpecial) {
+        return encode(text, addSpecial, parseSpecial, LiteralSpans.NONE);
+    }
+
+    @Override
+    public int[] encode(String text, LiteralSpans literal) {
+        return encode(text, true, true, literal);
+    }
+
+    private int[] encode(String text, boolean addSpecial, boolean parseSpecial, LiteralSpans literal) {
         if (text == null) throw new IllegalArgumentException("text must not be null");
         int[] out = new int[text.length() * 4 + 3];
         int n = 0;
         if (addSpecial) out[n++] = BOS;
         if (!parseSpecial) return Arrays.copyOf(out, encodeFragment(text, out, n));
-        // <s> and </s> in the text become BOS/EOS; each fragment around them is encoded like a fresh text.
+        // <s> and </s> in the text (outside literal spans) become BOS/EOS; each fragment around them is encoded
+        // like a fresh text.
         int from = 0;
         while (from <= text.length()) {
-            int bos = text.indexOf("<s>", from), eos = text.indexOf("</s>", from);
+            int bos = next(text, "<s>", from, literal), eos = next(text, "</s>", from, literal);
             int at = bos < 0 ? eos : eos < 0 ? bos : Math.min(bos, eos);
             if (at < 0) {
                 n = encodeFragment(text.substring(from), out, n);
@@ -109,6 +119,13 @@ public final class Llama2cTokenizer implements Tokenizer {
             from = at + (isBos ? 3 : 4);
         }
         return Arrays.copyOf(out, n);
+    }
+
+    /** The next occurrence of {@code marker} at or after {@code from} that is not user data, or -1. */
+    private static int next(String text, String marker, int from, LiteralSpans literal) {
+        int at = text.indexOf(marker, from);
+        while (at >= 0 && literal.overlaps(at, at + marker.length())) at = text.indexOf(marker, at + 1);
+        return at;
     }
 
     /** run.c's encode for one piece of plain text, appended at {@code out[n]}; returns the new length. */

@@ -60,28 +60,44 @@ final class SpecialTokens {
     }
 
     List<Fragment> partition(String text, boolean parseSpecial) {
+        return partition(text, parseSpecial, LiteralSpans.NONE);
+    }
+
+    /**
+     * Splits {@code text} on special-token text, longest token first (llama.cpp's order), except where an
+     * occurrence overlaps one of the {@code literal} spans: that text stays plain (user data never becomes a
+     * control token).
+     */
+    List<Fragment> partition(String text, boolean parseSpecial, LiteralSpans literal) {
         List<Fragment> fragments = new ArrayList<>();
         if (text.isEmpty()) return fragments; // as llama.cpp: no fragment, so no dummy-prefix space either
-        fragments.add(new Fragment(text, -1));
+        List<Piece> pieces = new ArrayList<>();
+        pieces.add(new Piece(0, text.length(), -1));
         for (int k = 0; k < texts.length; k++) {
             if (onlyWhenParsing[k] && !parseSpecial) continue;
             String needle = texts[k];
-            List<Fragment> next = new ArrayList<>(fragments.size() + 2);
-            for (Fragment f : fragments) {
-                if (f.token() >= 0 || !f.text().contains(needle)) {
-                    next.add(f);
+            List<Piece> next = new ArrayList<>(pieces.size() + 2);
+            for (Piece p : pieces) {
+                if (p.token() >= 0) {
+                    next.add(p);
                     continue;
                 }
-                String s = f.text();
-                int from = 0;
-                for (int at; (at = s.indexOf(needle, from)) >= 0; from = at + needle.length()) {
-                    if (at > from) next.add(new Fragment(s.substring(from, at), -1));
-                    next.add(new Fragment(needle, ids[k]));
+                int from = p.start();
+                for (int at = text.indexOf(needle, from, p.end()); at >= 0; at = text.indexOf(needle, at + 1, p.end())) {
+                    if (literal.overlaps(at, at + needle.length())) continue;
+                    if (at > from) next.add(new Piece(from, at, -1));
+                    next.add(new Piece(at, at + needle.length(), ids[k]));
+                    from = at + needle.length();
+                    at = from - 1;
                 }
-                if (from < s.length()) next.add(new Fragment(s.substring(from), -1));
+                if (from < p.end()) next.add(new Piece(from, p.end(), -1));
             }
-            fragments = next;
+            pieces = next;
         }
+        for (Piece p : pieces) fragments.add(new Fragment(text.substring(p.start(), p.end()), p.token()));
         return fragments;
     }
+
+    /** A fragment as a range of the input while partitioning. */
+    private record Piece(int start, int end, int token) {}
 }

@@ -16,6 +16,12 @@ public interface Tokenizer {
      */
     int[] encode(String text, boolean addSpecial, boolean parseSpecial);
 
+    /**
+     * Encodes a rendered chat prompt: BOS as the model asks, special-token text parsed except inside
+     * {@code literal} (the messages' content), which stays plain text.
+     */
+    int[] encode(String text, LiteralSpans literal);
+
     /** Encodes a prompt the way llama.cpp's server does: special tokens added, special text parsed. */
     default int[] encode(String text) {
         return encode(text, true, true);

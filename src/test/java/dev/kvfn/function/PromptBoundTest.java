@@ -10,6 +10,7 @@ import dev.kvfn.engine.TokenSink;
 import dev.kvfn.model.GgufFile;
 import dev.kvfn.model.SyntheticModel;
 import dev.kvfn.tokenizer.Llama2cTokenizer;
+import dev.kvfn.tokenizer.LiteralSpans;
 import dev.kvfn.tokenizer.Tokenizer;
 import dev.kvfn.tokenizer.Tokenizers;
 import org.junit.jupiter.api.Test;
@@ -45,6 +46,10 @@ class PromptBoundTest {
         @Override public int[] encode(String text, boolean addSpecial, boolean parseSpecial) {
             chars.addAndGet(text.length());
             return inner.encode(text, addSpecial, parseSpecial);
+        }
+        @Override public int[] encode(String text, LiteralSpans literal) {
+            chars.addAndGet(text.length());
+            return inner.encode(text, literal);
         }
         @Override public byte[] tokenBytes(int token) { return inner.tokenBytes(token); }
         @Override public String decode(int[] tokens) { return inner.decode(tokens); }

@@ -8,6 +8,7 @@ import dev.kvfn.kv.BlockHasher;
 import dev.kvfn.kv.BlockKey;
 import dev.kvfn.kv.BlockPool;
 import dev.kvfn.kv.BlockTable;
+import dev.kvfn.tokenizer.LiteralSpans;
 import dev.kvfn.tokenizer.Tokenizer;
 
 import java.nio.charset.StandardCharsets;
@@ -188,6 +189,7 @@ final class FakeModel {
     static final Tokenizer TOKENIZER = new Tokenizer() {
         @Override public int vocabSize() { return VOCAB; }
         @Override public int[] encode(String text, boolean addSpecial, boolean parseSpecial) { throw new UnsupportedOperationException(); }
+        @Override public int[] encode(String text, LiteralSpans literal) { throw new UnsupportedOperationException(); }
         @Override public byte[] tokenBytes(int token) { return new byte[] {(byte) ('A' + token % 26)}; }
         @Override public String decode(int[] tokens) {
             StringBuilder b = new StringBuilder();

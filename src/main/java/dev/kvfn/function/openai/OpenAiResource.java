@@ -10,7 +10,9 @@ import dev.kvfn.engine.GenerationResult;
 import dev.kvfn.engine.TokenSink;
 import dev.kvfn.engine.structured.TokenConstraint;
 import dev.kvfn.function.BadRequestException;
+import dev.kvfn.engine.text.ChatPrompt;
 import dev.kvfn.engine.text.ChatTemplate;
+import dev.kvfn.tokenizer.LiteralSpans;
 import dev.kvfn.function.CacheHitReport;
 import dev.kvfn.function.GenerationRequests;
 import io.vertx.core.http.HttpServerResponse;
@@ -31,6 +33,7 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
@@ -168,9 +171,11 @@ public class OpenAiResource {
             messages.add(ToolCalls.message(messages.size(), m.role(), content(m.content(), "messages[" + i + "].content"),
                     m.toolCalls(), m.toolCallId()));
         }
-        String prompt = tools.render(chatTemplate, messages) + tools.promptSuffix(); // a forced call's opening marker
+        ChatPrompt chat = ChatPrompt.render(m -> tools.render(chatTemplate, m), messages);
+        String prompt = chat.text() + tools.promptSuffix(); // a forced call's opening marker
+        LiteralSpans content = chat.content() != null ? chat.content() : noControlText(messages);
         Integer maxTokens = in.maxCompletionTokens() != null ? in.maxCompletionTokens() : in.maxTokens();
-        GenerationRequest request = requests.build(prompt, new GenerationRequests.Knobs(maxTokens, in.temperature(),
+        GenerationRequest request = requests.build(prompt, content, new GenerationRequests.Knobs(maxTokens, in.temperature(),
                 in.topP(), in.topK(), in.minP(), in.seed(), strings(in.stop(), "stop"), in.cacheSalt()),
                 (in.maxCompletionTokens() != null ? GenerationRequests.Style.OPENAI_CHAT.withMaxTokens("max_completion_tokens")
                         : GenerationRequests.Style.OPENAI_CHAT))
@@ -204,6 +209,22 @@ public class OpenAiResource {
                 : new ToolCalls.Reply(fields("role", "assistant", "content", r.text()), finishReason(r));
         return json(fields("id", id, "object", "chat.completion", "created", created, "model", engine.model().name(),
                 "choices", List.of(choice("message", reply.message(), reply.finishReason())), "usage", Usage.of(r, hits.shows(request))));
+    }
+
+    /**
+     * When the template changed the messages' content so that kvfn cannot tell it apart from the template's own
+     * text, the prompt can only be tokenized safely if no content holds special-token text: refused otherwise.
+     */
+    private LiteralSpans noControlText(List<ChatTemplate.Message> messages) {
+        for (int i = 0; i < messages.size(); i++) {
+            String content = messages.get(i).content();
+            if (!Arrays.equals(engine.tokenizer().encode(content, false, true), engine.tokenizer().encode(content, false, false))) {
+                throw new BadRequestException("the content of messages[" + i + "] contains the text of a special token, and this "
+                        + "model's chat template rewrites message content, so it cannot be kept as plain text: remove it",
+                        "messages[" + i + "].content");
+            }
+        }
+        return LiteralSpans.NONE;
     }
 
     /**
