@@ -8,7 +8,9 @@ import dev.kvfn.engine.GenerationResult;
 import dev.kvfn.engine.ModelInfo;
 import dev.kvfn.engine.TokenSink;
 import dev.kvfn.model.GgufFile;
+import dev.kvfn.model.GgufWriter;
 import dev.kvfn.model.SyntheticModel;
+import dev.kvfn.model.SyntheticVocabulary;
 import dev.kvfn.tokenizer.Tokenizer;
 import dev.kvfn.tokenizer.Tokenizers;
 import io.quarkus.test.junit.QuarkusTestProfile;
@@ -77,6 +79,14 @@ public class ScriptedEngine implements Engine {
         }
     }
 
+    /** As a Qwen 2.5 model whose vocabulary has ChatML's markers as control tokens (as the real one has). */
+    public static final class ChatMlVocabulary extends Profile {
+        @Override
+        String family() {
+            return "qwen25-chatml";
+        }
+    }
+
     private final Tokenizer tokenizer;
     private volatile List<String> script = List.of();
     private volatile int[] lastPrompt;
@@ -92,9 +102,33 @@ public class ScriptedEngine implements Engine {
             default -> QWEN25_TEMPLATE;
         };
         try {
-            tokenizer = Tokenizers.fromGguf(GgufFile.open(SyntheticModel.tinyTempFile()));
+            tokenizer = family.equals("qwen25-chatml") ? chatMlTokenizer()
+                    : Tokenizers.fromGguf(GgufFile.open(SyntheticModel.tinyTempFile()));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
+        }
+    }
+
+    /** The synthetic vocabulary plus {@code <|im_start|>} and {@code <|im_end|>} as control tokens. */
+    static Tokenizer chatMlTokenizer() throws IOException {
+        SyntheticVocabulary v = SyntheticVocabulary.of(512);
+        String[] tokens = java.util.Arrays.copyOf(v.tokens(), v.size() + 2);
+        float[] scores = java.util.Arrays.copyOf(v.scores(), v.size() + 2);
+        int[] types = java.util.Arrays.copyOf(v.types(), v.size() + 2);
+        tokens[v.size()] = "<|im_start|>";
+        tokens[v.size() + 1] = "<|im_end|>";
+        types[v.size()] = types[v.size() + 1] = SyntheticVocabulary.TYPE_CONTROL;
+        java.nio.file.Path file = java.nio.file.Files.createTempFile("kvfn-chatml-vocab", ".gguf");
+        file.toFile().deleteOnExit();
+        new GgufWriter().putString("general.architecture", "llama")
+                .putString("tokenizer.ggml.model", "llama").putString("tokenizer.ggml.pre", "default")
+                .putStringArray("tokenizer.ggml.tokens", tokens).putFloat32Array("tokenizer.ggml.scores", scores)
+                .putIntArray("tokenizer.ggml.token_type", GgufWriter.ValueType.INT32, types)
+                .putUInt32("tokenizer.ggml.bos_token_id", SyntheticVocabulary.BOS)
+                .putUInt32("tokenizer.ggml.eos_token_id", SyntheticVocabulary.EOS)
+                .write(file);
+        try (GgufFile gguf = GgufFile.open(file)) {
+            return Tokenizers.fromGguf(gguf);
         }
     }
 
