@@ -102,18 +102,8 @@ public final class Sequence implements Generation {
         if (n == 0) first = last;
         tokens[length++] = token;
         n++;
-        String piece;
-        if (tokenizer.isEndOfGeneration(token)) {
-            reason = FinishReason.STOP;
-            piece = text.finish();
-        } else {
-            piece = text.append(tokenizer.tokenBytes(token));
-            if (text.stopped()) reason = FinishReason.STOP;
-            else if (n == limit) {
-                reason = FinishReason.LENGTH;
-                piece += text.finish();
-            }
-        }
+        String piece = text.accept(tokenizer, token, n == limit);
+        reason = text.finishReason();
         sink.onToken(token, piece);
         return reason != null;
     }

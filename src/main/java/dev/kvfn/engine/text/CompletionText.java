@@ -1,5 +1,8 @@
 package dev.kvfn.engine.text;
 
+import dev.kvfn.engine.FinishReason;
+import dev.kvfn.tokenizer.Tokenizer;
+
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.List;
@@ -17,10 +20,36 @@ public final class CompletionText {
     private final StringBuilder text = new StringBuilder();
     private int released;
     private boolean stopped;
+    private FinishReason reason;
 
     /** @param stops non-empty strings, as {@link dev.kvfn.engine.GenerationRequest} guarantees */
     public CompletionText(List<String> stops) {
         this.stops = stops;
+    }
+
+    /**
+     * Takes one generated token, the way every engine ends a completion: an end-of-generation token or a stop
+     * string stops it, and so does the last token the request allows ({@code lastAllowed}). Returns the text that
+     * became final with it; {@link #finishReason()} then says whether and why the completion ended.
+     */
+    public String accept(Tokenizer tokenizer, int token, boolean lastAllowed) {
+        if (tokenizer.isEndOfGeneration(token)) {
+            reason = FinishReason.STOP;
+            return finish();
+        }
+        String piece = append(tokenizer.tokenBytes(token));
+        if (stopped) {
+            reason = FinishReason.STOP;
+        } else if (lastAllowed) {
+            reason = FinishReason.LENGTH;
+            piece += finish();
+        }
+        return piece;
+    }
+
+    /** Why {@link #accept} ended the completion; null while it goes on. */
+    public FinishReason finishReason() {
+        return reason;
     }
 
     /** Adds a token's bytes; returns the text that became final (possibly empty). */

@@ -214,18 +214,8 @@ public final class TrtllmEngine implements Engine {
             if (count == 0) first = last;
             if (count == tokens.length) tokens = Arrays.copyOf(tokens, count * 2);
             tokens[count++] = token;
-            String piece;
-            if (tokenizer.isEndOfGeneration(token)) {
-                reason = FinishReason.STOP;
-                piece = text.finish();
-            } else {
-                piece = text.append(tokenizer.tokenBytes(token));
-                if (text.stopped()) reason = FinishReason.STOP;
-                else if (count == limit) {
-                    reason = FinishReason.LENGTH;
-                    piece += text.finish();
-                }
-            }
+            String piece = text.accept(tokenizer, token, count == limit);
+            reason = text.finishReason();
             try {
                 sink.onToken(token, piece);
             } catch (RuntimeException e) {

@@ -14,6 +14,42 @@ class CompletionTextTest {
         return s.getBytes(StandardCharsets.UTF_8);
     }
 
+    /** Token i is the letter 'a' + i; token 9 ends generation. */
+    static final dev.kvfn.tokenizer.Tokenizer LETTERS = new dev.kvfn.tokenizer.Tokenizer() {
+        @Override public int vocabSize() { return 10; }
+        @Override public int[] encode(String text, boolean addSpecial, boolean parseSpecial) { throw new UnsupportedOperationException(); }
+        @Override public int[] encode(String text, dev.kvfn.tokenizer.LiteralSpans literal) { throw new UnsupportedOperationException(); }
+        @Override public byte[] tokenBytes(int token) { return token == 9 ? new byte[0] : new byte[] {(byte) ('a' + token)}; }
+        @Override public String decode(int[] tokens) { throw new UnsupportedOperationException(); }
+        @Override public String piece(int token) { return new String(tokenBytes(token), StandardCharsets.US_ASCII); }
+        @Override public int bos() { return -1; }
+        @Override public int eos() { return 9; }
+        @Override public boolean isEndOfGeneration(int token) { return token == 9; }
+    };
+
+    @Test
+    void acceptEndsOnEndOfGenerationOnAStopStringAndOnTheLastAllowedToken() {
+        var eos = new CompletionText(List.of());
+        assertEquals("a", eos.accept(LETTERS, 0, false));
+        assertEquals(null, eos.finishReason());
+        assertEquals("", eos.accept(LETTERS, 9, false));
+        assertEquals(dev.kvfn.engine.FinishReason.STOP, eos.finishReason());
+        assertEquals("a", eos.text());
+
+        var stop = new CompletionText(List.of("bc"));
+        assertEquals("a", stop.accept(LETTERS, 0, false));
+        assertEquals("", stop.accept(LETTERS, 1, false)); // could start "bc": held
+        assertEquals("", stop.accept(LETTERS, 2, true));   // the stop string wins over the length limit
+        assertEquals(dev.kvfn.engine.FinishReason.STOP, stop.finishReason());
+        assertEquals("a", stop.text());
+
+        var length = new CompletionText(List.of("bc"));
+        assertEquals("a", length.accept(LETTERS, 0, false));
+        assertEquals("b", length.accept(LETTERS, 1, true)); // held text is released when the limit ends it
+        assertEquals(dev.kvfn.engine.FinishReason.LENGTH, length.finishReason());
+        assertEquals("ab", length.text());
+    }
+
     @Test
     void multiByteCharacterSplitAcrossTokensIsEmittedWhole() {
         var t = new CompletionText(List.of());
