@@ -76,7 +76,10 @@ class LlamaCppParityTest {
     /** Quantized weights: llama.cpp quantizes activations to Q8_0 blocks (Q8_K for K-quants) before the dot product. */
     static final double Q8_ACTIVATIONS = 0.15;
 
-    /** One line per case: architecture, tensor type, shape, tolerance. */
+    /**
+     * One line per case: architecture, tensor type, shape, tolerance; another architecture's synthetic models come
+     * in with {@code ParityCase.synthetic("qwen2", GgmlType.Q8_0, PARITY, Q8_ACTIVATIONS, ItsWriter::write)}.
+     */
     static final List<ParityCase> CASES = List.of(
             ParityCase.llama(GgmlType.F32, PARITY, F32_ACTIVATIONS),
             ParityCase.llama(GgmlType.F16, PARITY, F16_ACTIVATIONS),
@@ -115,10 +118,21 @@ class LlamaCppParityTest {
     record ParityCase(String arch, GgmlType type, String shape, double tolerance, ModelSource source) {
         static final long SEED = 12;
 
+        /** Writes a synthetic model of one architecture (same signature as {@link SyntheticModel#write}). */
+        @FunctionalInterface
+        interface SyntheticWriter {
+            void write(Shape shape, GgmlType type, long seed, Path out) throws Exception;
+        }
+
         static ParityCase llama(GgmlType type, Shape shape, double tolerance) {
-            return new ParityCase("llama", type, shape.name(), tolerance, dir -> {
-                Path out = dir.resolve(SyntheticModel.modelName(shape, type) + ".gguf");
-                SyntheticModel.write(shape, type, SEED, out);
+            return synthetic("llama", type, shape, tolerance, SyntheticModel::write);
+        }
+
+        /** A synthetic model of any architecture, written by {@code writer} with the fixed {@link #SEED}. */
+        static ParityCase synthetic(String arch, GgmlType type, Shape shape, double tolerance, SyntheticWriter writer) {
+            return new ParityCase(arch, type, shape.name(), tolerance, dir -> {
+                Path out = dir.resolve(arch + "-" + SyntheticModel.modelName(shape, type) + ".gguf");
+                writer.write(shape, type, SEED, out);
                 return out;
             });
         }
