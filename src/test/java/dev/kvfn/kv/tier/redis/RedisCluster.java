@@ -14,31 +14,56 @@ import java.util.function.BooleanSupplier;
  * (CLUSTER SET-CONFIG-EPOCH, ADDSLOTS, MEET, REPLICATE) so no {@code redis-cli} is needed. Replicas do not fail
  * over on their own ({@code cluster-replica-no-failover yes}) until a test allows it, so a test decides when the
  * outage ends; the node timeout is 1 s. Clients connect as the ACL user {@value #USER}, allowed only the tier's
- * commands and {@code CLUSTER SLOTS} on {@code ~kvfn:*}; the test's own admin commands use the default user.
+ * commands and {@code CLUSTER SLOTS} on {@code ~kvfn:*}; the test's own admin commands use the default user. With
+ * {@link Tls} every node also listens for TLS clients and runs its cluster bus and replication over TLS; clients then
+ * use the TLS ports (which CLUSTER SLOTS reports to a TLS client). Each node's bus port is a free port of its own
+ * (not port + 10000, which can pass 65535).
  */
 final class RedisCluster implements AutoCloseable {
     static final int MASTERS = 3;
     static final String USER = "kvfn", PASSWORD = "kvfn-test-cluster-password-0123";
 
-    /** A node: its server, its cluster id, and the slots it was given (masters) or whose master it replicates. */
-    record Node(RedisServer server, String id, int firstSlot, int lastSlot) {
+    /** The PEM files of a node certificate (for 127.0.0.1) and the CA that signed it. */
+    record Tls(Path cert, Path key, Path ca) {}
+
+    /**
+     * A node: its server, its cluster id, the slots it was given (masters) or whose master it replicates, and the
+     * port its clients use (the TLS port with {@link Tls}).
+     */
+    record Node(RedisServer server, String id, int firstSlot, int lastSlot, int clientPort, boolean tls) {
         /** The URL as the tier's client uses it: the ACL user in the userinfo, which the client carries to every node it discovers. */
-        String url() { return "redis://" + USER + ":" + PASSWORD + "@127.0.0.1:" + server.port(); }
+        String url() { return (tls ? "rediss://" : "redis://") + USER + ":" + PASSWORD + "@127.0.0.1:" + clientPort; }
     }
 
     final List<Node> masters = new ArrayList<>(), replicas = new ArrayList<>();
 
     RedisCluster(Path dir) throws Exception {
+        this(dir, null);
+    }
+
+    RedisCluster(Path dir, Tls tls) throws Exception {
         List<RedisServer> servers = new ArrayList<>();
+        List<Integer> clientPorts = new ArrayList<>(), busPorts = new ArrayList<>();
         try {
             for (int i = 0; i < 2 * MASTERS; i++) {
                 Path d = Files.createDirectories(dir.resolve("node" + i));
+                int bus = freePort();
                 List<String> args = new ArrayList<>(List.of("--cluster-enabled", "yes", "--cluster-config-file", d.resolve("nodes.conf").toString(),
+                        "--cluster-port", Integer.toString(bus),
                         "--dir", d.toString(), "--cluster-node-timeout", "1000", "--cluster-replica-no-failover", "yes",
                         "--cluster-replica-validity-factor", "0", "--user", USER, "on", ">" + PASSWORD, "~kvfn:*", "resetchannels", "-@all",
                         "+cluster|slots"));
                 for (String c : RedisTlsAclTest.TIER_COMMANDS) args.add("+" + c);
-                servers.add(new RedisServer(args));
+                int tlsPort = tls == null ? 0 : freePort();
+                if (tls != null) { // the plain port stays for the test's own admin commands (loopback, default user)
+                    args.addAll(List.of("--tls-port", Integer.toString(tlsPort), "--tls-cert-file", tls.cert().toString(),
+                            "--tls-key-file", tls.key().toString(), "--tls-ca-cert-file", tls.ca().toString(),
+                            "--tls-auth-clients", "no", "--tls-cluster", "yes", "--tls-replication", "yes"));
+                }
+                RedisServer server = new RedisServer(args);
+                servers.add(server);
+                clientPorts.add(tls == null ? server.port() : tlsPort);
+                busPorts.add(bus);
             }
             for (int i = 0; i < 2 * MASTERS; i++) {
                 RedisServer s = servers.get(i);
@@ -49,13 +74,15 @@ final class RedisCluster implements AutoCloseable {
                     StringBuilder add = new StringBuilder("CLUSTER ADDSLOTS");
                     for (int slot = first; slot < first + size; slot++) add.append(' ').append(slot);
                     ok(s, add.toString());
-                    masters.add(new Node(s, id, first, first + size - 1));
+                    masters.add(new Node(s, id, first, first + size - 1, clientPorts.get(i), tls != null));
                 } else {
                     Node master = masters.get(i - MASTERS);
-                    replicas.add(new Node(s, id, master.firstSlot(), master.lastSlot()));
+                    replicas.add(new Node(s, id, master.firstSlot(), master.lastSlot(), clientPorts.get(i), tls != null));
                 }
             }
-            for (int i = 1; i < servers.size(); i++) ok(servers.get(0), "CLUSTER MEET 127.0.0.1 " + servers.get(i).port());
+            for (int i = 1; i < servers.size(); i++) {
+                ok(servers.get(0), "CLUSTER MEET 127.0.0.1 " + clientPorts.get(i) + " " + busPorts.get(i));
+            }
             await("every node knows all " + servers.size(), () -> servers.stream().allMatch(s -> nodesLines(s).size() == servers.size()
                     && nodesLines(s).stream().noneMatch(l -> l.contains("handshake") || l.contains("noaddr"))));
             for (int i = 0; i < MASTERS; i++) ok(replicas.get(i).server(), "CLUSTER REPLICATE " + masters.get(i).id());
@@ -64,6 +91,12 @@ final class RedisCluster implements AutoCloseable {
         } catch (Exception e) {
             for (RedisServer s : servers) s.stop();
             throw e;
+        }
+    }
+
+    private static int freePort() throws IOException {
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            return s.getLocalPort();
         }
     }
 
