@@ -107,8 +107,9 @@ public final class Quantize {
     }
 
     /**
-     * Q5_0: as ggml's reference, d = (the value of largest magnitude) / -16, q = x/d + 16 rounded into [0, 31]
-     * (|x - x'| <= d/2 except at the extreme, which is exact, plus the f16 rounding of d: <= amax/32 + 2^-10 amax).
+     * Q5_0: as ggml's reference, d = (the value of largest magnitude) / -16, q = x/d + 16 rounded into [0, 31]. The
+     * extreme maps to level 0 exactly; a value of the other sign and nearly the same magnitude is clipped to level 31,
+     * so |x - x'| <= |d| = amax/16 (+ 2^-10 amax for the f16 rounding of d), d/2 for values that are not clipped.
      */
     private static void q5_0(float[] src, ByteBuffer out) {
         for (int b = 0; b < src.length; b += 32) {
@@ -132,7 +133,8 @@ public final class Quantize {
 
     /**
      * IQ4_NL: d = (the value of largest magnitude) / -127 so that value maps to the first level exactly; every other
-     * weight takes its nearest level. The widest gap between levels is 24, so |x - x'| <= 12 |d| (+ f16 rounding of d).
+     * weight takes its nearest level. The widest gap between levels is 24 and the top level is 113, not 127, so
+     * |x - x'| <= 14 |d| = 14 amax/127 (+ 2^-10 amax for the f16 rounding of d).
      */
     private static void iq4_nl(float[] src, ByteBuffer out) {
         byte[] levels = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
@@ -160,7 +162,7 @@ public final class Quantize {
      * up to f16; then scale_s = (max_s + dmin*m_s) / steps, sc_s = ceil(scale_s / d), d = max(scale_s)/63 rounded up.
      * Rounding both up means no level is clipped, so |x - x'| <= d*sc_s/2, which is at most
      * (R + R/63) / (2 steps) + d/2 with R the super-block's largest sub-block range (max_s - min(min_s, 0)):
-     * under 1.05 R / (2 steps).
+     * under 1.05 R / (2 steps) while d and dmin are normal f16 values (weights of magnitude above ~1e-2).
      */
     private static void qK(float[] src, ByteBuffer out, int steps, boolean fifthBit) {
         float[] scale = new float[8];
