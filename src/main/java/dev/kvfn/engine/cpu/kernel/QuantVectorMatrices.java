@@ -268,7 +268,8 @@ final class QuantVectorMatrices {
             float offset = 0f;
             for (int c = 0, blk = 0; c < cols; c += 32, blk++, o += bytes) {
                 float scale = f16(d, o);
-                IntVector hv = five ? IntVector.broadcast(I, d.get(I32, o + qh)) : null;
+                // never null: C2 dereferenced a null vector behind this branch in dequantize (SIGSEGV, Temurin 25.0.3)
+                IntVector hv = IntVector.broadcast(I, five ? d.get(I32, o + qh) : 0);
                 FloatVector s = FloatVector.zero(F);
                 for (int j = 0; j < 16; j += L) {
                     IntVector q = bytes(d, o + qs + j);
@@ -295,7 +296,7 @@ final class QuantVectorMatrices {
                 float scale = f16(d, o);
                 FloatVector s = FloatVector.broadcast(F, scale);
                 FloatVector m = FloatVector.broadcast(F, hasMin ? f16(d, o + 2) : -16f * scale);
-                IntVector hv = fifthBit ? IntVector.broadcast(I, d.get(I32, o + qhAt)) : null;
+                IntVector hv = IntVector.broadcast(I, fifthBit ? d.get(I32, o + qhAt) : 0); // never null, as in dot
                 for (int j = 0; j < 16; j += L) {
                     IntVector q = bytes(d, o + qsAt + j);
                     IntVector lo = q.and(15), hi = q.lanewise(LSHR, 4);
