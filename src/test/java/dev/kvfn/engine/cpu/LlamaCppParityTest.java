@@ -82,7 +82,8 @@ class LlamaCppParityTest {
      * Q4_K 0.191, Q5_K 0.126, Q6_K 0.120, Q4_K_M 0.116, Q5_K_M 0.122. That this is the activations' rounding and
      * not a misread layout was checked once by making kvfn round its activations to Q8_K as llama.cpp does before
      * every K-quant product (an experiment, not committed): the errors fell to 0.065, 0.051, 0.060, 0.013. The
-     * bound is about 1.6x the worst measurement; a misread scale or nibble moves logits by about their spread.
+     * bound is about 1.6x the worst measurement. A misread layout fails it at the first step: reading the top bits
+     * of sub-blocks 4-7's scales from the min's byte (a mutation, not committed) gave 0.55 (Q4_K) and 0.49 (Q5_K).
      */
     static final double Q8K_ACTIVATIONS = 0.3;
 
