@@ -4,8 +4,8 @@ import dev.kvfn.function.BadRequestException;
 import dev.kvfn.function.GenerateFunction;
 import dev.kvfn.function.GenerateInput;
 import dev.kvfn.function.GenerateOutput;
-import dev.kvfn.model.GgmlType;
 import dev.kvfn.model.SyntheticModel;
+import dev.kvfn.model.WeightTypes;
 import io.quarkus.runtime.Quarkus;
 import io.quarkus.runtime.QuarkusApplication;
 import io.quarkus.runtime.annotations.QuarkusMain;
@@ -28,8 +28,11 @@ public class KvfnMain implements QuarkusApplication {
                    kvfn generate --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P] [--top-k K]
                                  [--min-p P] [--seed S] [--stop STR]...
                                              complete TEXT with the configured model (KVFN_MODEL_PATH) and print it
-                   kvfn synth --shape tiny|llama-135m|llama-1b --type F32|F16|BF16|Q8_0|Q4_0 --out FILE.gguf [--seed S]
-                                             write a synthetic model with deterministic random weights""";
+                   kvfn synth --shape tiny|llama-135m|llama-1b --type TYPE --out FILE.gguf [--seed S]
+                                             write a synthetic model with deterministic random weights; TYPE one of
+                                             F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 IQ4_NL Q4_K Q5_K Q6_K, or the
+                                             mixtures Q4_K_M Q5_K_M (Q6_K output, attn_v, ffn_down as llama.cpp);
+                                             K-quant rows not a multiple of 256 fall back to Q5_0/Q5_1/Q8_0""";
 
     @Inject
     GenerateFunction generate;
@@ -98,10 +101,10 @@ public class KvfnMain implements QuarkusApplication {
             if (shape == null || type == null || file == null) {
                 throw new CommandLine.UsageException("--shape, --type and --out are required");
             }
-            GgmlType ggmlType;
+            WeightTypes ggmlType;
             SyntheticModel.Shape s;
             try {
-                ggmlType = SyntheticModel.typeByName(type);
+                ggmlType = WeightTypes.byName(type);
                 s = SyntheticModel.Shape.byName(shape);
             } catch (IllegalArgumentException e) {
                 throw new CommandLine.UsageException(e.getMessage());

@@ -70,8 +70,8 @@ public final class SyntheticModel {
         }
     }
 
-    /** Types the synthetic weight matrices can be stored in. */
-    public static final List<GgmlType> TYPES = List.of(GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0);
+    /** Types the synthetic weight matrices can be stored in (all of them in one; mixtures: {@link WeightTypes}). */
+    public static final List<GgmlType> TYPES = WeightTypes.SINGLE_TYPES;
 
     /** The storage type named {@code name} (e.g. "Q8_0", case-insensitive), if synthetic models support it. */
     public static GgmlType typeByName(String name) {
@@ -84,16 +84,26 @@ public final class SyntheticModel {
 
     /** Writes the model to {@code out} (via a temporary sibling that is renamed into place). */
     public static void write(Shape shape, GgmlType type, long seed, Path out) throws IOException {
+        write(shape, WeightTypes.uniform(type), seed, out);
+    }
+
+    /** Writes the model with each matrix in the type {@code types} gives it (e.g. {@link WeightTypes#Q4_K_M}). */
+    public static void write(Shape shape, WeightTypes types, long seed, Path out) throws IOException {
         try (ExecutorService pool = newPool()) {
-            writer(shape, type, seed, pool).write(out);
+            writer(shape, types, seed, pool).write(out);
         }
     }
 
     /** The model's GGUF bytes (only sensible for small shapes). */
     public static byte[] toBytes(Shape shape, GgmlType type, long seed) {
+        return toBytes(shape, WeightTypes.uniform(type), seed);
+    }
+
+    /** The model's GGUF bytes with each matrix in the type {@code types} gives it. */
+    public static byte[] toBytes(Shape shape, WeightTypes types, long seed) {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         try (ExecutorService pool = newPool()) {
-            writer(shape, type, seed, pool).write(bytes);
+            writer(shape, types, seed, pool).write(bytes);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
@@ -126,28 +136,24 @@ public final class SyntheticModel {
         return "kvfn-synthetic-" + shape.name() + "-" + type;
     }
 
+    /** "kvfn-synthetic-llama-1b-Q4_K_M" */
+    public static String modelName(Shape shape, WeightTypes types) {
+        return "kvfn-synthetic-" + shape.name() + "-" + types.name();
+    }
+
     /** llama.cpp's {@code llama_ftype} for a model whose matrices are all {@code type}. */
     public static int fileType(GgmlType type) {
-        return switch (type) {
-            case F32 -> 0;
-            case F16 -> 1;
-            case Q4_0 -> 2;
-            case Q8_0 -> 7;
-            case BF16 -> 32;
-            default -> throw new IllegalArgumentException("synthetic models cannot be written as " + type + "; use one of " + TYPES);
-        };
+        return WeightTypes.uniform(type).fileType();
     }
 
     /** The writer with all metadata and tensors declared; tensor bytes are generated on {@code pool} while writing. */
-    static GgufWriter writer(Shape shape, GgmlType type, long seed, ExecutorService pool) {
-        int fileType = fileType(type);
-        if (shape.dim() % type.blockSize() != 0 || shape.ffn() % type.blockSize() != 0) {
-            throw new IllegalArgumentException("shape " + shape.name() + ": dim " + shape.dim() + " and ffn " + shape.ffn()
-                    + " must be multiples of the " + type + " block size " + type.blockSize());
-        }
+    static GgufWriter writer(Shape shape, WeightTypes types, long seed, ExecutorService pool) {
+        int fileType = types.fileType();
+        // each matrix's type by name and row length (K-quants fall back per matrix); embeddings are tied
+        WeightTypes.PerTensor type = types.perTensor(shape.layers(), true);
         GgufWriter w = new GgufWriter()
                 .putString("general.architecture", "llama")
-                .putString("general.name", modelName(shape, type))
+                .putString("general.name", modelName(shape, types))
                 .putUInt32("general.alignment", GgufFile.DEFAULT_ALIGNMENT)
                 .putUInt32("general.file_type", fileType)
                 .putUInt32("general.quantization_version", 2)
@@ -198,8 +204,9 @@ public final class SyntheticModel {
         w.addTensor(name, GgmlType.F32, new long[] {n}, Quantize.encode(v, GgmlType.F32));
     }
 
-    private static void matrix(GgufWriter w, String name, int rows, int cols, GgmlType type, long seed, ExecutorService pool) {
+    private static void matrix(GgufWriter w, String name, int rows, int cols, WeightTypes.PerTensor types, long seed, ExecutorService pool) {
         long tensorSeed = mix(seed ^ mix(fnv1a(name)));
+        GgmlType type = types.of(name, cols);
         w.addTensor(name, type, new long[] {cols, rows}, out -> writeRows(out, tensorSeed, rows, cols, type, pool));
     }
 

@@ -5,8 +5,8 @@ import dev.kvfn.engine.GenerationResult;
 import dev.kvfn.engine.SamplingParams;
 import dev.kvfn.engine.TokenSink;
 import dev.kvfn.engine.cpu.CpuEngine;
-import dev.kvfn.model.GgmlType;
 import dev.kvfn.model.SyntheticModel;
+import dev.kvfn.model.WeightTypes;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -17,7 +17,8 @@ import java.util.concurrent.TimeUnit;
  * Engine benchmark, run with {@code ./mvnw -B -Pbench verify} (never part of the tests).
  * Synthesizes Llama-1B-shaped models (cached under target/bench-models) and prints llama-bench style
  * prompt-processing (pp512) and generation (tg128) throughput, single stream.
- * Options (system properties): kvfn.bench.threads (default 2), kvfn.bench.types (default Q8_0,Q4_0),
+ * Options (system properties): kvfn.bench.threads (default 2), kvfn.bench.types (default Q8_0,Q4_0; any
+ * {@code kvfn synth --type}, mixtures such as Q4_K_M included),
  * kvfn.bench.shape (default llama-1b), kvfn.bench.repeat (default 3; the best run is reported).
  */
 public final class Bench {
@@ -36,7 +37,7 @@ public final class Bench {
         StringBuilder table = new StringBuilder();
         table.append(String.format("| model | type | size GiB | pp512 tokens/s | tg128 tokens/s |%n|---|---|---|---|---|%n"));
         for (String typeName : types) {
-            GgmlType type = GgmlType.valueOf(typeName.trim());
+            WeightTypes type = WeightTypes.byName(typeName.trim()); // a single type or a mixture (Q4_K_M)
             Path file = dir.resolve(shape + "-" + type + ".gguf");
             if (!Files.exists(file)) {
                 long t0 = System.nanoTime();

@@ -126,6 +126,70 @@ class SyntheticModelTest {
         }
     }
 
+    /** Rows of 256 and 512 weights: every K-quant applies without falling back. */
+    private static final Shape K_SHAPE = new Shape("k", 256, 8, 4, 2, 512, 64, 300, 1e4f, 1e-5f);
+
+    @Test
+    void everyNewTypeAndMixtureStoresTheF32WeightsEncodedWithQuantize() throws IOException {
+        Path f32 = dir.resolve("k-f32.gguf");
+        SyntheticModel.write(K_SHAPE, GgmlType.F32, 5, f32);
+        try (GgufFile reference = GgufFile.open(f32)) {
+            List<WeightTypes> all = new ArrayList<>();
+            for (GgmlType t : List.of(GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.IQ4_NL, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K)) {
+                all.add(WeightTypes.uniform(t));
+            }
+            all.add(WeightTypes.Q4_K_M);
+            all.add(WeightTypes.Q5_K_M);
+            for (WeightTypes types : all) {
+                Path file = dir.resolve("k-" + types.name() + ".gguf");
+                SyntheticModel.write(K_SHAPE, types, 5, file);
+                try (GgufFile g = GgufFile.open(file)) {
+                    assertEquals(types.fileType(), g.integer("general.file_type"));
+                    assertEquals("kvfn-synthetic-k-" + types.name(), g.string("general.name"));
+                    for (Tensor ref : reference.tensors().values()) {
+                        Tensor t = g.tensor(ref.name());
+                        GgmlType want = ref.name().endsWith("norm.weight") ? GgmlType.F32 : expectedType(types, ref.name());
+                        assertEquals(want, t.type(), types + " " + ref.name());
+                        byte[] bytes = want == GgmlType.F32 ? ref.data().toArray(ValueLayout.JAVA_BYTE)
+                                : Quantize.encode(ref.data().toArray(ValueLayout.JAVA_FLOAT_UNALIGNED), want);
+                        assertArrayEquals(bytes, t.data().toArray(ValueLayout.JAVA_BYTE), types + " " + ref.name());
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * The mixtures, written out for K_SHAPE's 8 layers: Q6_K for the tied embedding, and for attn_v and ffn_down in
+     * layers 0 and 7 (the first and last eighth) and 3 and 6 (every third between); the base type elsewhere.
+     */
+    private static GgmlType expectedType(WeightTypes types, String name) {
+        if (!types.mixture()) return types.base();
+        if (name.equals("token_embd.weight")) return GgmlType.Q6_K;
+        boolean moreBits = List.of(0, 3, 6, 7).contains(Integer.parseInt(name.split("\\.")[1]));
+        if ((name.contains(".attn_v.") || name.contains(".ffn_down.")) && moreBits) return GgmlType.Q6_K;
+        return types.base();
+    }
+
+    @Test
+    void kQuantsFallBackPerMatrixWhereRowsAreNot256() throws IOException {
+        // tiny: rows of 64 (dim) and 192 (ffn) weights; llama.cpp's fallbacks: Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0
+        Map<WeightTypes, List<GgmlType>> cases = Map.of(
+                WeightTypes.uniform(GgmlType.Q4_K), List.of(GgmlType.Q5_0),
+                WeightTypes.uniform(GgmlType.Q5_K), List.of(GgmlType.Q5_1),
+                WeightTypes.uniform(GgmlType.Q6_K), List.of(GgmlType.Q8_0),
+                WeightTypes.Q4_K_M, List.of(GgmlType.Q5_0, GgmlType.Q8_0));
+        for (var c : cases.entrySet()) {
+            Path file = dir.resolve("tiny-" + c.getKey().name() + ".gguf");
+            SyntheticModel.write(Shape.TINY, c.getKey(), 1, file);
+            try (GgufFile g = GgufFile.open(file)) {
+                Set<GgmlType> seen = new HashSet<>();
+                for (Tensor t : g.tensors().values()) if (!t.name().endsWith("norm.weight")) seen.add(t.type());
+                assertEquals(Set.copyOf(c.getValue()), seen, c.getKey().name());
+            }
+        }
+    }
+
     @Test
     void sameSeedGivesIdenticalBytesAndOtherSeedsDiffer() throws IOException {
         String a = sha256(SyntheticModel.toBytes(Shape.TINY, GgmlType.Q4_0, 42));
@@ -268,16 +332,22 @@ class SyntheticModelTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Shape.byName("llama-7b"));
         assertTrue(e.getMessage().contains("'llama-7b'") && e.getMessage().contains("tiny, llama-135m, llama-1b"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class,
-                () -> SyntheticModel.write(Shape.TINY, GgmlType.Q4_1, 0, dir.resolve("x.gguf")));
-        assertTrue(e.getMessage().contains("Q4_1") && e.getMessage().contains("Q8_0"), e.getMessage());
+                () -> SyntheticModel.write(Shape.TINY, GgmlType.Q3_K, 0, dir.resolve("x.gguf")));
+        assertTrue(e.getMessage().contains("Q3_K") && e.getMessage().contains("Q8_0"), e.getMessage());
         assertSame(GgmlType.Q4_0, SyntheticModel.typeByName("q4_0"));
-        e = assertThrows(IllegalArgumentException.class, () -> SyntheticModel.typeByName("Q5_K"));
-        assertTrue(e.getMessage().contains("'Q5_K'") && e.getMessage().contains("F32, F16, BF16, Q8_0, Q4_0"), e.getMessage());
+        assertSame(GgmlType.Q5_K, SyntheticModel.typeByName("q5_k"));
+        assertSame(WeightTypes.Q4_K_M, WeightTypes.byName("q4_k_m"));
+        e = assertThrows(IllegalArgumentException.class, () -> WeightTypes.byName("Q3_K_M"));
+        assertTrue(e.getMessage().contains("'Q3_K_M'") && e.getMessage().contains("F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q5_K, Q6_K, Q4_K_M, Q5_K_M"), e.getMessage());
+        // K-quants fall back per matrix; where even the fallback's 32-weight blocks do not fit, the tensor is named
+        Shape notEven32 = new Shape("odd", 48, 1, 4, 2, 256, 16, 300, 1e4f, 1e-5f);
+        e = assertThrows(IllegalArgumentException.class, () -> SyntheticModel.toBytes(notEven32, GgmlType.Q4_K, 0));
+        assertTrue(e.getMessage().contains("tensor token_embd.weight") && e.getMessage().contains("Q5_0"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> new Shape("odd", 66, 1, 4, 2, 64, 16, 300, 1e4f, 1e-5f));
         assertTrue(e.getMessage().contains("not a multiple of heads"), e.getMessage());
         Shape unaligned = new Shape("unaligned", 48, 1, 4, 2, 64, 16, 300, 1e4f, 1e-5f);
         e = assertThrows(IllegalArgumentException.class, () -> SyntheticModel.toBytes(unaligned, GgmlType.Q4_0, 0));
-        assertTrue(e.getMessage().contains("block size 32"), e.getMessage());
+        assertTrue(e.getMessage().contains("block size 32") && e.getMessage().contains("token_embd.weight"), e.getMessage());
         Path f16 = dir.resolve("unaligned-f16.gguf");
         SyntheticModel.write(unaligned, GgmlType.F16, 0, f16); // plain floats have no block constraint
         try (GgufFile g = GgufFile.open(f16)) {

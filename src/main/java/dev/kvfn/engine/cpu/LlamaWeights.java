@@ -3,6 +3,7 @@ package dev.kvfn.engine.cpu;
 import dev.kvfn.engine.cpu.kernel.Matrices;
 import dev.kvfn.engine.cpu.kernel.Matrix;
 import dev.kvfn.engine.cpu.kernel.WorkerPool;
+import dev.kvfn.model.GgmlType;
 import dev.kvfn.model.ModelFormatException;
 import dev.kvfn.model.Tensor;
 
@@ -68,7 +69,7 @@ public record LlamaWeights(Matrix tokenEmbedding, Layer[] layers, float[] output
             }
             if (!t.type().supported()) {
                 throw new ModelFormatException(file, "tensor " + name + " has type " + t.type()
-                        + ", which the CPU engine does not support");
+                        + ", which the CPU engine does not support (supported: " + GgmlType.supportedNames() + ")");
             }
             return t;
         }

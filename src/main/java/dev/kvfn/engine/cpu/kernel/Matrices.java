@@ -1,5 +1,6 @@
 package dev.kvfn.engine.cpu.kernel;
 
+import dev.kvfn.model.GgmlType;
 import dev.kvfn.model.Tensor;
 
 import java.lang.foreign.Arena;
@@ -16,7 +17,7 @@ public final class Matrices {
         if (t == null) throw new IllegalArgumentException("tensor is null");
         if (pool == null) throw new IllegalArgumentException(t.name() + ": worker pool is null");
         if (t.shape().length < 1 || t.shape().length > 2) throw new IllegalArgumentException(t.name() + ": not a matrix, shape has " + t.shape().length + " dimensions");
-        if (!t.type().supported()) throw new IllegalArgumentException(t.name() + ": tensor type " + t.type() + " is not supported");
+        if (!t.type().supported()) throw new IllegalArgumentException(t.name() + ": tensor type " + t.type() + " is not supported (supported: " + GgmlType.supportedNames() + ")");
         long need = t.type().bytesFor(t.cols()) * t.rows();
         if (t.data().byteSize() < need) {
             throw new IllegalArgumentException(t.name() + ": " + t.rows() + "x" + t.cols() + " " + t.type() + " needs " + need + " bytes, segment has " + t.data().byteSize());

@@ -8,11 +8,17 @@ import java.lang.foreign.ValueLayout;
 
 /**
  * Plain-Java reference kernels for every supported type: the fallback when the Vector API module
- * is absent and the yardstick the vector kernels are tested against.
+ * is absent and the yardstick the vector kernels are tested against. The types added after Q4_0
+ * (Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q5_K, Q6_K) are decoded one block at a time by
+ * {@link #decodeBlock}, which spells out each ggml block layout.
  */
 final class ScalarMatrix implements Matrix {
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
     private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED;
+    private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED;
+    private static final ValueLayout.OfByte I8 = ValueLayout.JAVA_BYTE;
+    /** IQ4_NL's 16 non-uniform levels ({@code kvalues_iq4nl} in ggml), indexed by the 4-bit code. */
+    static final byte[] IQ4_NL_LEVELS = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
     private final GgmlType type;
     private final MemorySegment data;
@@ -37,10 +43,11 @@ final class ScalarMatrix implements Matrix {
     public void multiply(float[] x, float[] out, int batch) {
         Matrices.checkMultiply(this, x, out, batch);
         pool.forRange(rows, (from, to) -> {
+            float[] block = decodedBlockTypes() ? new float[type.blockSize()] : null; // one per share, not per row
             for (int r = from; r < to; r++) {
                 long base = r * rowBytes;
                 for (int b = 0; b < batch; b++) {
-                    out[b * rows + r] = dot(base, x, b * cols);
+                    out[b * rows + r] = block != null ? decodedDot(base, x, b * cols, block) : dot(base, x, b * cols);
                 }
             }
         });
@@ -50,7 +57,148 @@ final class ScalarMatrix implements Matrix {
     public void row(int r, float[] dst, int offset) {
         Matrices.checkRow(this, r, dst, offset);
         long base = r * rowBytes;
+        if (decodedBlockTypes()) {
+            for (int c = 0; c < cols; c += type.blockSize(), base += type.bytesPerBlock()) decodeBlock(type, data, base, dst, offset + c);
+            return;
+        }
         for (int c = 0; c < cols; c++) dst[offset + c] = get(base, c);
+    }
+
+    /** Whether this type goes through {@link #decodeBlock} rather than the per-type loops below. */
+    private boolean decodedBlockTypes() {
+        return switch (type) {
+            case F32, F16, BF16, Q8_0, Q4_0 -> false;
+            default -> true;
+        };
+    }
+
+    /** Row at byte {@code base} times {@code x[xo ..]}, one decoded block at a time through {@code block}. */
+    private float decodedDot(long base, float[] x, int xo, float[] block) {
+        int n = type.blockSize(), bytes = type.bytesPerBlock();
+        float sum = 0f;
+        for (int c = 0; c < cols; c += n, base += bytes) {
+            decodeBlock(type, data, base, block, 0);
+            float s = 0f;
+            for (int j = 0; j < n; j++) s += block[j] * x[xo + c + j];
+            sum += s;
+        }
+        return sum;
+    }
+
+    private static float f16(MemorySegment d, long at) {
+        return Float.float16ToFloat(d.get(I16, at));
+    }
+
+    private static int u8(MemorySegment d, long at) {
+        return d.get(I8, at) & 0xff;
+    }
+
+    /**
+     * Decodes the block of {@code type} at byte {@code q} into {@code dst[off .. off+blockSize)}, following
+     * ggml's layouts (all little-endian; "f16" an IEEE half):
+     * <ul>
+     * <li>Q4_1 (32 weights, 20 bytes): f16 d, f16 m, 16 bytes; weight j is {@code d*q + m}, q the low nibble of byte j for j < 16,
+     *     the high nibble of byte j-16 otherwise.
+     * <li>Q5_0 (32, 22): f16 d, u32 qh, 16 bytes; q as Q4_1 plus bit j of qh as bit 4; weight {@code d*(q-16)}.
+     * <li>Q5_1 (32, 24): f16 d, f16 m, u32 qh, 16 bytes; weight {@code d*q + m}.
+     * <li>IQ4_NL (32, 18): f16 d, 16 bytes of nibbles as Q4_0; weight {@code d*LEVELS[q]}.
+     * <li>Q4_K (256, 144): f16 d, f16 dmin, 12 bytes of 6-bit scales and mins for 8 sub-blocks of 32, 128 bytes; weights
+     *     64g..64g+31 are the low nibbles of bytes 32g..32g+31 (sub-block 2g), 64g+32.. their high nibbles (2g+1); weight
+     *     {@code d*sc*q - dmin*m} with (sc, m) of the sub-block from {@link #scaleMinK4}.
+     * <li>Q5_K (256, 176): as Q4_K, then 32 bytes qh before the 128 nibble bytes: bit s of qh[l] is bit 4 of weight l of sub-block s.
+     * <li>Q6_K (256, 210): 128 bytes ql, 64 bytes qh, 16 int8 scales, f16 d. Per half h (128 weights): l < 32, with
+     *     ql' = ql + 64h, qh' = qh + 32h: weight l = low nibble of ql'[l] | bits 0-1 of qh'[l] << 4, weight l+32 = low nibble of
+     *     ql'[l+32] | bits 2-3, l+64 = high nibble of ql'[l] | bits 4-5, l+96 = high nibble of ql'[l+32] | bits 6-7; each minus 32,
+     *     times d and the scale of its 16 weights (scale 8h + (index within the half) / 16).
+     * </ul>
+     */
+    static void decodeBlock(GgmlType type, MemorySegment d, long q, float[] dst, int off) {
+        switch (type) {
+            case Q4_1 -> {
+                float scale = f16(d, q), min = f16(d, q + 2);
+                for (int j = 0; j < 16; j++) {
+                    int b = u8(d, q + 4 + j);
+                    dst[off + j] = scale * (b & 15) + min;
+                    dst[off + 16 + j] = scale * (b >>> 4) + min;
+                }
+            }
+            case Q5_0, Q5_1 -> {
+                boolean q51 = type == GgmlType.Q5_1;
+                float scale = f16(d, q), min = q51 ? f16(d, q + 2) : 0f;
+                int h = d.get(I32, q + (q51 ? 4 : 2));
+                long qs = q + (q51 ? 8 : 6);
+                for (int j = 0; j < 16; j++) {
+                    int b = u8(d, qs + j);
+                    int lo = (b & 15) | ((h >>> j) & 1) << 4, hi = (b >>> 4) | ((h >>> (j + 16)) & 1) << 4;
+                    if (q51) {
+                        dst[off + j] = scale * lo + min;
+                        dst[off + 16 + j] = scale * hi + min;
+                    } else {
+                        dst[off + j] = scale * (lo - 16);
+                        dst[off + 16 + j] = scale * (hi - 16);
+                    }
+                }
+            }
+            case IQ4_NL -> {
+                float scale = f16(d, q);
+                for (int j = 0; j < 16; j++) {
+                    int b = u8(d, q + 2 + j);
+                    dst[off + j] = scale * IQ4_NL_LEVELS[b & 15];
+                    dst[off + 16 + j] = scale * IQ4_NL_LEVELS[b >>> 4];
+                }
+            }
+            case Q4_K, Q5_K -> {
+                boolean q5 = type == GgmlType.Q5_K;
+                float scale = f16(d, q), dmin = f16(d, q + 2);
+                long qh = q + 16, qs = q + (q5 ? 48 : 16);
+                for (int s = 0; s < 8; s++) {
+                    int sm = scaleMinK4(d, q + 4, s);
+                    float ds = scale * (sm & 0xff), dm = dmin * (sm >>> 8);
+                    int shift = (s & 1) * 4;
+                    long bytes = qs + 32L * (s >> 1);
+                    for (int l = 0; l < 32; l++) {
+                        int v = (u8(d, bytes + l) >>> shift) & 15;
+                        if (q5) v |= ((u8(d, qh + l) >>> s) & 1) << 4;
+                        dst[off + 32 * s + l] = ds * v - dm;
+                    }
+                }
+            }
+            case Q6_K -> {
+                float scale = f16(d, q + 208);
+                for (int half = 0; half < 2; half++) {
+                    long ql = q + 64L * half, qh = q + 128 + 32L * half, sc = q + 192 + 8L * half;
+                    int o = off + 128 * half;
+                    for (int l = 0; l < 32; l++) {
+                        int a = u8(d, ql + l), b = u8(d, ql + 32 + l), h = u8(d, qh + l);
+                        int is = l / 16;
+                        dst[o + l] = scale * d.get(I8, sc + is) * (((a & 15) | (h & 3) << 4) - 32);
+                        dst[o + 32 + l] = scale * d.get(I8, sc + is + 2) * (((b & 15) | ((h >>> 2) & 3) << 4) - 32);
+                        dst[o + 64 + l] = scale * d.get(I8, sc + is + 4) * (((a >>> 4) | ((h >>> 4) & 3) << 4) - 32);
+                        dst[o + 96 + l] = scale * d.get(I8, sc + is + 6) * (((b >>> 4) | ((h >>> 6) & 3) << 4) - 32);
+                    }
+                }
+            }
+            default -> throw new IllegalStateException("no block decoder for " + type);
+        }
+    }
+
+    /**
+     * Q4_K / Q5_K sub-block {@code s} (0-7): its 6-bit scale (low byte of the result) and 6-bit min (second byte),
+     * from the 12 bytes at {@code p}: sub-blocks 0-3 keep scale and min in the low 6 bits of bytes s and s+4;
+     * sub-blocks 4-7 take their low 4 bits from the nibbles of byte s+4 (scale low, min high) and their top 2 bits
+     * from the top 2 bits of bytes s-4 (scale) and s (min). ggml calls this {@code get_scale_min_k4}.
+     */
+    static int scaleMinK4(MemorySegment d, long p, int s) {
+        int sc, m;
+        if (s < 4) {
+            sc = u8(d, p + s) & 63;
+            m = u8(d, p + s + 4) & 63;
+        } else {
+            int b = u8(d, p + s + 4);
+            sc = (b & 15) | (u8(d, p + s - 4) >>> 6) << 4;
+            m = (b >>> 4) | (u8(d, p + s) >>> 6) << 4;
+        }
+        return sc | m << 8;
     }
 
     /** One switch per row, then a plain loop per type (a switch per element costs ~3x). */

@@ -37,17 +37,19 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * floats: dequantizing is what bounds these steps (the 16-vector step is ~20% faster), and kernels
  * with more accumulators (2x8, 4x6) make C2 stop intrinsifying the Vector API calls.
  */
-abstract sealed class VectorMatrix implements Matrix {
+abstract sealed class VectorMatrix implements Matrix permits VectorMatrix.F32Matrix, VectorMatrix.F16Matrix,
+        VectorMatrix.BF16Matrix, VectorMatrix.Q8Matrix, VectorMatrix.Q4Matrix, QuantVectorMatrices.Q4KMatrix,
+        QuantVectorMatrices.Q5KMatrix, QuantVectorMatrices.Q6KMatrix, QuantVectorMatrices.Q4Q5Matrix, QuantVectorMatrices.Iq4NlMatrix {
     /** 512-bit where the CPU has it: 256-bit vectors cost ~25% on the decode path. */
     static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED.length() >= 16
             ? FloatVector.SPECIES_512 : FloatVector.SPECIES_PREFERRED;
     static final int L = F.length();
-    private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
+    static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
     /** {@code L} bytes / shorts: loaded then widened lane for lane to {@code L} floats. */
-    private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8));
+    static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8));
     private static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(L * 16));
-    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
-    private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED;
+    static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED;
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
 
     /** Weight columns per prefill tile: 4 rows x 1024 floats = 16 KB, half of L1. */
@@ -68,6 +70,11 @@ abstract sealed class VectorMatrix implements Matrix {
             case BF16 -> new BF16Matrix(t, pool);
             case Q8_0 -> new Q8Matrix(t, pool);
             case Q4_0 -> new Q4Matrix(t, pool);
+            case Q4_K -> new QuantVectorMatrices.Q4KMatrix(t, pool);
+            case Q5_K -> new QuantVectorMatrices.Q5KMatrix(t, pool);
+            case Q6_K -> new QuantVectorMatrices.Q6KMatrix(t, pool);
+            case Q4_1, Q5_0, Q5_1 -> new QuantVectorMatrices.Q4Q5Matrix(t, pool);
+            case IQ4_NL -> new QuantVectorMatrices.Iq4NlMatrix(t, pool);
             default -> throw new IllegalArgumentException(t.name() + ": no vector kernel for " + t.type());
         };
     }

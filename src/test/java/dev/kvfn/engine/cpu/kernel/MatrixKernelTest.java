@@ -49,16 +49,25 @@ class MatrixKernelTest {
         arena.close();
     }
 
+    /** Every type the kernels implement. */
+    static final List<GgmlType> TYPES = List.of(GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0,
+            GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.IQ4_NL, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K);
+
+    /** A column count of a few blocks that is not a power of two: 7 blocks of 32, 3 super-blocks of 256. */
+    private static int oddBlockCols(GgmlType type) {
+        return type.blockSize() == 256 ? 768 : 224;
+    }
+
     static Stream<Arguments> cases() {
         List<Arguments> list = new ArrayList<>();
-        for (GgmlType type : List.of(GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0)) {
+        for (GgmlType type : TYPES) {
             for (boolean vector : new boolean[] {true, false}) {
                 for (int batch : new int[] {1, 7, 32}) {
                     list.add(Arguments.of(type, vector, batch, 67, 256));
                     list.add(Arguments.of(type, vector, batch, 67, 2048));
                     // Column counts that are not a multiple of the vector length exercise the scalar tails.
                     if (type.blockSize() == 1) list.add(Arguments.of(type, vector, batch, 5, 1037));
-                    else list.add(Arguments.of(type, vector, batch, 5, 224)); // 7 blocks: tails of the unrolled block loops
+                    else list.add(Arguments.of(type, vector, batch, 5, oddBlockCols(type))); // tails of the unrolled block loops
                 }
             }
         }
@@ -66,19 +75,22 @@ class MatrixKernelTest {
         // limit; the block types, whose small-batch kernels differ per type, get every batch up to 17.
         // 13 rows over 3 threads leave shares with a partial 4-row block; 5 rows leave shares with no full block at all.
         int[] everySmallBatch = IntStream.rangeClosed(2, 17).toArray();
-        for (GgmlType type : List.of(GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0)) {
+        for (GgmlType type : TYPES) {
             for (boolean vector : new boolean[] {true, false}) {
                 for (int batch : type.blockSize() == 1 ? new int[] {2, 3, 4, 5, 6, 8, 9, 10, 16, 17} : everySmallBatch) {
                     list.add(Arguments.of(type, vector, batch, 67, 256));
                     list.add(Arguments.of(type, vector, batch, 13, 2048));
                     if (type.blockSize() == 1) list.add(Arguments.of(type, vector, batch, 5, 1037));
-                    else list.add(Arguments.of(type, vector, batch, 5, 224));
+                    else list.add(Arguments.of(type, vector, batch, 5, oddBlockCols(type)));
                 }
             }
         }
         // Three column tiles (VectorMatrix.KC = 1024) of the prefill path with a row count that leaves a partial 4-row tile.
         list.add(Arguments.of(GgmlType.Q8_0, true, 9, 70, 2 * 1024 + 64));
         list.add(Arguments.of(GgmlType.Q4_0, true, 66, 13, 512));
+        list.add(Arguments.of(GgmlType.Q4_K, true, 9, 70, 2 * 1024 + 256));
+        list.add(Arguments.of(GgmlType.Q6_K, true, 66, 13, 1024 + 512));
+        list.add(Arguments.of(GgmlType.IQ4_NL, true, 9, 70, 2 * 1024 + 64));
         return list.stream();
     }
 
@@ -119,7 +131,7 @@ class MatrixKernelTest {
     @ParameterizedTest(name = "{0} vector={1}")
     @MethodSource("types")
     void rowDequantizesExactly(GgmlType type, boolean vector) {
-        int rows = 7, cols = 288;
+        int rows = 7, cols = type.blockSize() == 256 ? 512 : 288;
         Random rnd = new Random(7 + type.ordinal());
         float[] weights = gaussian(rnd, rows * cols);
         byte[] bytes = Quantize.encode(weights, type);
@@ -139,11 +151,81 @@ class MatrixKernelTest {
 
     static Stream<Arguments> types() {
         List<Arguments> list = new ArrayList<>();
-        for (GgmlType type : List.of(GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0)) {
+        for (GgmlType type : TYPES) {
             list.add(Arguments.of(type, true));
             list.add(Arguments.of(type, false));
         }
         return list.stream();
+    }
+
+    /**
+     * Random bytes, not the quantizer's output: every bit pattern of the levels, scales and mins (6-bit scales and mins
+     * at 0 and 63, Q6_K scales at -128 and 127), with the f16 scales set to 0 in some blocks, tiny or large in others,
+     * negative in others. Scalar and vector kernels, rows and products, against the independent decoder.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("blockTypes")
+    void randomBlocksMatchTheLayout(GgmlType type) {
+        int rows = 9, cols = 4 * 256, blocksPerRow = cols / type.blockSize(), size = type.bytesPerBlock();
+        Random rnd = new Random(99 + type.ordinal());
+        byte[] bytes = new byte[rows * blocksPerRow * size];
+        rnd.nextBytes(bytes);
+        ByteBuffer bb = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
+        float[] halves = {0f, -0f, 1f, -0.5f, 0x1p-24f, 0x1p-14f, 3.0e-3f, -7.5e-2f, 65504f / 4096};
+        for (int blk = 0; blk < rows * blocksPerRow; blk++) {
+            int at = blk * size;
+            for (int f : f16Fields(type)) bb.putShort(at + f, Float.floatToFloat16(halves[rnd.nextInt(halves.length)]));
+            if (blk % 7 == 3) { // extreme scale bytes: all ones, then all zeros
+                for (int i = 0; i < size; i++) if (!isF16Byte(type, i)) bytes[at + i] = (byte) 0xff;
+            } else if (blk % 7 == 5) {
+                for (int i = 0; i < size; i++) if (!isF16Byte(type, i)) bytes[at + i] = 0;
+            }
+        }
+        double[] w = dequantize(bytes, type, rows * cols);
+        float[] x = gaussian(rnd, 5 * cols);
+        for (boolean vector : new boolean[] {true, false}) {
+            Matrix m = build(type, rows, cols, copyToNative(bytes), vector);
+            float[] dst = new float[cols];
+            for (int r = 0; r < rows; r++) {
+                m.row(r, dst, 0);
+                for (int c = 0; c < cols; c++) {
+                    assertEquals(w[r * cols + c], dst[c], Math.abs(w[r * cols + c]) * 1e-6, type + " vector=" + vector + " row " + r + " col " + c);
+                }
+            }
+            for (int batch : new int[] {1, 5}) {
+                float[] out = new float[batch * rows];
+                m.multiply(x, out, batch);
+                for (int b = 0; b < batch; b++) {
+                    for (int r = 0; r < rows; r++) {
+                        double ref = 0, mag = 0;
+                        for (int c = 0; c < cols; c++) {
+                            ref += w[r * cols + c] * x[b * cols + c];
+                            mag += Math.abs(w[r * cols + c] * x[b * cols + c]);
+                        }
+                        assertEquals(ref, out[b * rows + r], TOLERANCE * mag, type + " vector=" + vector + " batch " + batch + " row " + r);
+                    }
+                }
+            }
+        }
+    }
+
+    static Stream<GgmlType> blockTypes() {
+        return Stream.of(GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.IQ4_NL, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K);
+    }
+
+    /** Byte offsets of a block's f16 fields. */
+    private static int[] f16Fields(GgmlType type) {
+        return switch (type) {
+            case Q4_1, Q5_1, Q4_K, Q5_K -> new int[] {0, 2};
+            case Q5_0, IQ4_NL -> new int[] {0};
+            case Q6_K -> new int[] {208};
+            default -> throw new IllegalArgumentException(type.toString());
+        };
+    }
+
+    private static boolean isF16Byte(GgmlType type, int i) {
+        for (int f : f16Fields(type)) if (i == f || i == f + 1) return true;
+        return false;
     }
 
     @Test
@@ -226,8 +308,9 @@ class MatrixKernelTest {
         Tensor small = new Tensor("short", GgmlType.Q8_0, new long[] {32, 4}, MemorySegment.ofArray(new byte[34 * 3]));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Matrices.of(small, pool));
         assertTrue(e.getMessage().contains("short"), e.getMessage());
-        Tensor q41 = new Tensor("q41", GgmlType.Q4_1, new long[] {32, 1}, MemorySegment.ofArray(new byte[20]));
-        assertThrows(IllegalArgumentException.class, () -> Matrices.of(q41, pool));
+        Tensor q3k = new Tensor("q3k", GgmlType.Q3_K, new long[] {256, 1}, MemorySegment.ofArray(new byte[110]));
+        e = assertThrows(IllegalArgumentException.class, () -> Matrices.of(q3k, pool));
+        assertTrue(e.getMessage().contains("Q3_K is not supported (supported: F32, F16, Q4_0, Q4_1"), e.getMessage());
     }
 
     private static Matrix build(GgmlType type, int rows, int cols, MemorySegment seg, boolean vector) {
@@ -276,6 +359,69 @@ class MatrixKernelTest {
                         int packed = bytes[blk * 18 + 2 + j] & 0xff;
                         w[blk * 32 + j] = d * ((packed & 15) - 8);
                         w[blk * 32 + 16 + j] = d * ((packed >> 4) - 8);
+                    }
+                }
+            }
+            case Q4_1, Q5_1, Q5_0 -> {
+                // Q4_1: d, m, 16 bytes; Q5_1: d, m, u32 qh, 16 bytes; Q5_0: d, u32 qh, 16 bytes (levels - 16)
+                int size = type.bytesPerBlock();
+                boolean five = type != GgmlType.Q4_1, min = type != GgmlType.Q5_0;
+                for (int blk = 0; blk < n / 32; blk++) {
+                    int at = blk * size;
+                    double d = Float.float16ToFloat(bb.getShort(at));
+                    double m = min ? Float.float16ToFloat(bb.getShort(at + 2)) : 0;
+                    long qh = five ? bb.getInt(at + (min ? 4 : 2)) & 0xffffffffL : 0;
+                    int qs = at + (type == GgmlType.Q4_1 ? 4 : min ? 8 : 6);
+                    for (int i = 0; i < 32; i++) {
+                        int nibble = i < 16 ? bytes[qs + i] & 15 : (bytes[qs + i - 16] & 0xff) >> 4;
+                        int q = nibble + (int) (((qh >> i) & 1) * 16);
+                        w[blk * 32 + i] = min ? d * q + m : d * (q - 16);
+                    }
+                }
+            }
+            case IQ4_NL -> {
+                int[] levels = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+                for (int blk = 0; blk < n / 32; blk++) {
+                    double d = Float.float16ToFloat(bb.getShort(blk * 18));
+                    for (int i = 0; i < 32; i++) {
+                        int b = bytes[blk * 18 + 2 + (i & 15)] & 0xff;
+                        w[blk * 32 + i] = d * levels[i < 16 ? b & 15 : b >> 4];
+                    }
+                }
+            }
+            case Q4_K, Q5_K -> {
+                // d, dmin, 12 scale bytes, [Q5_K: 32 bytes of fifth bits], 128 nibble bytes
+                boolean five = type == GgmlType.Q5_K;
+                int size = type.bytesPerBlock();
+                for (int blk = 0; blk < n / 256; blk++) {
+                    int at = blk * size;
+                    double d = Float.float16ToFloat(bb.getShort(at)), dmin = Float.float16ToFloat(bb.getShort(at + 2));
+                    int[] sc = new int[12];
+                    for (int i = 0; i < 12; i++) sc[i] = bytes[at + 4 + i] & 0xff;
+                    for (int i = 0; i < 256; i++) {
+                        int sub = i / 32, l = i % 32;
+                        // 6-bit scale and min: sub-blocks 0-3 low bits of bytes sub and sub+4; 4-7 nibbles of byte sub+4
+                        // with the top two bits of bytes sub-4 (scale) and sub (min)
+                        int scale = sub < 4 ? sc[sub] & 63 : (sc[sub + 4] & 15) | (sc[sub - 4] >> 6) << 4;
+                        int mn = sub < 4 ? sc[sub + 4] & 63 : (sc[sub + 4] >> 4) | (sc[sub] >> 6) << 4;
+                        int qsByte = bytes[at + (five ? 48 : 16) + 32 * (sub / 2) + l] & 0xff;
+                        int q = sub % 2 == 0 ? qsByte & 15 : qsByte >> 4;
+                        if (five) q += ((bytes[at + 16 + l] >> sub) & 1) * 16;
+                        w[blk * 256 + i] = d * scale * q - dmin * mn;
+                    }
+                }
+            }
+            case Q6_K -> {
+                // ql[128], qh[64], int8 scales[16], d
+                for (int blk = 0; blk < n / 256; blk++) {
+                    int at = blk * 210;
+                    double d = Float.float16ToFloat(bb.getShort(at + 208));
+                    for (int i = 0; i < 256; i++) {
+                        int half = i / 128, quarter = (i % 128) / 32, l = i % 32;
+                        int ql = bytes[at + 64 * half + 32 * (quarter & 1) + l] & 0xff;
+                        int low = quarter < 2 ? ql & 15 : ql >> 4;
+                        int high = ((bytes[at + 128 + 32 * half + l] & 0xff) >> (2 * quarter)) & 3;
+                        w[blk * 256 + i] = d * bytes[at + 192 + i / 16] * ((low | high << 4) - 32);
                     }
                 }
             }
