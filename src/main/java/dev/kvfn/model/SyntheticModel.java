@@ -21,8 +21,11 @@ import java.util.stream.Collectors;
  * Deterministic random-weight Llama models written as GGUF, for tests, benchmarks and the server's built-in
  * default. The same (shape, type, seed) always gives a byte-identical file: every matrix row draws from its own
  * SplitMix64 stream seeded from (seed, tensor name, row), so the result does not depend on thread count or
- * chunking. Weights are uniform with standard deviation 1/sqrt(cols) so activations stay finite; norms are 1.
- * Embeddings are tied (no {@code output.weight}).
+ * chunking. Weights are uniform with standard deviation 1/sqrt(cols) so activations stay finite; a llama's norms
+ * are 1 and its embeddings are tied (no {@code output.weight}). The other {@link Arch architectures} carry what
+ * sets them apart, random enough to change the output: Qwen 2's Q/K/V biases, Qwen 3's per-head Q/K norms (and a
+ * head size apart from dim/heads), Phi-3's fused {@code attn_qkv} and gate+up {@code ffn_up} and its untied
+ * {@code output.weight}; their norm weights are drawn around 1.
  */
 public final class SyntheticModel {
     private SyntheticModel() {}
@@ -70,6 +73,30 @@ public final class SyntheticModel {
         }
     }
 
+    /** The GGUF architectures a synthetic model can be written as ({@code general.architecture}). */
+    public enum Arch {
+        LLAMA("llama"), QWEN2("qwen2"), QWEN3("qwen3"), PHI3("phi3");
+
+        private final String ggufName;
+
+        Arch(String ggufName) { this.ggufName = ggufName; }
+
+        public String ggufName() { return ggufName; }
+
+        /** Qwen 3 models set their head size apart from dim/heads: the synthetic one uses twice dim/heads. */
+        public int headSize(Shape shape) {
+            return this == QWEN3 ? 2 * shape.headSize() : shape.headSize();
+        }
+
+        public static Arch byName(String name) {
+            for (Arch a : values()) {
+                if (a.ggufName.equalsIgnoreCase(name)) return a;
+            }
+            throw new IllegalArgumentException("unknown synthetic model architecture '" + name + "'; valid: "
+                    + Arrays.stream(values()).map(Arch::ggufName).collect(Collectors.joining(", ")));
+        }
+    }
+
     /** Types the synthetic weight matrices can be stored in. */
     public static final List<GgmlType> TYPES = List.of(GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0);
 
@@ -82,18 +109,28 @@ public final class SyntheticModel {
                 + TYPES.stream().map(GgmlType::name).collect(Collectors.joining(", ")));
     }
 
-    /** Writes the model to {@code out} (via a temporary sibling that is renamed into place). */
+    /** Writes the llama model to {@code out} (via a temporary sibling that is renamed into place). */
     public static void write(Shape shape, GgmlType type, long seed, Path out) throws IOException {
+        write(Arch.LLAMA, shape, type, seed, out);
+    }
+
+    /** Writes the model of architecture {@code arch} to {@code out} (via a temporary sibling renamed into place). */
+    public static void write(Arch arch, Shape shape, GgmlType type, long seed, Path out) throws IOException {
         try (ExecutorService pool = newPool()) {
-            writer(shape, type, seed, pool).write(out);
+            writer(arch, shape, type, seed, pool).write(out);
         }
     }
 
-    /** The model's GGUF bytes (only sensible for small shapes). */
+    /** The llama model's GGUF bytes (only sensible for small shapes). */
     public static byte[] toBytes(Shape shape, GgmlType type, long seed) {
+        return toBytes(Arch.LLAMA, shape, type, seed);
+    }
+
+    /** The model's GGUF bytes (only sensible for small shapes). */
+    public static byte[] toBytes(Arch arch, Shape shape, GgmlType type, long seed) {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         try (ExecutorService pool = newPool()) {
-            writer(shape, type, seed, pool).write(bytes);
+            writer(arch, shape, type, seed, pool).write(bytes);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
@@ -121,6 +158,11 @@ public final class SyntheticModel {
         return tinyFile;
     }
 
+    /** "kvfn-synthetic-qwen2-tiny-Q8_0": the architecture is named unless it is llama */
+    public static String modelName(Arch arch, Shape shape, GgmlType type) {
+        return arch == Arch.LLAMA ? modelName(shape, type) : "kvfn-synthetic-" + arch.ggufName() + "-" + shape.name() + "-" + type;
+    }
+
     /** "kvfn-synthetic-llama-1b-Q8_0" */
     public static String modelName(Shape shape, GgmlType type) {
         return "kvfn-synthetic-" + shape.name() + "-" + type;
@@ -140,27 +182,36 @@ public final class SyntheticModel {
 
     /** The writer with all metadata and tensors declared; tensor bytes are generated on {@code pool} while writing. */
     static GgufWriter writer(Shape shape, GgmlType type, long seed, ExecutorService pool) {
+        return writer(Arch.LLAMA, shape, type, seed, pool);
+    }
+
+    static GgufWriter writer(Arch arch, Shape shape, GgmlType type, long seed, ExecutorService pool) {
         int fileType = fileType(type);
         if (shape.dim() % type.blockSize() != 0 || shape.ffn() % type.blockSize() != 0) {
             throw new IllegalArgumentException("shape " + shape.name() + ": dim " + shape.dim() + " and ffn " + shape.ffn()
                     + " must be multiples of the " + type + " block size " + type.blockSize());
         }
+        String a = arch.ggufName() + ".";
+        int headSize = arch.headSize(shape);
         GgufWriter w = new GgufWriter()
-                .putString("general.architecture", "llama")
-                .putString("general.name", modelName(shape, type))
+                .putString("general.architecture", arch.ggufName())
+                .putString("general.name", modelName(arch, shape, type))
                 .putUInt32("general.alignment", GgufFile.DEFAULT_ALIGNMENT)
                 .putUInt32("general.file_type", fileType)
                 .putUInt32("general.quantization_version", 2)
-                .putUInt32("llama.vocab_size", shape.vocab())
-                .putUInt32("llama.context_length", shape.context())
-                .putUInt32("llama.embedding_length", shape.dim())
-                .putUInt32("llama.block_count", shape.layers())
-                .putUInt32("llama.feed_forward_length", shape.ffn())
-                .putUInt32("llama.attention.head_count", shape.heads())
-                .putUInt32("llama.attention.head_count_kv", shape.kvHeads())
-                .putFloat32("llama.rope.freq_base", shape.ropeTheta())
-                .putUInt32("llama.rope.dimension_count", shape.headSize())
-                .putFloat32("llama.attention.layer_norm_rms_epsilon", shape.rmsEps());
+                .putUInt32(a + "vocab_size", shape.vocab())
+                .putUInt32(a + "context_length", shape.context())
+                .putUInt32(a + "embedding_length", shape.dim())
+                .putUInt32(a + "block_count", shape.layers())
+                .putUInt32(a + "feed_forward_length", shape.ffn())
+                .putUInt32(a + "attention.head_count", shape.heads())
+                .putUInt32(a + "attention.head_count_kv", shape.kvHeads())
+                .putFloat32(a + "rope.freq_base", shape.ropeTheta())
+                .putUInt32(a + "rope.dimension_count", headSize)
+                .putFloat32(a + "attention.layer_norm_rms_epsilon", shape.rmsEps());
+        if (arch == Arch.QWEN3) {
+            w.putUInt32(a + "attention.key_length", headSize).putUInt32(a + "attention.value_length", headSize);
+        }
 
         SyntheticVocabulary vocab = SyntheticVocabulary.of(shape.vocab());
         w.putString("tokenizer.ggml.model", "llama")
@@ -174,22 +225,62 @@ public final class SyntheticModel {
                 .putBool("tokenizer.ggml.add_bos_token", true)
                 .putBool("tokenizer.ggml.add_eos_token", false);
 
-        int dim = shape.dim(), kvDim = shape.kvDim(), ffn = shape.ffn();
+        int dim = shape.dim(), ffn = shape.ffn();
+        int qDim = shape.heads() * headSize, kvDim = shape.kvHeads() * headSize;
+        if (qDim % type.blockSize() != 0) {
+            throw new IllegalArgumentException("shape " + shape.name() + ": the " + arch.ggufName() + " attention width " + qDim
+                    + " must be a multiple of the " + type + " block size " + type.blockSize());
+        }
         matrix(w, "token_embd.weight", shape.vocab(), dim, type, seed, pool);
-        ones(w, "output_norm.weight", dim);
+        norm(w, arch, "output_norm.weight", dim, seed);
+        if (arch == Arch.PHI3) matrix(w, "output.weight", shape.vocab(), dim, type, seed, pool);
         for (int l = 0; l < shape.layers(); l++) {
             String p = "blk." + l + ".";
-            ones(w, p + "attn_norm.weight", dim);
-            matrix(w, p + "attn_q.weight", dim, dim, type, seed, pool);
-            matrix(w, p + "attn_k.weight", kvDim, dim, type, seed, pool);
-            matrix(w, p + "attn_v.weight", kvDim, dim, type, seed, pool);
-            matrix(w, p + "attn_output.weight", dim, dim, type, seed, pool);
-            ones(w, p + "ffn_norm.weight", dim);
-            matrix(w, p + "ffn_gate.weight", ffn, dim, type, seed, pool);
-            matrix(w, p + "ffn_up.weight", ffn, dim, type, seed, pool);
+            norm(w, arch, p + "attn_norm.weight", dim, seed);
+            if (arch == Arch.PHI3) {
+                matrix(w, p + "attn_qkv.weight", qDim + 2 * kvDim, dim, type, seed, pool);
+            } else {
+                matrix(w, p + "attn_q.weight", qDim, dim, type, seed, pool);
+                matrix(w, p + "attn_k.weight", kvDim, dim, type, seed, pool);
+                matrix(w, p + "attn_v.weight", kvDim, dim, type, seed, pool);
+            }
+            if (arch == Arch.QWEN2) {
+                bias(w, p + "attn_q.bias", qDim, seed);
+                bias(w, p + "attn_k.bias", kvDim, seed);
+                bias(w, p + "attn_v.bias", kvDim, seed);
+            }
+            if (arch == Arch.QWEN3) {
+                norm(w, arch, p + "attn_q_norm.weight", headSize, seed);
+                norm(w, arch, p + "attn_k_norm.weight", headSize, seed);
+            }
+            matrix(w, p + "attn_output.weight", dim, qDim, type, seed, pool);
+            norm(w, arch, p + "ffn_norm.weight", dim, seed);
+            if (arch == Arch.PHI3) {
+                matrix(w, p + "ffn_up.weight", 2 * ffn, dim, type, seed, pool); // gate rows, then up rows
+            } else {
+                matrix(w, p + "ffn_gate.weight", ffn, dim, type, seed, pool);
+                matrix(w, p + "ffn_up.weight", ffn, dim, type, seed, pool);
+            }
             matrix(w, p + "ffn_down.weight", dim, ffn, type, seed, pool);
         }
         return w;
+    }
+
+    /** A norm weight: 1 for llama (as before architectures were added), else uniform in [0.5, 1.5). */
+    private static void norm(GgufWriter w, Arch arch, String name, int n, long seed) {
+        if (arch == Arch.LLAMA) {
+            ones(w, name, n);
+            return;
+        }
+        float[] v = randomRows(mix(seed ^ mix(fnv1a(name))), 0, 1, n, 0.5f);
+        for (int i = 0; i < n; i++) v[i] += 1f;
+        w.addTensor(name, GgmlType.F32, new long[] {n}, Quantize.encode(v, GgmlType.F32));
+    }
+
+    /** A bias vector, uniform in [-0.5, 0.5): about half the spread of the projection it is added to. */
+    private static void bias(GgufWriter w, String name, int n, long seed) {
+        float[] v = randomRows(mix(seed ^ mix(fnv1a(name))), 0, 1, n, 0.5f);
+        w.addTensor(name, GgmlType.F32, new long[] {n}, Quantize.encode(v, GgmlType.F32));
     }
 
     private static void ones(GgufWriter w, String name, int n) {
