@@ -158,9 +158,17 @@ public final class SyntheticModel {
         return tinyFile;
     }
 
-    /** "kvfn-synthetic-qwen2-tiny-Q8_0": the architecture is named unless it is llama */
+    /**
+     * "kvfn-synthetic-qwen2-tiny-Q8_0": the architecture is named unless it is llama. Phi-3 is "phi": llama.cpp
+     * applies Phi-3 vocabulary fix-ups to any model whose {@code general.name} contains "phi3" or "phi-3", and
+     * those need Phi-3's special tokens, which the synthetic vocabulary does not have.
+     */
     public static String modelName(Arch arch, Shape shape, GgmlType type) {
-        return arch == Arch.LLAMA ? modelName(shape, type) : "kvfn-synthetic-" + arch.ggufName() + "-" + shape.name() + "-" + type;
+        return switch (arch) {
+            case LLAMA -> modelName(shape, type);
+            case PHI3 -> "kvfn-synthetic-phi-" + shape.name() + "-" + type;
+            default -> "kvfn-synthetic-" + arch.ggufName() + "-" + shape.name() + "-" + type;
+        };
     }
 
     /** "kvfn-synthetic-llama-1b-Q8_0" */
