@@ -86,7 +86,16 @@ class LlamaCppParityTest {
             ParityCase.llama(GgmlType.BF16, PARITY, BF16_ACTIVATIONS),
             ParityCase.llama(GgmlType.Q8_0, PARITY, Q8_ACTIVATIONS),
             ParityCase.llama(GgmlType.Q4_0, PARITY, Q8_ACTIVATIONS),
-            ParityCase.sharedModel("llama", "stories260K.gguf", F32_ACTIVATIONS));
+            ParityCase.sharedModel("llama", "stories260K.gguf", F32_ACTIVATIONS),
+            // architectures (ArchitecturesTest proves each difference from llama on the same weights)
+            ParityCase.synthetic("qwen2", GgmlType.F32, PARITY, F32_ACTIVATIONS, ArchitectureParityModels::qwen2),
+            ParityCase.synthetic("qwen2", GgmlType.Q8_0, PARITY, Q8_ACTIVATIONS, ArchitectureParityModels::qwen2),
+            ParityCase.synthetic("qwen3", GgmlType.F32, PARITY, F32_ACTIVATIONS, ArchitectureParityModels::qwen3),
+            ParityCase.synthetic("qwen3", GgmlType.Q8_0, PARITY, Q8_ACTIVATIONS, ArchitectureParityModels::qwen3),
+            ParityCase.synthetic("phi3", GgmlType.F32, PARITY, F32_ACTIVATIONS, ArchitectureParityModels::phi3),
+            ParityCase.synthetic("phi3", GgmlType.Q8_0, PARITY, Q8_ACTIVATIONS, ArchitectureParityModels::phi3),
+            ParityCase.synthetic("phi3-longrope", GgmlType.F32, PARITY, F32_ACTIVATIONS, ArchitectureParityModels::phi3LongRope),
+            ParityCase.synthetic("mistral-swa", GgmlType.F32, PARITY, F32_ACTIVATIONS, ArchitectureParityModels::mistralSlidingWindow));
 
     /** Greedy steps per prompt (all prompts fit stories260K's 128 positions). */
     static final int STEPS = 24;
