@@ -29,6 +29,7 @@ public class KvfnMain implements QuarkusApplication {
                                  [--min-p P] [--seed S] [--stop STR]...
                                              complete TEXT with the configured model (KVFN_MODEL_PATH) and print it
                    kvfn synth --shape tiny|llama-135m|llama-1b --type TYPE --out FILE.gguf [--seed S]
+                              [--arch llama|qwen2|qwen3|phi3]
                                              write a synthetic model with deterministic random weights; TYPE one of
                                              F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 IQ4_NL Q4_K Q5_K Q6_K, or the
                                              mixtures Q4_K_M Q5_K_M (Q6_K output, attn_v, ffn_down as llama.cpp);
@@ -94,25 +95,28 @@ public class KvfnMain implements QuarkusApplication {
 
     static int synth(String[] args, PrintStream out, PrintStream err) {
         try {
-            CommandLine cl = CommandLine.parse(args, 1, Set.of("shape", "type", "out", "seed"));
+            CommandLine cl = CommandLine.parse(args, 1, Set.of("shape", "type", "out", "seed", "arch"));
             String shape = cl.string("shape");
             String type = cl.string("type");
             String file = cl.string("out");
             if (shape == null || type == null || file == null) {
                 throw new CommandLine.UsageException("--shape, --type and --out are required");
             }
-            WeightTypes ggmlType;
+            WeightTypes weightTypes;
             SyntheticModel.Shape s;
+            SyntheticModel.Arch arch;
             try {
-                ggmlType = WeightTypes.byName(type);
+                weightTypes = WeightTypes.byName(type);
                 s = SyntheticModel.Shape.byName(shape);
+                String archName = cl.string("arch");
+                arch = archName == null ? SyntheticModel.Arch.LLAMA : SyntheticModel.Arch.byName(archName);
             } catch (IllegalArgumentException e) {
                 throw new CommandLine.UsageException(e.getMessage());
             }
             Long seed = cl.longValue("seed");
             long t0 = System.nanoTime();
-            SyntheticModel.write(s, ggmlType, seed == null ? 1L : seed, Path.of(file));
-            out.printf("wrote %s (%s %s) in %.1f s%n", file, shape, ggmlType, (System.nanoTime() - t0) / 1e9);
+            SyntheticModel.write(arch, s, weightTypes, seed == null ? 1L : seed, Path.of(file));
+            out.printf("wrote %s (%s %s %s) in %.1f s%n", file, arch.ggufName(), shape, weightTypes, (System.nanoTime() - t0) / 1e9);
             return 0;
         } catch (CommandLine.UsageException e) {
             err.println("kvfn synth: " + e.getMessage() + "\n" + USAGE);

@@ -51,6 +51,22 @@ public record ModelFingerprint(byte[] digest) {
         return of(gguf.path(), gguf.dataOffset());
     }
 
+    /**
+     * This fingerprint for the same file run differently ({@code what} names how, e.g. a RoPE factor set the
+     * context picks): a different digest, so K/V computed one way never serves the other.
+     */
+    public ModelFingerprint variant(String what) {
+        try {
+            MessageDigest sha = MessageDigest.getInstance("SHA-256");
+            sha.update(DOMAIN);
+            sha.update(digest);
+            sha.update(what.getBytes(StandardCharsets.UTF_8));
+            return new ModelFingerprint(sha.digest());
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is missing from this JVM", e);
+        }
+    }
+
     /** A llama2.c checkpoint's fingerprint: its first MiB (header and the start of the weights), then the samples. */
     public static ModelFingerprint ofCheckpoint(Path checkpoint) {
         return of(checkpoint, 1 << 20);

@@ -21,8 +21,11 @@ import java.util.stream.Collectors;
  * Deterministic random-weight Llama models written as GGUF, for tests, benchmarks and the server's built-in
  * default. The same (shape, type, seed) always gives a byte-identical file: every matrix row draws from its own
  * SplitMix64 stream seeded from (seed, tensor name, row), so the result does not depend on thread count or
- * chunking. Weights are uniform with standard deviation 1/sqrt(cols) so activations stay finite; norms are 1.
- * Embeddings are tied (no {@code output.weight}).
+ * chunking. Weights are uniform with standard deviation 1/sqrt(cols) so activations stay finite; a llama's norms
+ * are 1 and its embeddings are tied (no {@code output.weight}). The other {@link Arch architectures} carry what
+ * sets them apart, random enough to change the output: Qwen 2's Q/K/V biases, Qwen 3's per-head Q/K norms (and a
+ * head size apart from dim/heads), Phi-3's fused {@code attn_qkv} and gate+up {@code ffn_up} and its untied
+ * {@code output.weight}; their norm weights are drawn around 1.
  */
 public final class SyntheticModel {
     private SyntheticModel() {}
@@ -70,6 +73,30 @@ public final class SyntheticModel {
         }
     }
 
+    /** The GGUF architectures a synthetic model can be written as ({@code general.architecture}). */
+    public enum Arch {
+        LLAMA("llama"), QWEN2("qwen2"), QWEN3("qwen3"), PHI3("phi3");
+
+        private final String ggufName;
+
+        Arch(String ggufName) { this.ggufName = ggufName; }
+
+        public String ggufName() { return ggufName; }
+
+        /** Qwen 3 models set their head size apart from dim/heads: the synthetic one uses twice dim/heads. */
+        public int headSize(Shape shape) {
+            return this == QWEN3 ? 2 * shape.headSize() : shape.headSize();
+        }
+
+        public static Arch byName(String name) {
+            for (Arch a : values()) {
+                if (a.ggufName.equalsIgnoreCase(name)) return a;
+            }
+            throw new IllegalArgumentException("unknown synthetic model architecture '" + name + "'; valid: "
+                    + Arrays.stream(values()).map(Arch::ggufName).collect(Collectors.joining(", ")));
+        }
+    }
+
     /** Types the synthetic weight matrices can be stored in (all of them in one; mixtures: {@link WeightTypes}). */
     public static final List<GgmlType> TYPES = WeightTypes.SINGLE_TYPES;
 
@@ -82,28 +109,48 @@ public final class SyntheticModel {
                 + TYPES.stream().map(GgmlType::name).collect(Collectors.joining(", ")));
     }
 
-    /** Writes the model to {@code out} (via a temporary sibling that is renamed into place). */
+    /** Writes the llama model to {@code out} (via a temporary sibling that is renamed into place). */
     public static void write(Shape shape, GgmlType type, long seed, Path out) throws IOException {
-        write(shape, WeightTypes.uniform(type), seed, out);
+        write(Arch.LLAMA, shape, WeightTypes.uniform(type), seed, out);
     }
 
-    /** Writes the model with each matrix in the type {@code types} gives it (e.g. {@link WeightTypes#Q4_K_M}). */
+    /** Writes the llama model with each matrix in the type {@code types} gives it (e.g. {@link WeightTypes#Q4_K_M}). */
     public static void write(Shape shape, WeightTypes types, long seed, Path out) throws IOException {
+        write(Arch.LLAMA, shape, types, seed, out);
+    }
+
+    /** Writes the model of architecture {@code arch} to {@code out} (via a temporary sibling renamed into place). */
+    public static void write(Arch arch, Shape shape, GgmlType type, long seed, Path out) throws IOException {
+        write(arch, shape, WeightTypes.uniform(type), seed, out);
+    }
+
+    /** Writes the model of architecture {@code arch}, each matrix in the type {@code types} gives it. */
+    public static void write(Arch arch, Shape shape, WeightTypes types, long seed, Path out) throws IOException {
         try (ExecutorService pool = newPool()) {
-            writer(shape, types, seed, pool).write(out);
+            writer(arch, shape, types, seed, pool).write(out);
         }
     }
 
-    /** The model's GGUF bytes (only sensible for small shapes). */
+    /** The llama model's GGUF bytes (only sensible for small shapes). */
     public static byte[] toBytes(Shape shape, GgmlType type, long seed) {
-        return toBytes(shape, WeightTypes.uniform(type), seed);
+        return toBytes(Arch.LLAMA, shape, WeightTypes.uniform(type), seed);
+    }
+
+    /** The llama model's GGUF bytes with each matrix in the type {@code types} gives it. */
+    public static byte[] toBytes(Shape shape, WeightTypes types, long seed) {
+        return toBytes(Arch.LLAMA, shape, types, seed);
+    }
+
+    /** The model's GGUF bytes (only sensible for small shapes). */
+    public static byte[] toBytes(Arch arch, Shape shape, GgmlType type, long seed) {
+        return toBytes(arch, shape, WeightTypes.uniform(type), seed);
     }
 
     /** The model's GGUF bytes with each matrix in the type {@code types} gives it. */
-    public static byte[] toBytes(Shape shape, WeightTypes types, long seed) {
+    public static byte[] toBytes(Arch arch, Shape shape, WeightTypes types, long seed) {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         try (ExecutorService pool = newPool()) {
-            writer(shape, types, seed, pool).write(bytes);
+            writer(arch, shape, types, seed, pool).write(bytes);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
@@ -131,6 +178,24 @@ public final class SyntheticModel {
         return tinyFile;
     }
 
+    /**
+     * "kvfn-synthetic-qwen2-tiny-Q8_0": the architecture is named unless it is llama. Phi-3 is "phi": llama.cpp
+     * applies Phi-3 vocabulary fix-ups to any model whose {@code general.name} contains "phi3" or "phi-3", and
+     * those need Phi-3's special tokens, which the synthetic vocabulary does not have.
+     */
+    public static String modelName(Arch arch, Shape shape, GgmlType type) {
+        return modelName(arch, shape, WeightTypes.uniform(type));
+    }
+
+    /** As {@link #modelName(Arch, Shape, GgmlType)}, with the mixture's name (e.g. "Q4_K_M"). */
+    public static String modelName(Arch arch, Shape shape, WeightTypes types) {
+        return switch (arch) {
+            case LLAMA -> modelName(shape, types);
+            case PHI3 -> "kvfn-synthetic-phi-" + shape.name() + "-" + types.name();
+            default -> "kvfn-synthetic-" + arch.ggufName() + "-" + shape.name() + "-" + types.name();
+        };
+    }
+
     /** "kvfn-synthetic-llama-1b-Q8_0" */
     public static String modelName(Shape shape, GgmlType type) {
         return "kvfn-synthetic-" + shape.name() + "-" + type;
@@ -147,26 +212,35 @@ public final class SyntheticModel {
     }
 
     /** The writer with all metadata and tensors declared; tensor bytes are generated on {@code pool} while writing. */
-    static GgufWriter writer(Shape shape, WeightTypes types, long seed, ExecutorService pool) {
+    static GgufWriter writer(Shape shape, GgmlType type, long seed, ExecutorService pool) {
+        return writer(Arch.LLAMA, shape, WeightTypes.uniform(type), seed, pool);
+    }
+
+    static GgufWriter writer(Arch arch, Shape shape, WeightTypes types, long seed, ExecutorService pool) {
         int fileType = types.fileType();
-        // each matrix's type by name and row length (K-quants fall back per matrix); embeddings are tied
-        WeightTypes.PerTensor type = types.perTensor(shape.layers(), true);
+        // each matrix's type by name and row length (K-quants fall back per matrix); Phi-3's output is untied
+        WeightTypes.PerTensor type = types.perTensor(shape.layers(), arch != Arch.PHI3);
+        String a = arch.ggufName() + ".";
+        int headSize = arch.headSize(shape);
         GgufWriter w = new GgufWriter()
-                .putString("general.architecture", "llama")
-                .putString("general.name", modelName(shape, types))
+                .putString("general.architecture", arch.ggufName())
+                .putString("general.name", modelName(arch, shape, types))
                 .putUInt32("general.alignment", GgufFile.DEFAULT_ALIGNMENT)
                 .putUInt32("general.file_type", fileType)
                 .putUInt32("general.quantization_version", 2)
-                .putUInt32("llama.vocab_size", shape.vocab())
-                .putUInt32("llama.context_length", shape.context())
-                .putUInt32("llama.embedding_length", shape.dim())
-                .putUInt32("llama.block_count", shape.layers())
-                .putUInt32("llama.feed_forward_length", shape.ffn())
-                .putUInt32("llama.attention.head_count", shape.heads())
-                .putUInt32("llama.attention.head_count_kv", shape.kvHeads())
-                .putFloat32("llama.rope.freq_base", shape.ropeTheta())
-                .putUInt32("llama.rope.dimension_count", shape.headSize())
-                .putFloat32("llama.attention.layer_norm_rms_epsilon", shape.rmsEps());
+                .putUInt32(a + "vocab_size", shape.vocab())
+                .putUInt32(a + "context_length", shape.context())
+                .putUInt32(a + "embedding_length", shape.dim())
+                .putUInt32(a + "block_count", shape.layers())
+                .putUInt32(a + "feed_forward_length", shape.ffn())
+                .putUInt32(a + "attention.head_count", shape.heads())
+                .putUInt32(a + "attention.head_count_kv", shape.kvHeads())
+                .putFloat32(a + "rope.freq_base", shape.ropeTheta())
+                .putUInt32(a + "rope.dimension_count", headSize)
+                .putFloat32(a + "attention.layer_norm_rms_epsilon", shape.rmsEps());
+        if (arch == Arch.QWEN3) {
+            w.putUInt32(a + "attention.key_length", headSize).putUInt32(a + "attention.value_length", headSize);
+        }
 
         SyntheticVocabulary vocab = SyntheticVocabulary.of(shape.vocab());
         w.putString("tokenizer.ggml.model", "llama")
@@ -180,22 +254,58 @@ public final class SyntheticModel {
                 .putBool("tokenizer.ggml.add_bos_token", true)
                 .putBool("tokenizer.ggml.add_eos_token", false);
 
-        int dim = shape.dim(), kvDim = shape.kvDim(), ffn = shape.ffn();
+        int dim = shape.dim(), ffn = shape.ffn();
+        int qDim = shape.heads() * headSize, kvDim = shape.kvHeads() * headSize;
         matrix(w, "token_embd.weight", shape.vocab(), dim, type, seed, pool);
-        ones(w, "output_norm.weight", dim);
+        norm(w, arch, "output_norm.weight", dim, seed);
+        if (arch == Arch.PHI3) matrix(w, "output.weight", shape.vocab(), dim, type, seed, pool);
         for (int l = 0; l < shape.layers(); l++) {
             String p = "blk." + l + ".";
-            ones(w, p + "attn_norm.weight", dim);
-            matrix(w, p + "attn_q.weight", dim, dim, type, seed, pool);
-            matrix(w, p + "attn_k.weight", kvDim, dim, type, seed, pool);
-            matrix(w, p + "attn_v.weight", kvDim, dim, type, seed, pool);
-            matrix(w, p + "attn_output.weight", dim, dim, type, seed, pool);
-            ones(w, p + "ffn_norm.weight", dim);
-            matrix(w, p + "ffn_gate.weight", ffn, dim, type, seed, pool);
-            matrix(w, p + "ffn_up.weight", ffn, dim, type, seed, pool);
+            norm(w, arch, p + "attn_norm.weight", dim, seed);
+            if (arch == Arch.PHI3) {
+                matrix(w, p + "attn_qkv.weight", qDim + 2 * kvDim, dim, type, seed, pool);
+            } else {
+                matrix(w, p + "attn_q.weight", qDim, dim, type, seed, pool);
+                matrix(w, p + "attn_k.weight", kvDim, dim, type, seed, pool);
+                matrix(w, p + "attn_v.weight", kvDim, dim, type, seed, pool);
+            }
+            if (arch == Arch.QWEN2) {
+                bias(w, p + "attn_q.bias", qDim, seed);
+                bias(w, p + "attn_k.bias", kvDim, seed);
+                bias(w, p + "attn_v.bias", kvDim, seed);
+            }
+            if (arch == Arch.QWEN3) {
+                norm(w, arch, p + "attn_q_norm.weight", headSize, seed);
+                norm(w, arch, p + "attn_k_norm.weight", headSize, seed);
+            }
+            matrix(w, p + "attn_output.weight", dim, qDim, type, seed, pool);
+            norm(w, arch, p + "ffn_norm.weight", dim, seed);
+            if (arch == Arch.PHI3) {
+                matrix(w, p + "ffn_up.weight", 2 * ffn, dim, type, seed, pool); // gate rows, then up rows
+            } else {
+                matrix(w, p + "ffn_gate.weight", ffn, dim, type, seed, pool);
+                matrix(w, p + "ffn_up.weight", ffn, dim, type, seed, pool);
+            }
             matrix(w, p + "ffn_down.weight", dim, ffn, type, seed, pool);
         }
         return w;
+    }
+
+    /** A norm weight: 1 for llama (as before architectures were added), else uniform in [0.5, 1.5). */
+    private static void norm(GgufWriter w, Arch arch, String name, int n, long seed) {
+        if (arch == Arch.LLAMA) {
+            ones(w, name, n);
+            return;
+        }
+        float[] v = randomRows(mix(seed ^ mix(fnv1a(name))), 0, 1, n, 0.5f);
+        for (int i = 0; i < n; i++) v[i] += 1f;
+        w.addTensor(name, GgmlType.F32, new long[] {n}, Quantize.encode(v, GgmlType.F32));
+    }
+
+    /** A bias vector, uniform in [-0.5, 0.5): about half the spread of the projection it is added to. */
+    private static void bias(GgufWriter w, String name, int n, long seed) {
+        float[] v = randomRows(mix(seed ^ mix(fnv1a(name))), 0, 1, n, 0.5f);
+        w.addTensor(name, GgmlType.F32, new long[] {n}, Quantize.encode(v, GgmlType.F32));
     }
 
     private static void ones(GgufWriter w, String name, int n) {

@@ -69,9 +69,14 @@ public record CpuModel(ModelInfo info, Tokenizer tokenizer, LlamaConfig config, 
         LlamaConfig config = LlamaConfig.fromGguf(gguf).withContextLength(contextLimit);
         LlamaWeights weights = LlamaWeights.load(config, gguf.tensors(), gguf.path(), workers);
         String name = gguf.string("general.name", String.valueOf(gguf.path().getFileName()));
-        var info = new ModelInfo(name, source, "llama", config.contextLength(), config.vocab(),
+        var info = new ModelInfo(name, source, config.architecture().ggufName(), config.contextLength(), config.vocab(),
                 gguf.string("tokenizer.chat_template", null));
-        return new CpuModel(info, tokenizer, config, weights, gguf, ModelFingerprint.of(gguf), fileSize(gguf.path()));
+        ModelFingerprint fingerprint = ModelFingerprint.of(gguf);
+        // Which of Phi-3's RoPE factor sets runs depends on the context limit, not on the file: K bytes differ.
+        if (config.longRopeFactors() && gguf.tensors().containsKey("rope_factors_long.weight")) {
+            fingerprint = fingerprint.variant("rope_factors_long");
+        }
+        return new CpuModel(info, tokenizer, config, weights, gguf, fingerprint, fileSize(gguf.path()));
     }
 
     private static long fileSize(Path p) {

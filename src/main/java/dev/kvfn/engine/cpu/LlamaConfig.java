@@ -7,12 +7,20 @@ import dev.kvfn.model.ModelFormatException;
 /**
  * The hyper-parameters of a Llama-family model, read from GGUF metadata or a llama2.c header.
  *
- * @param ropeDim     leading dimensions of each head that RoPE rotates (the rest pass through)
- * @param ropeScaling null when positions are used as they are
- * @param tiedOutput  the classifier is the token embedding (no {@code output.weight})
+ * @param architecture    which GGUF architecture this is: what tensors a block has (see {@link Architecture})
+ * @param headSize        dimensions per attention head; {@code dim / heads} unless the GGUF says otherwise
+ *                        ({@code <arch>.attention.key_length}, e.g. Qwen 3)
+ * @param ropeDim         leading dimensions of each head that RoPE rotates (the rest pass through)
+ * @param ropeScaling     null when positions are used as they are
+ * @param ropeAttnFactor  multiplies every RoPE cos and sin ({@code <arch>.rope.scaling.attn_factor}, llama.cpp's
+ *                        {@code attn_factor}); 1 for most models
+ * @param ropeOriginalContext the context the model was pre-trained with; a longer context selects
+ *                        {@code rope_factors_long} over {@code rope_factors_short} (Phi-3 long-rope models)
+ * @param tiedOutput      the classifier is the token embedding (no {@code output.weight})
  */
-public record LlamaConfig(int dim, int hiddenDim, int layers, int heads, int kvHeads, int vocab, int contextLength,
-                          float rmsEps, float ropeTheta, int ropeDim, RopeStyle ropeStyle, RopeScaling ropeScaling,
+public record LlamaConfig(Architecture architecture, int dim, int hiddenDim, int layers, int heads, int kvHeads,
+                          int headSize, int vocab, int contextLength, float rmsEps, float ropeTheta, int ropeDim,
+                          RopeStyle ropeStyle, RopeScaling ropeScaling, float ropeAttnFactor, int ropeOriginalContext,
                           boolean tiedOutput) {
 
     /** Which dimensions RoPE pairs up. */
@@ -44,30 +52,51 @@ public record LlamaConfig(int dim, int hiddenDim, int layers, int heads, int kvH
     }
 
     public LlamaConfig {
+        if (architecture == null) throw new IllegalArgumentException("architecture must not be null");
         require(dim > 0 && hiddenDim > 0 && layers > 0 && vocab > 0 && contextLength > 0,
                 "dimensions must be positive: dim " + dim + ", hidden " + hiddenDim + ", layers " + layers
                         + ", vocab " + vocab + ", context " + contextLength);
-        require(heads > 0 && dim % heads == 0, "heads " + heads + " must divide dim " + dim);
+        require(heads > 0 && headSize > 0, "heads " + heads + " and head size " + headSize + " must be positive");
         require(kvHeads > 0 && heads % kvHeads == 0, "kv heads " + kvHeads + " must divide heads " + heads);
-        require(ropeDim > 0 && ropeDim % 2 == 0 && ropeDim <= dim / heads,
-                "rope dimension " + ropeDim + " must be even and at most the head size " + dim / heads);
+        require(ropeDim > 0 && ropeDim % 2 == 0 && ropeDim <= headSize,
+                "rope dimension " + ropeDim + " must be even and at most the head size " + headSize);
         require(rmsEps > 0 && ropeTheta > 0, "rms eps " + rmsEps + " and rope theta " + ropeTheta + " must be > 0");
+        require(ropeAttnFactor > 0 && Float.isFinite(ropeAttnFactor), "rope attn factor " + ropeAttnFactor + " must be > 0");
+        require(ropeOriginalContext > 0, "rope original context " + ropeOriginalContext + " must be > 0");
         if (ropeStyle == null) throw new IllegalArgumentException("rope style must not be null");
+    }
+
+    /** A plain Llama: head size {@code dim / heads}, no RoPE attention factor, trained at {@code contextLength}. */
+    public LlamaConfig(int dim, int hiddenDim, int layers, int heads, int kvHeads, int vocab, int contextLength,
+                       float rmsEps, float ropeTheta, int ropeDim, RopeStyle ropeStyle, RopeScaling ropeScaling,
+                       boolean tiedOutput) {
+        this(Architecture.LLAMA, dim, hiddenDim, layers, heads, kvHeads, headSizeOf(dim, heads), vocab, contextLength,
+                rmsEps, ropeTheta, ropeDim, ropeStyle, ropeScaling, 1f, contextLength, tiedOutput);
+    }
+
+    private static int headSizeOf(int dim, int heads) {
+        require(heads > 0 && dim % heads == 0, "heads " + heads + " must divide dim " + dim);
+        return dim / heads;
     }
 
     private static void require(boolean ok, String message) {
         if (!ok) throw new IllegalArgumentException("invalid Llama config: " + message);
     }
 
-    public int headSize() { return dim / heads; }
+    /** Width of all query heads together (the input of {@code attn_output}); {@code dim} unless the head size is set apart. */
+    public int qDim() { return heads * headSize; }
 
-    public int kvDim() { return kvHeads * headSize(); }
+    public int kvDim() { return kvHeads * headSize; }
+
+    /** Phi-3 long-rope models: whether this context needs {@code rope_factors_long} (as llama.cpp decides per context). */
+    public boolean longRopeFactors() { return contextLength > ropeOriginalContext; }
 
     /** The same model with a shorter context (to bound KV memory); never longer than trained. */
     public LlamaConfig withContextLength(int limit) {
         if (limit < 1) throw new IllegalArgumentException("context limit must be >= 1, got " + limit);
-        return new LlamaConfig(dim, hiddenDim, layers, heads, kvHeads, vocab, Math.min(limit, contextLength), rmsEps,
-                ropeTheta, ropeDim, ropeStyle, ropeScaling, tiedOutput);
+        return new LlamaConfig(architecture, dim, hiddenDim, layers, heads, kvHeads, headSize, vocab,
+                Math.min(limit, contextLength), rmsEps, ropeTheta, ropeDim, ropeStyle, ropeScaling, ropeAttnFactor,
+                ropeOriginalContext, tiedOutput);
     }
 
     /** llama2.c checkpoints: no metadata beyond the header, so run.c's constants apply. */
@@ -76,37 +105,60 @@ public record LlamaConfig(int dim, int hiddenDim, int layers, int heads, int kvH
                 1e-5f, 10000f, h.headSize(), RopeStyle.NORMAL, null, h.sharedClassifier());
     }
 
+    /**
+     * The config of a GGUF of any {@link Architecture}, read from its {@code <arch>.*} keys with llama.cpp's
+     * defaults (rope base 10000, head size {@code dim / heads}, rope dimensions the head size, the architecture's
+     * rope style, an untied classifier only where {@code output.weight} exists). An architecture outside the
+     * supported list is refused here, at start-up, naming it and the list. Keys llama.cpp reads but ignores for
+     * these architectures are ignored here too: {@code attention.sliding_window} (llama.cpp's {@code llama} and
+     * {@code qwen2} never read it; its {@code phi3} reads it and switches the window off).
+     */
     public static LlamaConfig fromGguf(GgufFile f) {
-        String arch = f.string("general.architecture", null);
-        if (!"llama".equals(arch)) {
-            throw new ModelFormatException(f.path(), "general.architecture is " + (arch == null ? "missing" : "'" + arch + "'")
-                    + "; the CPU engine runs 'llama' models");
+        Architecture arch;
+        try {
+            arch = Architecture.byGgufName(f.string("general.architecture", null));
+        } catch (IllegalArgumentException e) {
+            throw new ModelFormatException(f.path(), e.getMessage(), e);
         }
-        int dim = intKey(f, "llama.embedding_length");
-        int heads = intKey(f, "llama.attention.head_count");
-        int kvHeads = f.has("llama.attention.head_count_kv") ? intKey(f, "llama.attention.head_count_kv") : heads;
-        int headSize = heads > 0 ? dim / heads : 0;
+        int dim = intKey(f, arch.key("embedding_length"));
+        int heads = intKey(f, arch.key("attention.head_count"));
+        int kvHeads = f.has(arch.key("attention.head_count_kv")) ? intKey(f, arch.key("attention.head_count_kv")) : heads;
+        if (heads == 0 || dim % heads != 0 && !f.has(arch.key("attention.key_length"))) {
+            throw new ModelFormatException(f.path(), arch.key("attention.head_count") + " = " + heads
+                    + " does not divide " + arch.key("embedding_length") + " = " + dim + " and no key_length is given");
+        }
+        int headSize = f.has(arch.key("attention.key_length")) ? intKey(f, arch.key("attention.key_length")) : dim / heads;
+        int valueSize = f.has(arch.key("attention.value_length")) ? intKey(f, arch.key("attention.value_length")) : headSize;
+        if (valueSize != headSize) {
+            throw new ModelFormatException(f.path(), "attention key length " + headSize + " and value length " + valueSize
+                    + " differ; the CPU engine needs them equal");
+        }
         int vocab;
         if (f.has("tokenizer.ggml.tokens")) vocab = f.array("tokenizer.ggml.tokens", String[].class).length;
         else if (f.tensors().containsKey("output.weight")) vocab = f.tensor("output.weight").rows();
         else vocab = f.tensor("token_embd.weight").rows();
+        int context = intKey(f, arch.key("context_length"));
         RopeScaling scaling = null;
-        String type = f.string("llama.rope.scaling.type", "none");
-        float factor = f.real("llama.rope.scaling.factor", 1f);
+        String type = f.string(arch.key("rope.scaling.type"), "none");
+        float factor = f.real(arch.key("rope.scaling.factor"), 1f);
         switch (type) {
             case "none" -> { }
             case "linear" -> scaling = factor == 1f ? null : new RopeScaling(RopeScaling.Type.LINEAR, factor, 0, 0, 0);
             case "llama3" -> scaling = new RopeScaling(RopeScaling.Type.LLAMA3, factor,
-                    f.real("llama.rope.scaling.low_freq_factor", 1f), f.real("llama.rope.scaling.high_freq_factor", 4f),
-                    intKey(f, "llama.rope.scaling.original_context_length"));
-            default -> throw new ModelFormatException(f.path(), "rope scaling type '" + type + "' is not supported (none, linear, llama3)");
+                    f.real(arch.key("rope.scaling.low_freq_factor"), 1f), f.real(arch.key("rope.scaling.high_freq_factor"), 4f),
+                    intKey(f, arch.key("rope.scaling.original_context_length")));
+            default -> throw new ModelFormatException(f.path(), arch.key("rope.scaling.type") + " '" + type
+                    + "' is not supported (none, linear, llama3)");
         }
+        int originalContext = f.has(arch.key("rope.scaling.original_context_length"))
+                ? intKey(f, arch.key("rope.scaling.original_context_length")) : context;
         try {
-            return new LlamaConfig(dim, intKey(f, "llama.feed_forward_length"), intKey(f, "llama.block_count"), heads,
-                    kvHeads, vocab, intKey(f, "llama.context_length"),
-                    f.real("llama.attention.layer_norm_rms_epsilon", 1e-5f), f.real("llama.rope.freq_base", 10000f),
-                    f.has("llama.rope.dimension_count") ? intKey(f, "llama.rope.dimension_count") : headSize,
-                    RopeStyle.NORMAL, scaling, !f.tensors().containsKey("output.weight"));
+            return new LlamaConfig(arch, dim, intKey(f, arch.key("feed_forward_length")), intKey(f, arch.key("block_count")),
+                    heads, kvHeads, headSize, vocab, context,
+                    f.real(arch.key("attention.layer_norm_rms_epsilon"), 1e-5f), f.real(arch.key("rope.freq_base"), 10000f),
+                    f.has(arch.key("rope.dimension_count")) ? intKey(f, arch.key("rope.dimension_count")) : headSize,
+                    arch.ropeStyle(), scaling, f.real(arch.key("rope.scaling.attn_factor"), 1f), originalContext,
+                    !f.tensors().containsKey("output.weight"));
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(f.path(), e.getMessage(), e);
         }

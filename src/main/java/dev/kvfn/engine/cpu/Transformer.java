@@ -4,13 +4,18 @@ import dev.kvfn.engine.cpu.kernel.VectorMath;
 import dev.kvfn.engine.cpu.kernel.WorkerPool;
 
 /**
- * The whole Llama forward pass, in the spirit of llama2.c's {@code forward()}, for one step of
+ * The whole Llama-family forward pass, in the spirit of llama2.c's {@code forward()}, for one step of
  * token rows that may belong to SEVERAL sequences. Row {@code i} is token {@code tokens[i]} at
  * position {@code positions[i]} of the sequence whose keys and values live in {@code stores[i]}.
  * Every weight matrix multiplies all rows of the step at once, so each weight row is streamed once
  * per step whether the rows are one prompt chunk, one decode token of each of 16 streams, or a mix
  * (continuous batching). Attention is the only per-sequence part: row {@code i} attends over
  * positions {@code [0, positions[i]]} of its own store.
+ *
+ * <p>Every {@link Architecture} runs this same pass; what differs is data in {@link LlamaWeights}:
+ * Q/K/V biases (Qwen 2) and per-head Q/K RMSNorm (Qwen 3) are applied where the block has them,
+ * fused tensors (Phi-3) arrive already cut into the separate matrices, and the rope style, head
+ * size and RoPE factors come from {@link LlamaConfig}.
  *
  * <p>Activations are laid out row-major: row {@code b} of a buffer holds row {@code b} of the step.
  * All buffers are allocated here, sized for {@link #maxRows()} rows; a step allocates nothing.
@@ -25,14 +30,15 @@ public final class Transformer {
     private final WorkerPool pool;
     private final int maxRows;
 
-    private final int dim, kvDim, hidden, heads, headSize, kvGroup, ropeHalf;
+    private final int dim, qDim, kvDim, hidden, heads, headSize, kvGroup, ropeHalf;
     private final float attentionScale;
     private final float[] ropeInvFreq;
 
     private final float[] x;        // residual stream      [row][dim]
-    private final float[] xb;       // normed input / attention output [row][dim]
+    private final float[] xb;       // normed input, FFN output [row][dim]
     private final float[] xb2;      // projection output    [row][dim]
-    private final float[] q;        // queries              [row][dim]
+    private final float[] q;        // queries              [row][qDim]
+    private final float[] att;      // attention output     [row][qDim]
     private final float[] k;        // keys                 [row][kvDim]
     private final float[] v;        // values               [row][kvDim]
     private final float[] hb;       // gate, then SwiGLU    [row][hidden]
@@ -63,6 +69,7 @@ public final class Transformer {
         this.pool = pool;
         this.maxRows = maxRows;
         this.dim = config.dim();
+        this.qDim = config.qDim();
         this.kvDim = config.kvDim();
         this.hidden = config.hiddenDim();
         this.heads = config.heads();
@@ -75,7 +82,8 @@ public final class Transformer {
         this.x = new float[Math.multiplyExact(n, dim)];
         this.xb = new float[n * dim];
         this.xb2 = new float[n * dim];
-        this.q = new float[n * dim];
+        this.q = new float[Math.multiplyExact(n, qDim)];
+        this.att = new float[n * qDim];
         this.k = new float[n * kvDim];
         this.v = new float[n * kvDim];
         this.hb = new float[Math.multiplyExact(n, hidden)];
@@ -135,14 +143,24 @@ public final class Transformer {
                 layer.wq().multiply(xb, q, n);
                 layer.wk().multiply(xb, k, n);
                 layer.wv().multiply(xb, v, n);
+                if (layer.bq() != null) {
+                    addBias(q, layer.bq(), n);
+                    addBias(k, layer.bk(), n);
+                    addBias(v, layer.bv(), n);
+                }
+                if (layer.qNorm() != null) {
+                    headNorm(q, layer.qNorm(), n * heads);
+                    headNorm(k, layer.kNorm(), n * config.kvHeads());
+                }
                 for (int b = 0; b < n; b++) {
-                    rotate(q, b * dim, heads, b);
+                    rotate(q, b * qDim, heads, b);
                     rotate(k, b * kvDim, config.kvHeads(), b);
                     stores[b].write(l, positions[b], k, b * kvDim, v, b * kvDim);
                 }
                 attnLayer = l;
                 pool.forRange(attnChunks * config.kvHeads(), attentionTask);
-                layer.wo().multiply(xb, xb2, n);
+                layer.wo().multiply(att, xb2, n);
+                if (layer.bo() != null) addBias(xb2, layer.bo(), n);
                 add(x, xb2, n * dim);
 
                 // feed-forward: x += W2 · (silu(W1·norm(x)) * W3·norm(x))
@@ -234,12 +252,13 @@ public final class Transformer {
 
     /** cos/sin of every (row, pair) angle of this step, each row at its own position, shared by all layers and heads. */
     private void ropeTables(int[] positions, int n) {
+        float scale = config.ropeAttnFactor(); // llama.cpp's attn_factor scales cos and sin alike
         for (int b = 0; b < n; b++) {
             int pos = positions[b];
             for (int i = 0; i < ropeHalf; i++) {
                 float angle = pos * ropeInvFreq[i];
-                ropeCos[b * ropeHalf + i] = (float) Math.cos(angle);
-                ropeSin[b * ropeHalf + i] = (float) Math.sin(angle);
+                ropeCos[b * ropeHalf + i] = (float) Math.cos(angle) * scale;
+                ropeSin[b * ropeHalf + i] = (float) Math.sin(angle) * scale;
             }
         }
     }
@@ -263,7 +282,7 @@ public final class Transformer {
 
     /**
      * Causal attention for the (kv head, row) pairs {@code [from, to)} of the current step, written
-     * into {@code xb}; each row reads only its own sequence's store, up to its own position. A pair
+     * into {@code att}; each row reads only its own sequence's store, up to its own position. A pair
      * covers the query heads that share its kv head, so the store reads each key and value once for
      * the group. Pairs are numbered head-major: a row's cost grows with its position (late prompt rows
      * and long-context decode rows cost most), while every head costs the same, so contiguous shares
@@ -278,9 +297,9 @@ public final class Transformer {
         for (int pair = from; pair < to; pair++) {
             int kvHead = pair / chunks, c = pair % chunks;
             int b = chunkFirst[c];
-            int qo = b * dim + kvHead * kvGroup * headSize; // the kvGroup query heads of this kv head are adjacent
-            stores[b].attendRows(layer, kvHead, positions[b] + 1, chunkRows[c], q, qo, dim, kvGroup, attentionScale, xb, qo, dim,
-                    headSize);
+            int qo = b * qDim + kvHead * kvGroup * headSize; // the kvGroup query heads of this kv head are adjacent
+            stores[b].attendRows(layer, kvHead, positions[b] + 1, chunkRows[c], q, qo, qDim, kvGroup, attentionScale, att, qo,
+                    qDim, headSize);
         }
     }
 
@@ -316,6 +335,29 @@ public final class Transformer {
         float ss = VectorMath.sumOfSquares(in, io, dim) / dim + config.rmsEps();
         float scale = (float) (1.0 / Math.sqrt(ss));
         for (int i = 0; i < dim; i++) out[oo + i] = weight[i] * (scale * in[io + i]);
+    }
+
+    /** {@code vec[b][i] += bias[i]} for each of {@code n} rows as long as {@code bias}. */
+    private static void addBias(float[] vec, float[] bias, int n) {
+        int width = bias.length;
+        for (int b = 0; b < n; b++) {
+            int o = b * width;
+            for (int i = 0; i < width; i++) vec[o + i] += bias[i]; // C2 vectorizes this loop
+        }
+    }
+
+    /**
+     * RMSNorm of each of {@code count} consecutive heads of {@code vec} (rows are whole heads, so the
+     * heads of all rows are back to back), scaled by {@code weight} (one head long).
+     */
+    private void headNorm(float[] vec, float[] weight, int count) {
+        int hs = headSize;
+        float eps = config.rmsEps();
+        for (int h = 0; h < count; h++) {
+            int o = h * hs;
+            float scale = (float) (1.0 / Math.sqrt(VectorMath.sumOfSquares(vec, o, hs) / hs + eps));
+            for (int i = 0; i < hs; i++) vec[o + i] = weight[i] * (scale * vec[o + i]);
+        }
     }
 
     private static void add(float[] acc, float[] delta, int n) {

@@ -72,7 +72,7 @@ class BatchedForwardTest {
      * other one, in an order that changes from step to step. The short prompts finish prefill first,
      * so later steps mix prompt chunks with decode rows.
      */
-    private static void batchedEqualsAlone(LlamaConfig config, LlamaWeights weights, WorkerPool pool, int chunk) {
+    static void batchedEqualsAlone(LlamaConfig config, LlamaWeights weights, WorkerPool pool, int chunk) {
         int n = PROMPT_LENGTHS.length;
         int[][] prompts = new int[n][];
         SplittableRandom rnd = new SplittableRandom(3);

@@ -121,7 +121,7 @@ class GgufModelTest {
             Path gpt2 = writeStories(c, "gpt2", t -> GgmlType.F32, false);
             try (var gguf = GgufFile.open(gpt2)) {
                 var e = assertThrows(ModelFormatException.class, () -> LlamaConfig.fromGguf(gguf));
-                assertEquals(gpt2 + ": general.architecture is 'gpt2'; the CPU engine runs 'llama' models", e.getMessage());
+                assertEquals(gpt2 + ": general.architecture is 'gpt2'; the CPU engine runs llama, qwen2, qwen3, phi3", e.getMessage());
             }
         }
         // Q3_K has no CPU kernel: the loader must say so, naming the tensor and what is supported (64x64 = 16 blocks of 256)

@@ -106,7 +106,19 @@ class LlamaCppParityTest {
             ParityCase.llama(GgmlType.Q6_K, PARITY, Q8K_ACTIVATIONS),
             ParityCase.mixture(WeightTypes.Q4_K_M, PARITY, Q8K_ACTIVATIONS),
             ParityCase.mixture(WeightTypes.Q5_K_M, PARITY, Q8K_ACTIVATIONS),
-            ParityCase.sharedModel("llama", "stories260K.gguf", F32_ACTIVATIONS));
+            ParityCase.sharedModel("llama", "stories260K.gguf", F32_ACTIVATIONS),
+            // architectures (ArchitecturesTest proves each difference from llama on the same weights)
+            ParityCase.synthetic("qwen2", GgmlType.F32, PARITY, F32_ACTIVATIONS, ArchitectureParityModels::qwen2),
+            ParityCase.synthetic("qwen2", GgmlType.Q8_0, PARITY, Q8_ACTIVATIONS, ArchitectureParityModels::qwen2),
+            ParityCase.synthetic("qwen3", GgmlType.F32, PARITY, F32_ACTIVATIONS, ArchitectureParityModels::qwen3),
+            ParityCase.synthetic("qwen3", GgmlType.Q8_0, PARITY, Q8_ACTIVATIONS, ArchitectureParityModels::qwen3),
+            ParityCase.synthetic("phi3", GgmlType.F32, PARITY, F32_ACTIVATIONS, ArchitectureParityModels::phi3),
+            ParityCase.synthetic("phi3", GgmlType.Q8_0, PARITY, Q8_ACTIVATIONS, ArchitectureParityModels::phi3),
+            // K-quants under other architectures (Qwen 3's wider heads, Phi-3's fused rows)
+            ParityCase.synthetic("qwen3", GgmlType.Q4_K, PARITY, Q8K_ACTIVATIONS, ArchitectureParityModels::qwen3),
+            ParityCase.synthetic("phi3", GgmlType.Q6_K, PARITY, Q8K_ACTIVATIONS, ArchitectureParityModels::phi3),
+            ParityCase.synthetic("phi3-longrope", GgmlType.F32, PARITY, F32_ACTIVATIONS, ArchitectureParityModels::phi3LongRope),
+            ParityCase.synthetic("mistral-swa", GgmlType.F32, PARITY, F32_ACTIVATIONS, ArchitectureParityModels::mistralSlidingWindow));
 
     /** Greedy steps per prompt (all prompts fit stories260K's 128 positions). */
     static final int STEPS = 24;

@@ -31,7 +31,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * The paged engine's caching and batching proven by equality: every cache path (prefix hit,
  * concurrent batches, chunked prefill, preemption under a tiny pool) gives exactly the greedy tokens
- * of a cold engine with prefix caching off, on stories260K (real weights) and a synthetic model.
+ * of a cold engine with prefix caching off, on stories260K (real weights) and a synthetic model (the cache,
+ * batching and chunking cases also on synthetic qwen2, qwen3 and phi3 models).
  */
 class PagedEngineTest {
     static final String STORY = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. "
@@ -53,8 +54,30 @@ class PagedEngineTest {
         return CpuEngine.load(synthetic, null, o);
     }
 
+    private static final java.util.Map<String, Path> ARCH_FILES = new java.util.HashMap<>();
+
+    /** The tiny synthetic model of another architecture (qwen2, qwen3, phi3), written once per JVM. */
+    static synchronized CpuEngine synthetic(String arch, EngineOptions o) {
+        Path file = ARCH_FILES.get(arch);
+        try {
+            if (file == null) {
+                file = java.nio.file.Files.createTempFile("kvfn-synthetic-" + arch + "-", ".gguf");
+                file.toFile().deleteOnExit();
+                SyntheticModel.write(SyntheticModel.Arch.byName(arch), SyntheticModel.Shape.TINY, dev.kvfn.model.GgmlType.F32, 0, file);
+                ARCH_FILES.put(arch, file);
+            }
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        return CpuEngine.load(file, null, o);
+    }
+
     static CpuEngine engine(String model, EngineOptions o) {
-        return model.equals("stories") ? stories(o) : synthetic(o);
+        return switch (model) {
+            case "stories" -> stories(o);
+            case "synthetic" -> synthetic(o);
+            default -> synthetic(model, o);
+        };
     }
 
     static EngineOptions base() {
@@ -109,7 +132,7 @@ class PagedEngineTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"stories", "synthetic"})
+    @ValueSource(strings = {"stories", "synthetic", "qwen2", "qwen3", "phi3"})
     void aCacheHitGivesTheColdTokens(String model) throws Exception {
         List<int[]> expected = reference(model, 30);
         try (var e = engine(model, base())) {
@@ -129,7 +152,7 @@ class PagedEngineTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"stories", "synthetic"})
+    @ValueSource(strings = {"stories", "synthetic", "qwen2", "qwen3", "phi3"})
     void concurrentRequestsGiveTheTokensOfOneAtATime(String model) throws Exception {
         List<int[]> expected = reference(model, 40);
         try (var e = engine(model, base().withScheduler(512, 8, 64))) {
@@ -148,7 +171,7 @@ class PagedEngineTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"stories", "synthetic"})
+    @ValueSource(strings = {"stories", "synthetic", "qwen2", "qwen3", "phi3"})
     void chunkedPrefillGivesTheUnchunkedTokens(String model) throws Exception {
         List<int[]> expected = reference(model, 20);
         // 5 rows a step: prompts are split into many chunks, mixed with other sequences' decode rows
