@@ -9,8 +9,8 @@ import java.util.Arrays;
  * the leftmost pair among equal scores, until no adjacent pair is in the table.
  *
  * <p>The loop is O(n log n): a binary heap of candidate pairs over a doubly linked list of symbols. A merge only
- * changes the merged symbol and its two neighbours' pairs, so it adds at most two candidates; candidates made
- * stale by an earlier merge stay in the heap and are skipped when they surface. Before that the text is cut
+ * changes the merged symbol and its two neighbours' pairs, so it adds at most two candidates (8 bytes each: the
+ * order key alone); candidates made stale by an earlier merge stay in the heap and are skipped when they surface. Before that the text is cut
  * where no merge can ever reach across: between two characters that are adjacent in no piece. Each run between
  * such cuts merges on its own (the result is the same, since merges in one run never change another's pairs),
  * which keeps the heap as small as a word for ordinary text.
@@ -127,15 +127,19 @@ final class ScoredMerges {
                 prev[i] = i - 1;
                 next[i] = i + 1 < n ? i + 1 : -1;
             }
-            queue.size = 0;
+            queue.clear();
             for (int i = 1; i < n; i++) offer(symbols, start, i - 1, i);
-            while (queue.size > 0) {
-                int left = queue.left(), right = queue.right[0], rightNext = queue.rightNext[0], into = queue.into[0];
-                queue.pop();
-                // still adjacent, and the right symbol has not absorbed its own neighbour since: the pair is current
-                // (the left symbol cannot have changed while its neighbour is still the same right symbol)
-                if (next[left] != right || next[right] != rightNext) continue;
+            while (!queue.isEmpty()) {
+                long order = queue.pop();
+                int left = (int) order, right = next[left];
+                // A candidate holds only its order (score, left). It stands for whatever pair starts at left now
+                // when that pair's order is the same: the pair current there was offered with exactly this order,
+                // so acting on it is what the queue would do next anyway; any other candidate is stale.
+                if (right < 0) continue; // merged away (DEAD) or the last symbol
+                int into = merged(symbols[start + left], symbols[start + right]);
+                if (into < 0 || order(scores[into], left) != order) continue;
                 symbols[start + left] = into;
+                int rightNext = next[right];
                 next[left] = rightNext;
                 next[right] = DEAD;
                 if (rightNext >= 0) prev[rightNext] = left;
@@ -148,73 +152,82 @@ final class ScoredMerges {
 
         private void offer(int[] symbols, int start, int left, int right) {
             int into = merged(symbols[start + left], symbols[start + right]);
-            if (into >= 0) queue.push(order(scores[into], left), right, next[right], into);
+            if (into >= 0) queue.push(order(scores[into], left));
         }
     }
 
-    /** A binary min-heap of candidate pairs in parallel arrays: order key (score, left), right, its next, token. */
+    /**
+     * Candidate orders, least first: a 4-ary min-heap (half the depth of a binary one; four children share a cache
+     * line), and in front of it a queue of orders that arrived in non-decreasing order. Repetitive text ("aaaa…")
+     * offers its candidates in order, so they pass through the queue in O(1) instead of sifting through a heap of
+     * the whole text; other text goes through the heap.
+     */
     private static final class Candidates {
-        long[] order;
-        int[] right, rightNext, into;
-        int size;
+        long[] heap, sorted;
+        int size, head, tail;
 
         Candidates(int capacity) {
-            order = new long[capacity];
-            right = new int[capacity];
-            rightNext = new int[capacity];
-            into = new int[capacity];
+            heap = new long[capacity];
+            sorted = new long[capacity];
         }
 
-        int left() {
-            return (int) order[0];
+        boolean isEmpty() {
+            return size == 0 && head == tail;
         }
 
-        void push(long o, int r, int rn, int t) {
-            if (size == order.length) {
-                int c = size + (size >> 1) + 1;
-                order = Arrays.copyOf(order, c);
-                right = Arrays.copyOf(right, c);
-                rightNext = Arrays.copyOf(rightNext, c);
-                into = Arrays.copyOf(into, c);
+        void clear() {
+            size = head = tail = 0;
+        }
+
+        void push(long o) {
+            if (head == tail || o >= sorted[tail - 1]) {
+                if (tail == sorted.length) {
+                    if (head > 0) { // reuse the consumed front
+                        System.arraycopy(sorted, head, sorted, 0, tail - head);
+                        tail -= head;
+                        head = 0;
+                    }
+                    if (tail == sorted.length) sorted = Arrays.copyOf(sorted, tail + (tail >> 1) + 1);
+                }
+                if (head == tail) head = tail = 0;
+                sorted[tail++] = o;
+                return;
             }
+            if (size == heap.length) heap = Arrays.copyOf(heap, size + (size >> 1) + 1);
             int i = size++;
             while (i > 0) {
-                int parent = (i - 1) >>> 1;
-                if (order[parent] <= o) break;
-                move(parent, i);
+                int parent = (i - 1) >>> 2;
+                if (heap[parent] <= o) break;
+                heap[i] = heap[parent];
                 i = parent;
             }
-            set(i, o, r, rn, t);
+            heap[i] = o;
         }
 
-        void pop() {
+        long pop() {
+            if (head < tail && (size == 0 || sorted[head] <= heap[0])) return sorted[head++];
+            long top = heap[0];
             int last = --size;
-            if (last == 0) return;
-            long o = order[last];
+            if (last == 0) return top;
+            long o = heap[last];
             int i = 0;
             while (true) {
-                int child = 2 * i + 1;
-                if (child >= last) break;
-                if (child + 1 < last && order[child + 1] < order[child]) child++;
-                if (o <= order[child]) break;
-                move(child, i);
+                int first = 4 * i + 1;
+                if (first >= last) break;
+                int child = first;
+                long min = heap[first];
+                for (int c = first + 1, end = Math.min(first + 4, last); c < end; c++) {
+                    if (heap[c] < min) {
+                        min = heap[c];
+                        child = c;
+                    }
+                }
+                if (o <= min) break;
+                heap[i] = min;
                 i = child;
             }
-            set(i, o, right[last], rightNext[last], into[last]);
-        }
-
-        private void move(int from, int to) {
-            order[to] = order[from];
-            right[to] = right[from];
-            rightNext[to] = rightNext[from];
-            into[to] = into[from];
-        }
-
-        private void set(int i, long o, int r, int rn, int t) {
-            order[i] = o;
-            right[i] = r;
-            rightNext[i] = rn;
-            into[i] = t;
+            heap[i] = o;
+            return top;
         }
     }
 
