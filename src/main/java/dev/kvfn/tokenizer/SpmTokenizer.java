@@ -14,6 +14,7 @@ import java.util.Map;
  * SentencePiece-style tokenizer from GGUF metadata ({@code tokenizer.ggml.model = llama}), as llama.cpp's
  * {@code llm_tokenizer_spm}: spaces become U+2581, a space is prefixed to the first text fragment, adjacent
  * symbols merge greedily by vocabulary score, and pieces not in the vocabulary fall back to byte tokens.
+ * Merging goes through {@link ScoredMerges} (O(n log n)); the pair table is built here, once per vocabulary.
  */
 public final class SpmTokenizer extends VocabularyTokenizer {
     private static final String SPACE = "\u2581";
