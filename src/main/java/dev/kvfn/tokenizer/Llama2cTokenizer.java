@@ -31,6 +31,11 @@ public final class Llama2cTokenizer implements Tokenizer {
     private final float[] scores;
     private final byte[][] bytes;
     private final Map<String, Integer> ids;
+    /** The dummy-prefix token (the piece " "), or -1. */
+    private final int space;
+    /** Token of each one-byte piece, or -1. */
+    private final int[] singleBytes = new int[256];
+    private final ScoredMerges merges;
 
     private Llama2cTokenizer(String[] pieces, float[] scores) {
         this.pieces = pieces;
@@ -41,6 +46,10 @@ public final class Llama2cTokenizer implements Tokenizer {
             ids.putIfAbsent(pieces[i], i);
             bytes[i] = outputBytes(i);
         }
+        this.space = ids.getOrDefault(" ", -1);
+        Arrays.fill(singleBytes, -1);
+        for (int b = 0; b < 256; b++) singleBytes[b] = ids.getOrDefault(String.valueOf((char) b), -1);
+        this.merges = pairMerges();
     }
 
     /** Reads a llama2.c {@code tokenizer.bin}; a missing or malformed file names itself in the exception. */
@@ -132,37 +141,43 @@ public final class Llama2cTokenizer implements Tokenizer {
     private int encodeFragment(String text, int[] out, int n) {
         if (text.isEmpty()) return n;
         int start = n;
-        Integer space = ids.get(" ");
-        if (space != null) out[n++] = space;
+        if (space >= 0) out[n++] = space;
         byte[] utf8 = text.getBytes(StandardCharsets.UTF_8);
         for (int i = 0; i < utf8.length; ) {
             int len = utf8Length(utf8[i]);
             len = Math.min(len, utf8.length - i);
-            Integer id = ids.get(new String(utf8, i, len, StandardCharsets.ISO_8859_1));
-            if (id != null) {
+            int id = len == 1 ? singleBytes[utf8[i] & 0xff] : ids.getOrDefault(new String(utf8, i, len, StandardCharsets.ISO_8859_1), -1);
+            if (id >= 0) {
                 out[n++] = id;
             } else {
                 for (int j = 0; j < len; j++) out[n++] = (utf8[i + j] & 0xff) + BYTE_OFFSET;
             }
             i += len;
         }
-        // Merge the adjacent pair whose concatenation has the best score until no pair is in the vocabulary.
-        while (true) {
-            float best = Float.NEGATIVE_INFINITY;
-            int bestId = -1, bestAt = -1;
-            for (int i = start; i < n - 1; i++) {
-                Integer id = ids.get(pieces[out[i]] + pieces[out[i + 1]]);
-                if (id != null && scores[id] > best) {
-                    best = scores[id];
-                    bestId = id;
-                    bestAt = i;
-                }
+        // Merge the adjacent pair whose concatenation has the best score, leftmost on ties, until none is a piece.
+        return merges.mergeAll(out, start, n);
+    }
+
+    /**
+     * Every pair of tokens whose concatenated bytes are a piece, keyed by the first token of each piece (pieces
+     * split at every byte, empty parts included, so no pair is missed). run.c only merges a pair whose score
+     * beats -infinity, so pieces scoring -infinity or NaN are left out.
+     */
+    private ScoredMerges pairMerges() {
+        int splits = 0;
+        for (String piece : pieces) splits += piece.length() + 1;
+        int[] canonical = new int[pieces.length];
+        for (int i = 0; i < pieces.length; i++) canonical[i] = ids.get(pieces[i]);
+        ScoredMerges table = new ScoredMerges(pieces, scores, canonical, splits);
+        for (int id = 0; id < pieces.length; id++) {
+            String piece = pieces[id];
+            if (canonical[id] != id || !(scores[id] > Float.NEGATIVE_INFINITY)) continue;
+            for (int at = 0; at <= piece.length(); at++) {
+                Integer left = ids.get(piece.substring(0, at)), right = ids.get(piece.substring(at));
+                if (left != null && right != null) table.add(left, right, id);
             }
-            if (bestAt < 0) return n;
-            out[bestAt] = bestId;
-            System.arraycopy(out, bestAt + 2, out, bestAt + 1, n - bestAt - 2);
-            n--;
         }
+        return table;
     }
 
     /** Bytes in the UTF-8 sequence led by {@code b}; a stray continuation byte stands alone. */
