@@ -57,14 +57,12 @@ public final class ColdStartBench {
         System.out.printf("cold start: %d runs per variant, model and prompt; load average before: %s; %d cores%n", runs, loadBefore,
                 Runtime.getRuntime().availableProcessors());
 
-        Map<String, Map<String, List<Sample>>> results = new LinkedHashMap<>(); // model -> variant/kind -> samples
-        Map<String, int[]> promptTokens = new HashMap<>();
+        System.out.println("| model | variant | ready ms min / median / max | first token, short prompt | first token, long prompt (warm prefix) | peak RSS MiB |");
+        System.out.println("|---|---|---|---|---|---|");
         for (Model model : models) {
             Path hostStore = Files.createDirectories(work.resolve("host-" + model.name()));
             Prompts prompts = prepare(target, model, hostStore, work, runs, variants);
-            promptTokens.put(model.name(), new int[] {prompts.shortTokens, prompts.longTokens});
-            Map<String, List<Sample>> byVariant = new LinkedHashMap<>();
-            results.put(model.name(), byVariant);
+            Map<String, List<Sample>> byVariant = new LinkedHashMap<>(); // variant/kind -> samples
             for (int run = 0; run < runs; run++) {
                 for (String kind : List.of("short", "long")) {
                     for (int k = 0; k < variants.size(); k++) {
@@ -75,24 +73,19 @@ public final class ColdStartBench {
                     }
                 }
             }
-        }
-        String loadAfter = Files.readString(Path.of("/proc/loadavg")).strip();
-        System.out.printf("%nload average after: %s%n", loadAfter);
-        System.out.println("| model | variant | ready ms min / median / max | first token, short prompt | first token, long prompt (warm prefix) | peak RSS MiB |");
-        System.out.println("|---|---|---|---|---|---|");
-        for (Model model : models) {
-            int[] tokens = promptTokens.get(model.name());
+            // each model's rows as soon as they are measured: a long run that is stopped keeps what it has
             for (Variant v : variants) {
-                List<Sample> shortRuns = results.get(model.name()).get(v.name() + "/short");
-                List<Sample> longRuns = results.get(model.name()).get(v.name() + "/long");
+                List<Sample> shortRuns = byVariant.get(v.name() + "/short");
+                List<Sample> longRuns = byVariant.get(v.name() + "/long");
                 List<Sample> all = new ArrayList<>(shortRuns);
                 all.addAll(longRuns);
-                System.out.printf("| %s (%d / %d tokens) | %s | %s | %s | %s | %s |%n", model.name(), tokens[0], tokens[1], v.name(),
-                        stats(all.stream().mapToDouble(Sample::readyMs).toArray()),
+                System.out.printf("| %s (%d / %d tokens) | %s | %s | %s | %s | %s |%n", model.name(), prompts.shortTokens, prompts.longTokens,
+                        v.name(), stats(all.stream().mapToDouble(Sample::readyMs).toArray()),
                         stats(shortRuns.stream().mapToDouble(Sample::firstTokenMs).toArray()),
                         stats(longRuns.stream().mapToDouble(Sample::firstTokenMs).toArray()),
                         stats(all.stream().mapToDouble(Sample::rssMiB).toArray()));
             }
+            System.out.printf("(load average after %s: %s)%n", model.name(), Files.readString(Path.of("/proc/loadavg")).strip());
         }
     }
 
