@@ -164,15 +164,22 @@ public final class SyntheticModel {
 
     private static Path tinyFile;
 
+    /** The build's copy of {@link #inMemoryTiny()} (the pom's {@code builtin-model} execution), next to this class. */
+    static final String TINY_RESOURCE = "builtin-tiny.gguf";
+
     /**
      * The built-in default model (tiny/F32/seed 0) as a temporary file, written once per JVM and deleted on
-     * exit; for code that needs a path, such as {@link GgufFile#open}.
+     * exit; for code that needs a path, such as {@link GgufFile#open}. The bytes come from the copy the build made
+     * when it is on the class path (generating them costs a cold start about half a second), else are generated.
      */
     public static synchronized Path tinyTempFile() throws IOException {
         if (tinyFile == null || !Files.exists(tinyFile)) {
             Path file = Files.createTempFile("kvfn-synthetic-tiny-", ".gguf");
             file.toFile().deleteOnExit();
-            Files.write(file, inMemoryTiny());
+            try (var packaged = SyntheticModel.class.getResourceAsStream(TINY_RESOURCE)) {
+                if (packaged != null) Files.copy(packaged, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                else Files.write(file, inMemoryTiny());
+            }
             tinyFile = file;
         }
         return tinyFile;

@@ -73,8 +73,15 @@ public class EngineProducer {
                 .getOptionalValue("quarkus.redis.client-type", String.class).orElse("standalone"));
         LOG.infof("KV index and blocks shared through Redis%s (store-bytes=%s, key prefix %s, lookup deadline %s)", cluster ? " Cluster" : "",
                 r.storeBytes(), r.keyPrefix(), r.lookupTimeout());
-        return new RedisKvTier(redis.get(), r.storeBytes(), r.lookupTimeout(), r.fetchTimeout(), r.ttl(), replicaName(),
+        io.vertx.redis.client.Redis client = redis.get();
+        var tier = new RedisKvTier(client, r.storeBytes(), r.lookupTimeout(), r.fetchTimeout(), r.ttl(), replicaName(),
                 r.maxInFlight(), r.keyPrefix(), kv.secret().map(KvSecret::of).orElse(null), cluster);
+        // Connect now, in the background: a cold replica's first lookup has kvfn.kv.redis.lookup-timeout (20 ms by default),
+        // no room for a TCP (TLS, AUTH) handshake. Readiness never waits for it; a failure only means the tier retries later.
+        // HGET of a key under the prefix: the one kind of command the documented ACL user may send (PING it may not).
+        client.send(io.vertx.redis.client.Request.cmd(io.vertx.redis.client.Command.HGET).arg(r.keyPrefix() + ":connect").arg("-"))
+                .onFailure(e -> LOG.infof("Redis not reachable at start-up (%s): the KV tier keeps trying with each request", e.getMessage()));
+        return tier;
     }
 
     /** This replica's name in the Redis index: the pod name on Kubernetes, else the host name. */

@@ -45,7 +45,7 @@ public final class ChatTemplate {
     private final String template; // null: ChatML fallback
     private final String bosToken;
     private final String eosToken;
-    private final Jinjava jinjava;
+    private volatile Jinjava jinjava; // built at the first render that needs it: building one costs about a second cold
     private final ToolCallFormat toolFormat;
     private volatile boolean warned;
 
@@ -53,11 +53,28 @@ public final class ChatTemplate {
         this.template = template == null || template.isBlank() ? null : template;
         this.bosToken = bosToken == null ? "" : bosToken;
         this.eosToken = eosToken == null ? "" : eosToken;
-        this.jinjava = new Jinjava(JinjavaConfig.newBuilder().withTrimBlocks(true).withLstripBlocks(true)
-                .withFailOnUnknownTokens(false).build());
-        jinjava.getGlobalContext().registerFunction(new ELFunctionDefinition("", "raise_exception",
-                ChatTemplate.class, "raiseException", String.class));
         this.toolFormat = ToolCallFormat.forTemplate(this.template);
+    }
+
+    /**
+     * The template engine, made on first use: a completion request or a model without a template never needs it, and
+     * a cold start should not pay for loading and linking Jinjava before the first token.
+     */
+    private Jinjava jinjava() {
+        Jinjava j = jinjava;
+        if (j == null) {
+            synchronized (this) {
+                j = jinjava;
+                if (j == null) {
+                    j = new Jinjava(JinjavaConfig.newBuilder().withTrimBlocks(true).withLstripBlocks(true)
+                            .withFailOnUnknownTokens(false).build());
+                    j.getGlobalContext().registerFunction(new ELFunctionDefinition("", "raise_exception",
+                            ChatTemplate.class, "raiseException", String.class));
+                    jinjava = j;
+                }
+            }
+        }
+        return j;
     }
 
     /** How this model's family writes tool definitions, calls and results (Hermes-style ChatML when unknown). */
@@ -93,7 +110,7 @@ public final class ChatTemplate {
             context.put("eos_token", eosToken);
             RenderResult result;
             try {
-                result = jinjava.renderForResult(template, context);
+                result = jinjava().renderForResult(template, context);
             } finally {
                 String raised = RAISED.get();
                 RAISED.remove();
