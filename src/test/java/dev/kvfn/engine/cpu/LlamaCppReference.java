@@ -97,7 +97,7 @@ final class LlamaCppReference {
 
     private static Answer parse(JsonNode root, int expectedModels) {
         JsonNode info = root.get("llamaCpp");
-        String build = "llama.cpp " + info.path("release").asText() + " (" + info.path("buildType").asText() + ", "
+        String build = "node-llama-cpp " + info.path("nodeLlamaCpp").asText() + ", llama.cpp " + info.path("release").asText() + " (" + info.path("buildType").asText() + ", "
                 + info.path("threads").asInt() + " thread(s)) " + info.path("systemInfo").asText().trim();
         List<ModelAnswer> models = new ArrayList<>();
         for (JsonNode m : root.get("models")) {
