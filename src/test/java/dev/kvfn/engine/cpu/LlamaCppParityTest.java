@@ -158,10 +158,19 @@ class LlamaCppParityTest {
     private static final Map<ParityCase, String> skipped = new LinkedHashMap<>();
     private static Map<ParityCase, LlamaCppReference.ModelAnswer> answers;
     private static WorkerPool pool;
+    /** Why llama.cpp cannot run here (no Node, or the package not installed), or null. */
+    private static String unavailable;
 
     @BeforeAll
     static void askLlamaCpp() throws Exception {
-        LlamaCppReference.requireInstalled();
+        try {
+            LlamaCppReference.requireInstalled(); // fails with CI=true
+        } catch (TestAbortedException e) {
+            // skipped case by case below, so the report shows every case skipped with the reason, not zero tests
+            unavailable = e.getMessage();
+            System.out.println("[llama.cpp parity] skipped: " + unavailable);
+            return;
+        }
         pool = new WorkerPool(KVFN_THREADS);
         List<LlamaCppReference.ModelRequest> requests = new ArrayList<>();
         for (ParityCase c : CASES) {
@@ -216,6 +225,7 @@ class LlamaCppParityTest {
     @TestFactory
     Stream<DynamicTest> kvfnAgreesWithLlamaCpp() {
         return CASES.stream().map(c -> DynamicTest.dynamicTest(c.name(), () -> {
+            Assumptions.assumeTrue(unavailable == null, () -> unavailable);
             Assumptions.assumeTrue(!skipped.containsKey(c), () -> skipped.get(c));
             check(c, models.get(c), answers.get(c));
         }));
