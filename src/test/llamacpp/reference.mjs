@@ -125,7 +125,10 @@ const threads = request.threads ?? 1;
 if (!Array.isArray(request.models)) fail("the request needs a \"models\" array");
 const llama = await getLlama({gpu: false, build: "never", maxThreads: threads, logLevel: LlamaLogLevel.error});
 const output = {
-    llamaCpp: {release: llama.llamaCppRelease.release, buildType: llama.buildType, threads, systemInfo: llama.systemInfo},
+    llamaCpp: {
+        nodeLlamaCpp: JSON.parse(readFileSync(new URL("./node_modules/node-llama-cpp/package.json", import.meta.url), "utf8")).version,
+        release: llama.llamaCppRelease.release, buildType: llama.buildType, threads, systemInfo: llama.systemInfo,
+    },
     models: [],
 };
 for (const spec of request.models) {

@@ -134,8 +134,11 @@ class LlamaCppParityTest {
      * free-running comparison ends.
      */
     static final double ENGINE_TIE = 1e-4;
-    /** kvfn's compute threads; llama.cpp runs on one (both are deterministic for a fixed thread count). */
-    static final int KVFN_THREADS = 2;
+    /**
+     * kvfn's compute threads, like llama.cpp's: these models are too small to split, and on a 2-core CI machine
+     * spinning workers only triple the CPU time (thread-count independence is {@link TransformerTest}'s to check).
+     */
+    static final int KVFN_THREADS = 1;
 
     /** Where a case's GGUF comes from: written into {@code dir} (a synthetic model) or found (a shared model). */
     @FunctionalInterface
@@ -196,10 +199,19 @@ class LlamaCppParityTest {
     private static final Map<ParityCase, String> skipped = new LinkedHashMap<>();
     private static Map<ParityCase, LlamaCppReference.ModelAnswer> answers;
     private static WorkerPool pool;
+    /** Why llama.cpp cannot run here (no Node, or the package not installed), or null. */
+    private static String unavailable;
 
     @BeforeAll
     static void askLlamaCpp() throws Exception {
-        LlamaCppReference.requireInstalled();
+        try {
+            LlamaCppReference.requireInstalled(); // fails with CI=true
+        } catch (TestAbortedException e) {
+            // skipped case by case below, so the report shows every case skipped with the reason, not zero tests
+            unavailable = e.getMessage();
+            System.out.println("[llama.cpp parity] skipped: " + unavailable);
+            return;
+        }
         pool = new WorkerPool(KVFN_THREADS);
         List<LlamaCppReference.ModelRequest> requests = new ArrayList<>();
         for (ParityCase c : CASES) {
@@ -219,8 +231,10 @@ class LlamaCppParityTest {
                 m.mapping().close();
             }
         }
+        long started = System.nanoTime();
         var answer = LlamaCppReference.run(requests, 1, dir);
-        System.out.println("[llama.cpp parity] reference: " + answer.build());
+        System.out.printf("[llama.cpp parity] reference: %s; %d models in %.1f s%n", answer.build(), requests.size(),
+                (System.nanoTime() - started) / 1e9);
         answers = new LinkedHashMap<>();
         int i = 0;
         for (ParityCase c : models.keySet()) answers.put(c, answer.models().get(i++));
@@ -252,12 +266,14 @@ class LlamaCppParityTest {
     @TestFactory
     Stream<DynamicTest> kvfnAgreesWithLlamaCpp() {
         return CASES.stream().map(c -> DynamicTest.dynamicTest(c.name(), () -> {
+            Assumptions.assumeTrue(unavailable == null, () -> unavailable);
             Assumptions.assumeTrue(!skipped.containsKey(c), () -> skipped.get(c));
             check(c, models.get(c), answers.get(c));
         }));
     }
 
     private static void check(ParityCase c, Path model, LlamaCppReference.ModelAnswer reference) throws Exception {
+        long started = System.nanoTime(), cpuStarted = processCpuNanos();
         assertEquals(c.name(), reference.name());
         StringBuilder report = new StringBuilder("[llama.cpp parity] " + c.name() + ": ");
         CpuModel m = CpuModel.load(model, null, Integer.MAX_VALUE, pool);
@@ -279,7 +295,8 @@ class LlamaCppParityTest {
         } finally {
             m.mapping().close();
         }
-        System.out.println(report);
+        System.out.println(report.append(String.format(" (kvfn: %.1f s, %.1f s CPU)", (System.nanoTime() - started) / 1e9,
+                (processCpuNanos() - cpuStarted) / 1e9)));
     }
 
     /**
@@ -439,6 +456,11 @@ class LlamaCppParityTest {
                     + ": choose other prompts");
         }
         return compared;
+    }
+
+    private static long processCpuNanos() {
+        return ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean())
+                .getProcessCpuTime();
     }
 
     private static void checkTokenizer(ParityCase c, CpuModel m, LlamaCppReference.ModelAnswer reference) {

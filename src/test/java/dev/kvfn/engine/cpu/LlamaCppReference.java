@@ -29,8 +29,20 @@ final class LlamaCppReference {
 
     private LlamaCppReference() {}
 
-    /** One model to run: greedy {@code steps} after each prompt (token ids, BOS included), and texts to tokenize. */
-    record ModelRequest(String name, Path path, int contextSize, List<int[]> prompts, int steps, List<String> texts) {}
+    /**
+     * One model to run: greedy {@code steps} after each prompt (token ids, BOS included), and texts to tokenize;
+     * {@code vocabOnly} loads just the vocabulary (a tokenizer-only GGUF; no prompts then).
+     */
+    record ModelRequest(String name, Path path, int contextSize, List<int[]> prompts, int steps, List<String> texts,
+                        boolean vocabOnly) {
+        ModelRequest(String name, Path path, int contextSize, List<int[]> prompts, int steps, List<String> texts) {
+            this(name, path, contextSize, prompts, steps, texts, false);
+        }
+
+        static ModelRequest vocabulary(String name, Path path, List<String> texts) {
+            return new ModelRequest(name, path, 0, List.of(), 1, texts, true);
+        }
+    }
 
     /** llama.cpp's answer for one prompt: the greedy tokens, and per step the log-softmax it chose from. */
     record Greedy(int[] prompt, int[] tokens, List<double[]> logprobs) {}
@@ -66,7 +78,7 @@ final class LlamaCppReference {
         ArrayNode list = request.putArray("models");
         for (ModelRequest m : models) {
             ObjectNode o = list.addObject().put("name", m.name()).put("path", m.path().toAbsolutePath().toString())
-                    .put("contextSize", m.contextSize()).put("steps", m.steps());
+                    .put("contextSize", m.contextSize()).put("steps", m.steps()).put("vocabOnly", m.vocabOnly());
             ArrayNode prompts = o.putArray("prompts");
             for (int[] p : m.prompts()) {
                 ArrayNode a = prompts.addArray();
@@ -97,7 +109,7 @@ final class LlamaCppReference {
 
     private static Answer parse(JsonNode root, int expectedModels) {
         JsonNode info = root.get("llamaCpp");
-        String build = "llama.cpp " + info.path("release").asText() + " (" + info.path("buildType").asText() + ", "
+        String build = "node-llama-cpp " + info.path("nodeLlamaCpp").asText() + ", llama.cpp " + info.path("release").asText() + " (" + info.path("buildType").asText() + ", "
                 + info.path("threads").asInt() + " thread(s)) " + info.path("systemInfo").asText().trim();
         List<ModelAnswer> models = new ArrayList<>();
         for (JsonNode m : root.get("models")) {
