@@ -71,8 +71,11 @@ final class HfJinja {
         return out.append(template, last, template.length()).toString();
     }
 
+    private static final Pattern MACRO = Pattern.compile("\\{%[-+]?\\s*(macro|call)\\b");
+
     private static String rewriteExpression(String tag) {
         String t = tag.replace("[::-1]", "|reverse");
+        if (MACRO.matcher(t).lookingAt()) return t; // parameter defaults are not call arguments
         StringBuilder out = new StringBuilder(t.length() + 8);
         List<Integer> closeAt = new ArrayList<>(); // depths whose keyword value is open
         int depth = 0;
