@@ -304,6 +304,9 @@ public final class HfTokenizer implements Tokenizer {
             String unkText = model.path("unk_token").asText(null);
             if (unkText != null) unk = byContent.getOrDefault(unkText, -1);
 
+            for (String key : List.of("remove_space", "do_lowercase_and_remove_accent")) { // XLNet/XLM text rewrites
+                if (config.path(key).asBoolean(false)) throw new IllegalArgumentException("tokenizer_config.json " + key + " is not supported");
+            }
             bosText = tokenText(config.path("bos_token"));
             eosText = tokenText(config.path("eos_token"));
             if (bosText != null) bos = id(byContent, bosText, "bos_token");

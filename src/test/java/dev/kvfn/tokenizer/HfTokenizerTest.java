@@ -98,6 +98,8 @@ class HfTokenizerTest {
         assertTrue(e.getMessage().contains("unsupported pre_tokenizer type 'Metaspace'"), e.getMessage());
         e = assertThrows(ModelFormatException.class, () -> HfTokenizer.load(write(dir.resolve("c"), tok -> { }, c -> c.put("bos_token", "<nope>"))));
         assertTrue(e.getMessage().contains("bos_token '<nope>' is not a token"), e.getMessage());
+        e = assertThrows(ModelFormatException.class, () -> HfTokenizer.load(write(dir.resolve("x"), tok -> { }, c -> c.put("remove_space", true))));
+        assertTrue(e.getMessage().contains("remove_space is not supported"), e.getMessage());
         e = assertThrows(ModelFormatException.class, () -> HfTokenizer.load(dir.resolve("missing")));
         assertTrue(e.getMessage().contains("tokenizer.json"), e.getMessage());
         Files.writeString(write(dir.resolve("d")).resolve("tokenizer.json"), "{not json");
