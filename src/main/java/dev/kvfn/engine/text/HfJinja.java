@@ -27,7 +27,7 @@ import java.util.regex.Pattern;
  * Jinjava set up to render Hugging Face chat templates as {@code @huggingface/jinja} (and, where they agree, Python's
  * Jinja in transformers) does: trim_blocks and lstrip_blocks; Python's string methods ({@code startswith},
  * {@code endswith}, {@code split}, {@code strip}/{@code lstrip}/{@code rstrip}, {@code upper}, {@code lower},
- * {@code replace}) instead of Java's; {@code tojson} in Python's spelling; {@code trim}; {@code strftime_now};
+ * {@code replace}, {@code title}, {@code capitalize}) instead of Java's; {@code tojson} in Python's spelling; {@code trim}; {@code strftime_now};
  * keyword arguments whose value is an expression ({@code namespace(i=messages|length - 1)}) and {@code x[::-1]}, which
  * Jinjava's parser reads differently, are rewritten before parsing.
  */
@@ -128,6 +128,8 @@ final class HfJinja {
                 case "upper" -> s.toUpperCase(Locale.ROOT);
                 case "lower" -> s.toLowerCase(Locale.ROOT);
                 case "replace" -> replace(s, args);
+                case "title" -> title(s);
+                case "capitalize" -> s.isEmpty() ? s : s.substring(0, 1).toUpperCase(Locale.ROOT) + s.substring(1); // as the JS port: the rest unchanged
                 default -> null;
             };
             if (result != null) context.setPropertyResolved(true);
@@ -165,6 +167,20 @@ final class HfJinja {
             }
             parts.add(s.substring(from));
             return parts;
+        }
+
+        /** Upper-cases the first word character of every word, as the JS port's {@code /\\b\\w/g}. */
+        private static String title(String s) {
+            StringBuilder sb = new StringBuilder(s);
+            for (int i = 0; i < sb.length(); i++) {
+                boolean word = isAsciiWord(sb.charAt(i));
+                if (word && (i == 0 || !isAsciiWord(sb.charAt(i - 1)))) sb.setCharAt(i, Character.toUpperCase(sb.charAt(i)));
+            }
+            return sb.toString();
+        }
+
+        private static boolean isAsciiWord(char c) {
+            return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
         }
 
         private static String replace(String s, Object[] args) {

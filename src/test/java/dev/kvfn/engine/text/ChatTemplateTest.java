@@ -83,6 +83,7 @@ class ChatTemplateTest {
         assertEquals("{\"a\": [1, 2.5, \"é\"], \"b\": null}", one("{{ {'a': [1, 2.5, 'é'], 'b': none} | tojson }}"));
         assertEquals("ab", one("a  {{- 'b' -}}  \n"));
         assertEquals("x", one("{{ '\u3000x\u00a0 ' | trim }}"));
+        assertEquals("Hello World_x|Ab c", one("{{ 'hello world_x'.title() }}|{{ 'ab c'.capitalize() }}"));
         assertEquals("<b=2>", one("{% macro m(a, b=none) %}<{{ a }}={{ b }}>{% endmacro %}{{ m('b', b=1 + 1) }}"));
     }
 
