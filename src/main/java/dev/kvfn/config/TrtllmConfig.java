@@ -14,7 +14,11 @@ public interface TrtllmConfig {
     /** The TensorRT-LLM engine directory ({@code config.json} + {@code rank0.engine}), as trtllm-build wrote it. Env: KVFN_TRTLLM_ENGINE_DIR. */
     Optional<String> engineDir();
 
-    /** A GGUF file whose vocabulary is the engine's tokenizer (a vocabulary-only GGUF is enough). Env: KVFN_TRTLLM_VOCABULARY. */
+    /**
+     * The engine's tokenizer: the Hugging Face checkpoint or tokenizer directory ({@code tokenizer.json},
+     * {@code tokenizer_config.json} with the chat template), or a GGUF file with the vocabulary (a vocabulary-only
+     * GGUF is enough). Env: KVFN_TRTLLM_VOCABULARY.
+     */
     Optional<Path> vocabulary();
 
     /** Positions per sequence; 0 reads {@code build_config.max_seq_len} from the engine's config.json. */

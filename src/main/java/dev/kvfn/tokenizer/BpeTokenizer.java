@@ -9,7 +9,7 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.PriorityQueue;
+import java.util.ArrayList;
 
 /**
  * GPT-2 style byte-level BPE from GGUF metadata ({@code tokenizer.ggml.model = gpt2}), as llama.cpp's
@@ -18,19 +18,21 @@ import java.util.PriorityQueue;
  */
 public final class BpeTokenizer extends VocabularyTokenizer {
     private final Map<String, Integer> ids;
-    private final Map<String, Integer> mergeRanks;
+    private final BpeMerges merges;
     private final PreTokenizer preTokenizer;
 
     BpeTokenizer(GgufFile gguf) {
         super(gguf, false);
-        String[] merges = gguf.array("tokenizer.ggml.merges", String[].class);
+        String[] mergeList = gguf.array("tokenizer.ggml.merges", String[].class);
         ids = new HashMap<>(pieces.length * 2);
         for (int i = 0; i < pieces.length; i++) ids.putIfAbsent(pieces[i], i);
-        mergeRanks = new HashMap<>(merges.length * 2);
-        for (int r = 0; r < merges.length; r++) {
-            if (merges[r].indexOf(' ', 1) < 0) throw new ModelFormatException(gguf.path(), "merge " + r + " is not two symbols: '" + merges[r] + "'");
-            mergeRanks.putIfAbsent(merges[r], r);
+        List<String[]> pairs = new ArrayList<>(mergeList.length);
+        for (int r = 0; r < mergeList.length; r++) {
+            int space = mergeList[r].indexOf(' ', 1); // as llama.cpp: a merge may start with a space symbol
+            if (space < 0) throw new ModelFormatException(gguf.path(), "merge " + r + " is not two symbols: '" + mergeList[r] + "'");
+            pairs.add(new String[] {mergeList[r].substring(0, space), mergeList[r].substring(space + 1)});
         }
+        merges = new BpeMerges(ids, pieces.length, pairs);
         String pre = gguf.string("tokenizer.ggml.pre", "default");
         try {
             preTokenizer = PreTokenizer.forName(pre);
@@ -46,60 +48,30 @@ public final class BpeTokenizer extends VocabularyTokenizer {
 
     @Override
     void encodeText(String text, boolean afterSpecial, List<Integer> out) {
-        for (String word : preTokenizer.split(text)) encodeWord(ByteLevel.encode(word), out);
+        BpeMerges.Scratch scratch = new BpeMerges.Scratch();
+        BpeMerges.IntList ids = new BpeMerges.IntList();
+        for (String word : preTokenizer.split(text)) encodeWord(ByteLevel.encode(word), scratch, ids);
+        for (int id : ids.toArray()) out.add(id);
     }
 
-    private record Bigram(int left, int right, int rank, int len) {}
-
     /** Merges the byte-level characters of one pre-tokenized word by rank, lowest first, leftmost on ties. */
-    private void encodeWord(String word, List<Integer> out) {
+    private void encodeWord(String word, BpeMerges.Scratch scratch, BpeMerges.IntList out) {
         if (preTokenizer.ignoreMerges()) {
-            Integer whole = ids.get(word);
-            if (whole != null) {
+            int whole = merges.wholeWord(word);
+            if (whole >= 0) {
                 out.add(whole);
                 return;
             }
         }
-        int n = word.length(); // byte-level characters are all in the BMP
-        int[] start = new int[n], len = new int[n], prev = new int[n], next = new int[n];
-        for (int i = 0; i < n; i++) {
-            start[i] = i;
-            len[i] = 1;
-            prev[i] = i - 1;
-            next[i] = i + 1 < n ? i + 1 : -1;
-        }
-        PriorityQueue<Bigram> queue = new PriorityQueue<>((a, b) -> a.rank != b.rank ? Integer.compare(a.rank, b.rank)
-                : Integer.compare(a.left, b.left));
-        for (int i = 1; i < n; i++) addBigram(word, start, len, i - 1, i, queue);
-        while (!queue.isEmpty()) {
-            Bigram b = queue.poll();
-            if (len[b.left] == 0 || len[b.right] == 0 || len[b.left] + len[b.right] != b.len) continue; // stale
-            len[b.left] += len[b.right];
-            len[b.right] = 0;
-            next[b.left] = next[b.right];
-            if (next[b.right] >= 0) prev[next[b.right]] = b.left;
-            if (prev[b.left] >= 0) addBigram(word, start, len, prev[b.left], b.left, queue);
-            if (next[b.left] >= 0) addBigram(word, start, len, b.left, next[b.left], queue);
-        }
-        for (int i = 0; i != -1; i = next[i]) {
-            String symbol = word.substring(start[i], start[i] + len[i]);
-            Integer id = ids.get(symbol);
-            if (id != null) {
-                out.add(id);
-            } else { // cannot happen with a consistent vocabulary; llama.cpp falls back to single characters
-                for (int c = 0; c < symbol.length(); c++) {
-                    Integer single = ids.get(symbol.substring(c, c + 1));
-                    if (single != null) out.add(single);
-                }
-            }
-        }
+        merges.encode(word, scratch, out, this::singleCharacters);
     }
 
-    private void addBigram(String word, int[] start, int[] len, int left, int right, PriorityQueue<Bigram> queue) {
-        String l = word.substring(start[left], start[left] + len[left]);
-        String r = word.substring(start[right], start[right] + len[right]);
-        Integer rank = mergeRanks.get(l + " " + r);
-        if (rank != null) queue.add(new Bigram(left, right, rank, len[left] + len[right]));
+    /** llama.cpp's fallback for a merged span the vocabulary lacks: those of its characters that are pieces. */
+    private void singleCharacters(String word, int start, int end, BpeMerges.IntList out) {
+        for (int c = start; c < end; c++) {
+            Integer single = ids.get(word.substring(c, c + 1));
+            if (single != null) out.add(single);
+        }
     }
 
     /** GPT-2's reversible map from bytes to printable characters, so merges never see raw control bytes. */

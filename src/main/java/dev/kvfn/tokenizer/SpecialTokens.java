@@ -18,7 +18,7 @@ final class SpecialTokens {
     record Fragment(String text, int token) {}
 
     /** Texts llama.cpp treats as end-of-generation when a vocabulary has them as control tokens. */
-    private static final Set<String> EOG_TEXTS = Set.of("<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
+    static final Set<String> EOG_TEXTS = Set.of("<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
             "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>", "<｜end▁of▁sentence｜>", "<|return|>", "<|call|>");
 
     private final String[] texts;   // longest first

@@ -1,7 +1,6 @@
 package dev.kvfn.engine.text;
 
 import com.hubspot.jinjava.Jinjava;
-import com.hubspot.jinjava.JinjavaConfig;
 import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
 import org.jboss.logging.Logger;
@@ -43,6 +42,7 @@ public final class ChatTemplate {
     }
 
     private final String template; // null: ChatML fallback
+    private final String source; // the template as Jinjava parses it (see HfJinja.rewrite)
     private final String bosToken;
     private final String eosToken;
     private volatile Jinjava jinjava; // built at the first render that needs it: building one costs about a second cold
@@ -53,6 +53,7 @@ public final class ChatTemplate {
         this.template = template == null || template.isBlank() ? null : template;
         this.bosToken = bosToken == null ? "" : bosToken;
         this.eosToken = eosToken == null ? "" : eosToken;
+        this.source = this.template == null ? null : HfJinja.rewrite(this.template);
         this.toolFormat = ToolCallFormat.forTemplate(this.template);
     }
 
@@ -66,8 +67,7 @@ public final class ChatTemplate {
             synchronized (this) {
                 j = jinjava;
                 if (j == null) {
-                    j = new Jinjava(JinjavaConfig.newBuilder().withTrimBlocks(true).withLstripBlocks(true)
-                            .withFailOnUnknownTokens(false).build());
+                    j = HfJinja.create();
                     j.getGlobalContext().registerFunction(new ELFunctionDefinition("", "raise_exception",
                             ChatTemplate.class, "raiseException", String.class));
                     jinjava = j;
@@ -98,34 +98,65 @@ public final class ChatTemplate {
 
     public String render(List<Message> messages) {
         if (template != null) {
-            Map<String, Object> context = new HashMap<>();
-            context.put("messages", messages.stream().map(m -> {
-                Map<String, Object> map = new LinkedHashMap<>();
-                map.put("role", m.role());
-                map.put("content", m.content());
-                return map;
-            }).toList());
-            context.put("add_generation_prompt", true);
-            context.put("bos_token", bosToken);
-            context.put("eos_token", eosToken);
-            RenderResult result;
-            try {
-                result = jinjava().renderForResult(template, context);
-            } finally {
-                String raised = RAISED.get();
-                RAISED.remove();
-                if (raised != null) throw new IllegalArgumentException("the model's chat template rejected the messages: " + raised);
-            }
-            if (result.getErrors().stream().noneMatch(e -> e.getSeverity() == com.hubspot.jinjava.interpret.TemplateError.ErrorType.FATAL)) {
-                return result.getOutput();
-            }
-            if (!warned) {
-                warned = true;
-                LOG.warnf("the model's chat template cannot be rendered (%s); using the ChatML fallback",
-                        result.getErrors().getFirst().getMessage());
-            }
+            String rendered = renderModelTemplate(messages, List.of(), true);
+            if (rendered != null) return rendered;
         }
         return chatMl(messages);
+    }
+
+    /**
+     * Renders the model's own template with everything Hugging Face's {@code apply_chat_template} passes: the
+     * messages with their {@code tool_calls} (OpenAI shape, arguments as objects) and {@code tool_call_id}, the
+     * {@code tools} (absent when empty), {@code add_generation_prompt}, {@code bos_token} and {@code eos_token}.
+     * Returns null, after one warning, when the model has no template or Jinjava cannot render it;
+     * IllegalArgumentException when the template raises.
+     */
+    public String renderModelTemplate(List<Message> messages, List<ToolDefinition> tools, boolean addGenerationPrompt) {
+        if (template == null) return null;
+        Map<String, Object> context = new HashMap<>();
+        context.put("messages", messages.stream().map(ChatTemplate::templateMessage).toList());
+        if (!tools.isEmpty()) context.put("tools", tools.stream().map(t -> TemplateValues.of(t.tool())).toList());
+        context.put("add_generation_prompt", addGenerationPrompt);
+        context.put("bos_token", bosToken);
+        context.put("eos_token", eosToken);
+        RenderResult result;
+        try {
+            result = jinjava().renderForResult(source, context);
+        } finally {
+            String raised = RAISED.get();
+            RAISED.remove();
+            if (raised != null) throw new IllegalArgumentException("the model's chat template rejected the messages: " + raised);
+        }
+        if (result.getErrors().stream().noneMatch(e -> e.getSeverity() == com.hubspot.jinjava.interpret.TemplateError.ErrorType.FATAL)) {
+            return result.getOutput();
+        }
+        if (!warned) {
+            warned = true;
+            LOG.warnf("the model's chat template cannot be rendered (%s); using the ChatML fallback",
+                    result.getErrors().getFirst().getMessage());
+        }
+        return null;
+    }
+
+    /** A message as templates read it: role and content, tool_calls and tool_call_id only when it has them. */
+    private static Map<String, Object> templateMessage(Message m) {
+        Map<String, Object> map = new LinkedHashMap<>();
+        map.put("role", m.role());
+        map.put("content", m.content());
+        if (!m.toolCalls().isEmpty()) {
+            map.put("tool_calls", m.toolCalls().stream().map(c -> {
+                Map<String, Object> function = new LinkedHashMap<>();
+                function.put("name", c.name());
+                function.put("arguments", TemplateValues.of(c.arguments()));
+                Map<String, Object> call = new LinkedHashMap<>();
+                if (c.id() != null) call.put("id", c.id());
+                call.put("type", "function");
+                call.put("function", function);
+                return call;
+            }).toList());
+        }
+        if (m.toolCallId() != null) map.put("tool_call_id", m.toolCallId());
+        return map;
     }
 
     static String chatMl(List<Message> messages) {

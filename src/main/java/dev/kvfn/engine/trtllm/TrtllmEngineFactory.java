@@ -11,6 +11,7 @@ import dev.kvfn.kv.tier.KvTiers;
 import dev.kvfn.kv.tier.RemoteKvTier;
 import dev.kvfn.model.GgufFile;
 import dev.kvfn.model.ModelFingerprint;
+import dev.kvfn.tokenizer.HfTokenizer;
 import dev.kvfn.tokenizer.Tokenizer;
 import dev.kvfn.tokenizer.Tokenizers;
 import org.jboss.logging.Logger;
@@ -27,7 +28,7 @@ import java.util.Locale;
 
 /**
  * Builds the TensorRT-LLM engine from configuration ({@code kvfn.trtllm.*}, {@code kvfn.kv.block-tokens}): the
- * tokenizer from the GGUF vocabulary named in config, the context from the engine's config.json (or config), the
+ * tokenizer from the vocabulary named in config (a Hugging Face tokenizer directory or a GGUF), the context from the engine's config.json (or config), the
  * executor, and kvfn's index below it when a shared tier is configured (blocks never leave the GPU: keys and tokens
  * only, {@code blockBytes} 0). Bad values fail with an {@link IllegalArgumentException} naming the key.
  */
@@ -40,9 +41,10 @@ public final class TrtllmEngineFactory {
     public static TrtllmEngine create(TrtllmConfig config, KvConfig kv, RemoteKvTier remote) {
         String dir = config.engineDir().filter(s -> !s.isBlank()).orElseThrow(() -> new IllegalArgumentException(
                 "kvfn.engine=trtllm needs kvfn.trtllm.engine-dir (KVFN_TRTLLM_ENGINE_DIR): the TensorRT-LLM engine directory"));
-        Path vocabulary = config.vocabulary().orElseThrow(() -> new IllegalArgumentException(
-                "kvfn.engine=trtllm needs kvfn.trtllm.vocabulary (KVFN_TRTLLM_VOCABULARY): a GGUF file with the engine's vocabulary"));
-        if (!Files.isRegularFile(vocabulary)) throw new IllegalArgumentException("kvfn.trtllm.vocabulary: no such file " + vocabulary);
+        Path vocabularyPath = config.vocabulary().orElseThrow(() -> new IllegalArgumentException(
+                "kvfn.engine=trtllm needs kvfn.trtllm.vocabulary (KVFN_TRTLLM_VOCABULARY): the Hugging Face checkpoint or"
+                        + " tokenizer directory (tokenizer.json), or a GGUF file with the engine's vocabulary"));
+        Vocabulary vocabulary = vocabulary(vocabularyPath);
         JsonNode engineConfig = engineConfig(dir);
         int context = config.contextLength() > 0 ? config.contextLength()
                 : engineConfig == null ? 0 : engineConfig.path("build_config").path("max_seq_len").asInt(0);
@@ -53,15 +55,9 @@ public final class TrtllmEngineFactory {
         if (config.kvCache().eventBufferMaxSize() <= 0) {
             throw new IllegalArgumentException("kvfn.trtllm.kv-cache.event-buffer-max-size must be > 0: kvfn's KV index is fed from the events");
         }
-        Tokenizer tokenizer;
-        String chatTemplate, name;
-        byte[] vocabularyDigest;
-        try (GgufFile gguf = GgufFile.open(vocabulary)) {
-            tokenizer = Tokenizers.fromGguf(gguf);
-            chatTemplate = gguf.string("tokenizer.chat_template", null);
-            name = gguf.string("general.name", null);
-            vocabularyDigest = ModelFingerprint.of(gguf).digest();
-        }
+        Tokenizer tokenizer = vocabulary.tokenizer();
+        String chatTemplate = vocabulary.chatTemplate(), name = vocabulary.name();
+        byte[] vocabularyDigest = vocabulary.digest();
         String architecture = engineConfig == null ? "trtllm"
                 : engineConfig.path("pretrained_config").path("architecture").asText("trtllm");
         var model = new ModelInfo(name != null ? name : Path.of(dir).getFileName().toString(), dir, architecture, context,
@@ -88,6 +84,41 @@ public final class TrtllmEngineFactory {
             if (tiers != null) tiers.close();
             executor.close();
             throw e;
+        }
+    }
+
+    /**
+     * The engine's tokenizer and chat template.
+     *
+     * @param name   the model's name, or null when the vocabulary does not say
+     * @param digest identifies the vocabulary in the cache fingerprint
+     */
+    record Vocabulary(Tokenizer tokenizer, String chatTemplate, String name, byte[] digest) {}
+
+    /** Reads {@code kvfn.trtllm.vocabulary}: a Hugging Face directory (tokenizer.json, tokenizer_config.json) or a GGUF file. */
+    static Vocabulary vocabulary(Path path) {
+        if (Files.isDirectory(path)) {
+            if (!HfTokenizer.isTokenizerDirectory(path)) {
+                throw new IllegalArgumentException("kvfn.trtllm.vocabulary: " + path + " is a directory without tokenizer.json");
+            }
+            HfTokenizer tokenizer = HfTokenizer.load(path);
+            try {
+                MessageDigest sha = MessageDigest.getInstance("SHA-256");
+                for (String file : new String[] {"tokenizer.json", "tokenizer_config.json"}) {
+                    Path f = path.resolve(file);
+                    if (Files.isRegularFile(f)) sha.update(Files.readAllBytes(f));
+                }
+                return new Vocabulary(tokenizer, tokenizer.chatTemplate(), null, sha.digest());
+            } catch (NoSuchAlgorithmException e) {
+                throw new IllegalStateException("SHA-256 is missing from this JVM", e);
+            } catch (IOException e) {
+                throw new UncheckedIOException("kvfn.trtllm.vocabulary: cannot read " + path, e);
+            }
+        }
+        if (!Files.isRegularFile(path)) throw new IllegalArgumentException("kvfn.trtllm.vocabulary: no such file or directory " + path);
+        try (GgufFile gguf = GgufFile.open(path)) {
+            return new Vocabulary(Tokenizers.fromGguf(gguf), gguf.string("tokenizer.chat_template", null),
+                    gguf.string("general.name", null), ModelFingerprint.of(gguf).digest());
         }
     }
 

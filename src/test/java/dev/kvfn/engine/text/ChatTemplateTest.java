@@ -66,4 +66,41 @@ class ChatTemplateTest {
         assertEquals(expected, none.render(HELLO));
         assertEquals(expected, new ChatTemplate("{% for m in messages %}{{ m['content'] }", "", "").render(HELLO));
     }
+    static String one(String template) {
+        return new ChatTemplate(template, "<s>", "</s>").renderModelTemplate(HELLO, List.of(), false);
+    }
+
+    @Test
+    void pythonStringMethodsAndJinjaSyntaxThatJinjavaLacks() {
+        // str.split keeps empty pieces (Java's String.split would drop the trailing one and read a regex)
+        assertEquals("[a||]", one("{{ '[' + 'a|||'.split('|')[0] + '|' + 'a|'.split('|')[-1] + '|]' }}"));
+        assertEquals("3", one("{{ ' a  b\tc '.split() | length }}"));
+        assertEquals("TrueFalse".toLowerCase(), one("{{ 'abc'.startswith(('x', 'a')) }}{{ 'abc'.endswith('b') }}"));
+        // keyword arguments with an expression, namespace and reversed slices
+        assertEquals("1", one("{% set ns = namespace(last=messages|length - 1) %}{{ ns.last }}"));
+        assertEquals("usersystem", one("{% for m in messages[::-1] %}{{ m.role }}{% endfor %}"));
+        // tojson in Python's spelling, {{- -}} trimming
+        assertEquals("{\"a\": [1, 2.5, \"é\"], \"b\": null}", one("{{ {'a': [1, 2.5, 'é'], 'b': none} | tojson }}"));
+        assertEquals("ab", one("a  {{- 'b' -}}  \n"));
+        assertEquals("x", one("{{ '\u3000x\u00a0 ' | trim }}"));
+        assertEquals("Hello World_x|Ab c", one("{{ 'hello world_x'.title() }}|{{ 'ab c'.capitalize() }}"));
+        assertEquals("<b=2>", one("{% macro m(a, b=none) %}<{{ a }}={{ b }}>{% endmacro %}{{ m('b', b=1 + 1) }}"));
+    }
+
+    @Test
+    void toolCallsAndToolsReachTheTemplate() {
+        var args = TemplateJson.MAPPER.createObjectNode().put("city", "Paris");
+        var messages = List.of(new ChatTemplate.Message("user", "weather?"),
+                new ChatTemplate.Message("assistant", "", List.of(new ToolCall("c1", "get_weather", args)), null),
+                new ChatTemplate.Message("tool", "sunny", List.of(), "c1"));
+        var tool = (com.fasterxml.jackson.databind.node.ObjectNode) TemplateJson.parse(
+                "{\"type\": \"function\", \"function\": {\"name\": \"get_weather\"}}");
+        String t = "{% for t in tools %}{{ t | tojson }}{% endfor %}|{% for m in messages %}{% for c in m.tool_calls %}"
+                + "{{ c.function.name }}{{ c.function.arguments | tojson }}{% endfor %}{{ m.tool_call_id }}{% endfor %}"
+                + "{% if add_generation_prompt %}+{% endif %}";
+        ChatTemplate template = new ChatTemplate(t, "", "");
+        assertEquals("{\"type\": \"function\", \"function\": {\"name\": \"get_weather\"}}|get_weather{\"city\": \"Paris\"}c1+",
+                template.renderModelTemplate(messages, List.of(new ToolDefinition("get_weather", args, tool)), true));
+        assertEquals("|get_weather{\"city\": \"Paris\"}c1", template.renderModelTemplate(messages, List.of(), false));
+    }
 }
