@@ -77,15 +77,18 @@ final class CachePaths implements AutoCloseable {
                 KvSecret.of("kvfn-bench-suite-secret-0123456789"), false);
     }
 
-    /** Compiles the paths every timed request takes (16-row steps, restores) before anything is timed. */
-    void warmUp(SplittableRandom rnd) throws Exception {
+    /**
+     * Compiles the paths every timed request takes (16-row steps, restores) before anything is timed; with
+     * {@code wholeRound} also one untimed round, so the restores and the Redis fetch are compiled too.
+     */
+    void warmUp(SplittableRandom rnd, boolean wholeRound) throws Exception {
         for (CpuEngine e : new CpuEngine[] {writer, replica}) {
             for (int i = 0; i < 3; i++) {
                 KvfnPeer.run(e, Prompt.randomIds(rnd, bos, vocab, 16), 2);
                 KvfnPeer.run(e, Prompt.randomIds(rnd, bos, vocab, 64), 2);
             }
         }
-        measure(rnd); // one whole round, untimed: restores and the Redis fetch compiled too
+        if (wholeRound) measure(rnd);
     }
 
     Times measure(SplittableRandom rnd) throws Exception {

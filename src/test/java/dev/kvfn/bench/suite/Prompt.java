@@ -44,7 +44,7 @@ record Prompt(int[] tokens, String text) {
             String s = new String(tokenizer.tokenBytes(t), StandardCharsets.UTF_8);
             if (WORD.matcher(s).matches()) words.add(s);
         }
-        if (words.size() < 50) throw new IllegalStateException("the vocabulary has only " + words.size() + " whole-word pieces");
+        if (words.size() < 10) throw new IllegalStateException("the vocabulary has only " + words.size() + " whole-word pieces");
         return words;
     }
 

@@ -206,7 +206,7 @@ public final class Suite {
         if (cachePaths != null) {
             progress.step("warm-up kvfn cache paths");
             try {
-                cachePaths.warmUp(rnd);
+                cachePaths.warmUp(rnd, !o.quick());
             } catch (Exception e) {
                 leaveOut("kvfn TTFT by cache path", "failed: " + e);
                 cachePaths = null;
@@ -313,6 +313,7 @@ public final class Suite {
         if (!joined.isEmpty()) c.append(" -Dkvfn.bench.args=\"").append(joined).append('"');
         if (!o.types().equals(List.of("Q8_0", "Q4_0"))) c.append(" -Dkvfn.bench.types=").append(String.join(",", o.types()));
         if (o.threads() != 2) c.append(" -Dkvfn.bench.threads=").append(o.threads());
+        if (!o.shape().equals("llama-1b")) c.append(" -Dkvfn.bench.shape=").append(o.shape());
         return c.toString();
     }
 }

@@ -75,7 +75,7 @@ public record SuiteOptions(boolean quick, String shape, List<String> types, int 
         int cachePrefix = quick ? 112 : 496;
         return new SuiteOptions(quick, System.getProperty("kvfn.bench.shape", "llama-1b"), split(types), threads,
                 rounds != null ? rounds : quick ? 2 : 4, quick ? 128 : 512, quick ? 32 : 128, List.of(1, 4, 16),
-                quick ? 16 : 64, cachePrefix, new LinkedHashSet<>(split(engines)),
+                quick ? 16 : 32, cachePrefix, new LinkedHashSet<>(split(engines)),
                 Path.of(System.getProperty("kvfn.bench.dir", "target/bench-models")),
                 Path.of(System.getProperty("kvfn.bench.out", "target/bench")),
                 Path.of(System.getProperty("kvfn.bench.launcher", "target/kvfn")),
