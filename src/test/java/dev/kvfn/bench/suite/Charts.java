@@ -36,7 +36,8 @@ final class Charts {
     static List<Path> write(SuiteOptions o, Results r, Report report, Path dir) throws IOException {
         List<Path> files = new ArrayList<>();
         List<String> types = o.types();
-        String rounds = String.format("synthetic %s, %d threads; dot: median, whisker: min-max over %d rounds", o.shape(), o.threads(), o.rounds());
+        String rounds = String.format("synthetic %s, %d threads; dot: median, whisker: min-max over %d round%s", o.shape(), o.threads(),
+                o.rounds(), o.rounds() == 1 ? "" : "s");
         files.add(save(chart("Prefill " + report.prefillLabel() + " (" + rounds + ")", "tokens/s", types,
                 (i, engine) -> r.stat(new Cell(Report.PREFILL, types.get(i), engine)), false), dir.resolve("prefill")));
         files.add(save(chart("Decode " + report.decodeLabel() + " (" + rounds + ")", "tokens/s", types,

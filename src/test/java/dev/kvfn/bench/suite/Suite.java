@@ -160,7 +160,7 @@ public final class Suite {
                 }
             }
         }
-        if (o.engines().contains(Peer.KHERUD)) versions.put("kherud", "de.kherud:llama 4.2.0 (the native library its jar bundles)");
+        if (o.engines().contains(Peer.KHERUD)) versions.put("kherud", "de.kherud:llama 4.2.0 (the native library its jar bundles: llama.cpp build 4916, OpenMP)");
         if (o.engines().contains(Peer.KVFN)) {
             progress.step("starting redis-server and the cache-path engines");
             try {
