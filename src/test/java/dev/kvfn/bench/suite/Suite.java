@@ -56,7 +56,12 @@ public final class Suite {
             System.exit(2);
             return;
         }
-        new Suite(o).run(args);
+        try {
+            new Suite(o).run(args);
+        } catch (Exception e) {
+            e.printStackTrace();
+            System.exit(1); // a thread some library left running must not keep a failed run alive
+        }
         System.exit(0); // node, the served apps and the llama.cpp threads are closed; nothing else may hold the JVM
     }
 
