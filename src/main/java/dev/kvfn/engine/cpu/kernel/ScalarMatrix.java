@@ -5,6 +5,7 @@ import dev.kvfn.model.Tensor;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * Plain-Java reference kernels for every supported type: the fallback when the Vector API module
@@ -26,6 +27,8 @@ final class ScalarMatrix implements Matrix {
     private final int cols;
     private final long rowBytes;
     private final WorkerPool pool;
+    private final Call call = new Call(this);
+    private final AtomicBoolean callInUse = new AtomicBoolean();
 
     ScalarMatrix(Tensor t, WorkerPool pool) {
         this.type = t.type();
@@ -42,15 +45,50 @@ final class ScalarMatrix implements Matrix {
     @Override
     public void multiply(float[] x, float[] out, int batch) {
         Matrices.checkMultiply(this, x, out, batch);
-        pool.forRange(rows, (from, to) -> {
-            float[] block = decodedBlockTypes() ? new float[type.blockSize()] : null; // one per share, not per row
+        boolean own = callInUse.compareAndSet(false, true);
+        Call c = own ? call : new Call(this);
+        c.x = x;
+        c.out = out;
+        c.batch = batch;
+        try {
+            pool.forRange(rows, c);
+        } finally {
+            c.x = null;
+            c.out = null;
+            if (own) callInUse.set(false);
+        }
+    }
+
+    /** One decoded block per worker thread, reused: no allocation per multiply. */
+    private static final ThreadLocal<float[]> BLOCK = ThreadLocal.withInitial(() -> new float[256]);
+
+    /**
+     * The arguments of one multiply, handed to the pool without allocating a lambda (as in
+     * {@code VectorMatrix}); a request thread that multiplies while another uses this matrix gets its own.
+     */
+    private static final class Call implements WorkerPool.RangeTask {
+        final ScalarMatrix m;
+        float[] x;
+        float[] out;
+        int batch;
+
+        Call(ScalarMatrix m) {
+            this.m = m;
+        }
+
+        @Override
+        public void run(int from, int to) {
+            float[] block = m.decodedBlockTypes() ? BLOCK.get() : null;
+            if (block != null && block.length < m.type.blockSize()) BLOCK.set(block = new float[m.type.blockSize()]);
+            float[] xs = x, o = out;
+            int rows = m.rows, cols = m.cols;
             for (int r = from; r < to; r++) {
-                long base = r * rowBytes;
+                long base = r * m.rowBytes;
                 for (int b = 0; b < batch; b++) {
-                    out[b * rows + r] = block != null ? decodedDot(base, x, b * cols, block) : dot(base, x, b * cols);
+                    o[b * rows + r] = block != null ? m.decodedDot(base, xs, b * cols, block) : m.dot(base, xs, b * cols);
                 }
             }
-        });
+        }
     }
 
     @Override
