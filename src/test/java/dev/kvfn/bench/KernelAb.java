@@ -24,7 +24,7 @@ import java.util.function.IntConsumer;
  * every round), so load from elsewhere hits both alike. Prints per batch the median step time of
  * each and the median of the per-round after/before ratios.
  *
- * <pre>java --add-modules jdk.incubator.vector -cp target/test-classes dev.kvfn.bench.KernelAb
+ * <pre>java --add-modules jdk.incubator.vector -cp target/test-classes:JBOSS_LOGGING_JAR dev.kvfn.bench.KernelAb
  *     beforeClasses afterClasses [types] [batches] [threads] [layers] [rounds]</pre>
  * e.g. {@code /tmp/before-classes target/classes Q8_0,Q4_0 1,2,3,4,5,6,7,8,12,16 2 2 31}.
  */
@@ -36,11 +36,13 @@ public final class KernelAb {
         int layers = a.length > 5 ? Integer.parseInt(a[5]) : 2;
         int rounds = a.length > 6 ? Integer.parseInt(a[6]) : 31;
         URL tests = KernelAb.class.getProtectionDomain().getCodeSource().getLocation();
+        // the kernels log through JBoss Logging (ComputePriority): each build's loader needs that jar too
+        URL logging = Class.forName("org.jboss.logging.Logger").getProtectionDomain().getCodeSource().getLocation();
         for (String type : types) {
             IntConsumer[] step = new IntConsumer[2];
             for (int v = 0; v < 2; v++) {
                 // Parent is the platform loader: each build loads its own dev.kvfn classes, Step included.
-                URLClassLoader cl = new URLClassLoader(new URL[] {Path.of(a[v]).toUri().toURL(), tests}, ClassLoader.getPlatformClassLoader());
+                URLClassLoader cl = new URLClassLoader(new URL[] {Path.of(a[v]).toUri().toURL(), tests, logging}, ClassLoader.getPlatformClassLoader());
                 step[v] = (IntConsumer) cl.loadClass(Step.class.getName()).getConstructor(String.class, int.class, int.class)
                         .newInstance(type.trim(), threads, layers);
             }

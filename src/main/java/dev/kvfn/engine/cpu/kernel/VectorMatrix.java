@@ -51,6 +51,10 @@ abstract sealed class VectorMatrix implements Matrix permits VectorMatrix.F32Mat
     static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED;
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
+    /** The 16-bit integer decode kernels ({@link #dotInt16}) work on 256 bits whatever the CPU's widest vectors. */
+    static final VectorSpecies<Byte> B16 = ByteVector.SPECIES_128;
+    static final VectorSpecies<Short> S16 = ShortVector.SPECIES_256;
+    static final VectorSpecies<Float> F8 = FloatVector.SPECIES_256;
 
     /** Weight columns per prefill tile: 4 rows x 1024 floats = 16 KB, half of L1. */
     static final int KC = 1024;
@@ -106,8 +110,10 @@ abstract sealed class VectorMatrix implements Matrix permits VectorMatrix.F32Mat
      */
     private static final class Call implements WorkerPool.RangeTask {
         final VectorMatrix m;
-        /** Per 32-block sums of x (used by Q4_0 decode). */
+        /** Per 32-block sums of x (used by the float decode kernels that fold an offset out of the loop). */
         final float[] blockSums;
+        /** x rounded to 16-bit integers, for the types whose decode kernel takes them; null for the others. */
+        final Int16Input int16;
         float[] x;
         float[] out;
         int batch;
@@ -115,13 +121,19 @@ abstract sealed class VectorMatrix implements Matrix permits VectorMatrix.F32Mat
         Call(VectorMatrix m) {
             this.m = m;
             this.blockSums = new float[(m.cols + 31) / 32];
+            this.int16 = m.decodesInt16() ? new Int16Input(m.cols) : null;
         }
 
         @Override
         public void run(int from, int to) {
             if (batch == 1) {
                 float[] xs = x, o = out, sums = blockSums;
-                for (int r = from; r < to; r++) o[r] = m.dot(r, xs, sums);
+                Int16Input q = int16;
+                if (q != null && q.finite) {
+                    for (int r = from; r < to; r++) o[r] = m.dotInt16(r, q);
+                } else {
+                    for (int r = from; r < to; r++) o[r] = m.dot(r, xs, sums);
+                }
             } else if (batch <= m.smallBatchLimit()) {
                 m.smallBatch(from, to, x, out, batch);
             } else {
@@ -141,7 +153,10 @@ abstract sealed class VectorMatrix implements Matrix permits VectorMatrix.F32Mat
         c.x = x;
         c.out = out;
         c.batch = batch;
-        if (batch == 1) beforeDecode(x, c.blockSums);
+        if (batch == 1) {
+            if (c.int16 != null) c.int16.quantize(x, cols);
+            if (c.int16 == null || !c.int16.finite) beforeDecode(x, c.blockSums);
+        }
         try {
             pool.forRange(rows, c);
         } finally {
@@ -153,6 +168,16 @@ abstract sealed class VectorMatrix implements Matrix permits VectorMatrix.F32Mat
 
     /** Per-multiply preparation of the input for the decode path, on the calling thread. */
     void beforeDecode(float[] x, float[] blockSums) {}
+
+    /** Whether decode takes x as {@link Int16Input} ({@link #dotInt16}) rather than floats. */
+    boolean decodesInt16() {
+        return false;
+    }
+
+    /** Row {@code r} times x rounded to 16-bit integers; only for the types whose {@link #decodesInt16} holds. */
+    float dotInt16(int r, Int16Input x) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " decodes with float x");
+    }
 
     @Override
     public final void row(int r, float[] dst, int offset) {
@@ -564,7 +589,52 @@ abstract sealed class VectorMatrix implements Matrix permits VectorMatrix.F32Mat
 
         Q4Matrix(Tensor t, WorkerPool pool) { super(t, pool, KERNELS); }
 
-        /** Per 32-block sums of x: lets the kernel apply the "-8" once per block. */
+        @Override boolean decodesInt16() { return true; }
+
+        /**
+         * sum (q-8)*d*x over a block is d*step*(sum q*xq - 8*sum xq): the 16 nibble bytes are zero-extended to
+         * 16 short lanes once (low nibbles: weights j, high: j+16), multiplied by the rounded x in shorts, each
+         * pair of short products summed into an int lane (shift tricks on the lanes reinterpreted as ints, no
+         * shuffle), converted once per block and scaled with one fma. Folding the "-8" into the int lanes (each of
+         * the 8 lanes less the block's sum) leaves nothing scalar but the scale. About half the instructions of
+         * the float kernel per weight: 1.5x to 2x its speed on AVX2, where the float kernel is compute-bound.
+         */
+        @Override
+        float dotInt16(int r, Int16Input in) {
+            MemorySegment d = data;
+            short[] xq = in.q;
+            float[] step = in.step;
+            int[] sums = in.sum;
+            long o = r * rowBytes;
+            FloatVector acc0 = FloatVector.zero(F8), acc1 = acc0;
+            int blocks = cols / 32, blk = 0;
+            for (; blk + 1 < blocks; blk += 2, o += 36) {
+                int c = blk * 32;
+                ShortVector n0 = (ShortVector) ByteVector.fromMemorySegment(B16, d, o + 2, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S16, 0);
+                ShortVector n1 = (ShortVector) ByteVector.fromMemorySegment(B16, d, o + 20, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S16, 0);
+                ShortVector p0 = n0.and((short) 0x0f).mul(ShortVector.fromArray(S16, xq, c))
+                        .add(n0.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(S16, xq, c + 16)));
+                ShortVector p1 = n1.and((short) 0x0f).mul(ShortVector.fromArray(S16, xq, c + 32))
+                        .add(n1.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(S16, xq, c + 48)));
+                IntVector i0 = p0.reinterpretAsInts(), i1 = p1.reinterpretAsInts();
+                IntVector t0 = i0.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(i0.lanewise(VectorOperators.ASHR, 16)).sub(sums[blk]);
+                IntVector t1 = i1.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(i1.lanewise(VectorOperators.ASHR, 16)).sub(sums[blk + 1]);
+                acc0 = ((FloatVector) t0.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F8, Float.float16ToFloat(d.get(I16, o)) * step[blk]), acc0);
+                acc1 = ((FloatVector) t1.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F8, Float.float16ToFloat(d.get(I16, o + 18)) * step[blk + 1]), acc1);
+            }
+            if (blk < blocks) { // an odd block count
+                int c = blk * 32;
+                ShortVector n0 = (ShortVector) ByteVector.fromMemorySegment(B16, d, o + 2, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S16, 0);
+                ShortVector p0 = n0.and((short) 0x0f).mul(ShortVector.fromArray(S16, xq, c))
+                        .add(n0.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(S16, xq, c + 16)));
+                IntVector i0 = p0.reinterpretAsInts();
+                IntVector t0 = i0.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(i0.lanewise(VectorOperators.ASHR, 16)).sub(sums[blk]);
+                acc0 = ((FloatVector) t0.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F8, Float.float16ToFloat(d.get(I16, o)) * step[blk]), acc0);
+            }
+            return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        }
+
+        /** Per 32-block sums of x: lets the float kernel (x with an infinity or NaN) apply the "-8" once per block. */
         @Override
         void beforeDecode(float[] x, float[] blockSums) {
             for (int b = 0; b < blockSums.length; b++) {

@@ -50,13 +50,20 @@ public final class WorkerPool implements AutoCloseable {
     /** @param computeNice the workers' Linux nice value (0: unchanged; see {@link ComputePriority}) */
     public WorkerPool(int threads, int computeNice) {
         if (threads < 1) throw new IllegalArgumentException("threads must be >= 1, got " + threads);
+        if (computeNice < 0 || computeNice > 19) throw new IllegalArgumentException("compute nice must be in 0..19, got " + computeNice);
         this.threads = threads;
         this.workers = new Thread[threads - 1];
         this.sleeping = new AtomicIntegerArray(threads - 1);
         for (int i = 0; i < workers.length; i++) {
             final int share = i + 1;
             workers[i] = Thread.ofPlatform().daemon().name("kvfn-worker-" + share).unstarted(() -> {
-                ComputePriority.lowerCurrentThread(computeNice);
+                try {
+                    ComputePriority.lowerCurrentThread(computeNice);
+                } catch (Throwable t) {
+                    // A priority is a preference: a worker that dies here would leave every forRange waiting forever.
+                    System.getLogger(WorkerPool.class.getName()).log(System.Logger.Level.WARNING,
+                            "kvfn-worker-" + share + ": compute priority not applied: " + t);
+                }
                 loop(share);
             });
             workers[i].start();

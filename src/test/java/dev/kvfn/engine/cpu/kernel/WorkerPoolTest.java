@@ -25,6 +25,19 @@ class WorkerPoolTest {
         }
     }
 
+    /** Checked on the caller: a worker that died on a bad nice value would leave every forRange waiting forever. */
+    @Test
+    void aComputeNiceOutOfRangeIsRefusedAtConstruction() {
+        var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> new WorkerPool(2, 20));
+        org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("0..19"), e.getMessage());
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> new WorkerPool(2, -1));
+        try (WorkerPool pool = new WorkerPool(2, 19)) { // the highest nice value works
+            AtomicLong sum = new AtomicLong();
+            pool.forRange(10, (from, to) -> { for (int i = from; i < to; i++) sum.addAndGet(i); });
+            org.junit.jupiter.api.Assertions.assertEquals(45, sum.get());
+        }
+    }
+
     @Test
     void manyCallsInARowAllComplete() {
         try (WorkerPool pool = new WorkerPool(2)) {
