@@ -130,10 +130,13 @@ class LlamaCppParityTest {
             "special <s> and </s> inside");
     /**
      * Two top logits closer than this fraction of the spread count as tied between kvfn's reference transformer and
-     * its engine (f32 both, other summation orders: differences of order 1e-6 of the spread); there the
-     * free-running comparison ends.
+     * its engine; there the free-running comparison ends. Why this size: for Q4_0 and the K-quants a one-token step
+     * rounds x to 11-bit integers per 32 values ({@code Int16Input}) while the engine's batched steps multiply
+     * floats; on this test's models a last-position logit differs between the two paths by up to 1.7e-3 of the
+     * spread (measured over 20 random prompts for llama, qwen3 and phi3 in Q4_0, Q4_K, Q6_K), so two logits can
+     * swap within about 3.4e-3. (Float types: other summation orders only, differences of order 1e-6.)
      */
-    static final double ENGINE_TIE = 1e-4;
+    static final double ENGINE_TIE = 5e-3;
     /**
      * kvfn's compute threads, like llama.cpp's: these models are too small to split, and on a 2-core CI machine
      * spinning workers only triple the CPU time (thread-count independence is {@link TransformerTest}'s to check).

@@ -4,6 +4,7 @@ import dev.kvfn.model.Tensor;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -12,11 +13,14 @@ import java.lang.foreign.ValueLayout;
 
 import static dev.kvfn.engine.cpu.kernel.VectorMatrix.B;
 import static dev.kvfn.engine.cpu.kernel.VectorMatrix.F;
+import static dev.kvfn.engine.cpu.kernel.VectorMatrix.F8;
+import static dev.kvfn.engine.cpu.kernel.VectorMatrix.S16;
 import static dev.kvfn.engine.cpu.kernel.VectorMatrix.I;
 import static dev.kvfn.engine.cpu.kernel.VectorMatrix.I16;
 import static dev.kvfn.engine.cpu.kernel.VectorMatrix.L;
 import static dev.kvfn.engine.cpu.kernel.VectorMatrix.LE;
 import static jdk.incubator.vector.VectorOperators.ADD;
+import static jdk.incubator.vector.VectorOperators.ASHR;
 import static jdk.incubator.vector.VectorOperators.I2F;
 import static jdk.incubator.vector.VectorOperators.LSHL;
 import static jdk.incubator.vector.VectorOperators.LSHR;
@@ -45,6 +49,11 @@ final class QuantVectorMatrices {
         return (IntVector) ByteVector.fromMemorySegment(B, d, off, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
     }
 
+    /** 16 bytes at {@code off}, zero-extended to 16 short lanes (for the {@link Int16Input} kernels). */
+    private static ShortVector shorts(MemorySegment d, long off) {
+        return (ShortVector) ByteVector.fromMemorySegment(B16, d, off, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S16, 0);
+    }
+
     private static FloatVector floats(IntVector v) {
         return (FloatVector) v.convert(I2F, 0);
     }
@@ -62,11 +71,77 @@ final class QuantVectorMatrices {
         }
     }
 
+    private static final ValueLayout.OfLong I64 = ValueLayout.JAVA_LONG_UNALIGNED;
+    /** The int lanes of the {@link Int16Input} kernels: 256 bits, as their short vectors. */
+    private static final VectorSpecies<Integer> I8x = IntVector.SPECIES_256;
+
+    /**
+     * {@link ScalarMatrix#scaleMinK4} from the 12 scale bytes held in registers ({@code lo}: bytes 0-7, {@code hi}:
+     * 8-11): one scale/min pair costs shifts, not three bounds-checked byte loads.
+     */
+    private static int scaleMinK4(long lo, int hi, int s) {
+        int sc, m;
+        if (s < 4) {
+            sc = (int) (lo >>> (8 * s)) & 63;
+            m = (int) (lo >>> (8 * s + 32)) & 63;
+        } else {
+            int b = hi >>> (8 * (s - 4)) & 0xff;
+            sc = (b & 15) | ((int) (lo >>> (8 * (s - 4))) & 0xff) >>> 6 << 4;
+            m = (b >>> 4) | ((int) (lo >>> (8 * s)) & 0xff) >>> 6 << 4;
+        }
+        return sc | m << 8;
+    }
+
     /** Q4_K: 144 bytes per 256 weights, weight = d*sc*q - dmin*m per sub-block of 32. */
     static final class Q4KMatrix extends VectorMatrix {
         Q4KMatrix(Tensor t, WorkerPool pool) { super(t, pool, null); }
 
         @Override void beforeDecode(float[] x, float[] sums) { sums32(x, sums); }
+
+        @Override boolean decodesInt16() { return true; }
+
+        /**
+         * As Q4_0's {@link VectorMatrix.Q4Matrix#dotInt16}: per 64 weights the 32 nibble bytes are zero-extended to
+         * two vectors of 16 shorts; their low nibbles times x make sub-block 2g, the high ones 2g+1 (two products
+         * of at most 15 x 1023 per short lane), each summed pairwise into int lanes and scaled once. The mins
+         * come out of the loop through the per-block sums of the rounded x.
+         */
+        @Override
+        float dotInt16(int r, Int16Input in) {
+            MemorySegment d = data;
+            short[] xq = in.q;
+            float[] step = in.step;
+            int[] sums = in.sum;
+            long o = r * rowBytes;
+            FloatVector acc0 = FloatVector.zero(F8), acc1 = acc0;
+            float offset = 0f;
+            for (int c = 0; c < cols; c += 256, o += 144) {
+                float scale = f16(d, o), dmin = f16(d, o + 2);
+                long scales0to7 = d.get(I64, o + 4); // the 12 bytes of 6-bit scales and mins, read once
+                int scales8to11 = d.get(I32, o + 12);
+                float mins = 0f;
+                for (int g = 0; g < 4; g++) {
+                    int sm0 = scaleMinK4(scales0to7, scales8to11, 2 * g), sm1 = scaleMinK4(scales0to7, scales8to11, 2 * g + 1);
+                    long qs = o + 16 + 32L * g;
+                    int x0 = c + 64 * g, sb = x0 / 32;
+                    ShortVector na = (ShortVector) ByteVector.fromMemorySegment(B16, d, qs, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S16, 0);
+                    ShortVector nb = (ShortVector) ByteVector.fromMemorySegment(B16, d, qs + 16, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S16, 0);
+                    ShortVector lo = na.and((short) 15).mul(ShortVector.fromArray(S16, xq, x0))
+                            .add(nb.and((short) 15).mul(ShortVector.fromArray(S16, xq, x0 + 16)));
+                    ShortVector hi = na.lanewise(LSHR, 4).mul(ShortVector.fromArray(S16, xq, x0 + 32))
+                            .add(nb.lanewise(LSHR, 4).mul(ShortVector.fromArray(S16, xq, x0 + 48)));
+                    IntVector l = lo.reinterpretAsInts(), h = hi.reinterpretAsInts();
+                    IntVector ls = l.lanewise(LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(l.lanewise(VectorOperators.ASHR, 16));
+                    IntVector hs = h.lanewise(LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(h.lanewise(VectorOperators.ASHR, 16));
+                    float s0 = step[sb], s1 = step[sb + 1];
+                    acc0 = ((FloatVector) ls.convert(I2F, 0)).fma(FloatVector.broadcast(F8, scale * (sm0 & 0xff) * s0), acc0);
+                    acc1 = ((FloatVector) hs.convert(I2F, 0)).fma(FloatVector.broadcast(F8, scale * (sm1 & 0xff) * s1), acc1);
+                    mins += (sm0 >>> 8) * s0 * sums[sb] + (sm1 >>> 8) * s1 * sums[sb + 1];
+                }
+                offset += dmin * mins;
+            }
+            return acc0.add(acc1).reduceLanes(ADD) - offset;
+        }
 
         @Override
         float dot(int r, float[] x, float[] sums) {
@@ -125,6 +200,51 @@ final class QuantVectorMatrices {
 
         @Override void beforeDecode(float[] x, float[] sums) { sums32(x, sums); }
 
+        @Override boolean decodesInt16() { return true; }
+
+        /**
+         * As {@link Q4KMatrix#dotInt16} with the fifth bit: a level is at most 31, so one product (not two) per
+         * short lane fits, and each product vector is summed pairwise into int lanes on its own.
+         */
+        @Override
+        float dotInt16(int r, Int16Input in) {
+            MemorySegment d = data;
+            short[] xq = in.q;
+            float[] step = in.step;
+            int[] sums = in.sum;
+            long o = r * rowBytes;
+            FloatVector acc0 = FloatVector.zero(F8), acc1 = acc0;
+            float offset = 0f;
+            for (int c = 0; c < cols; c += 256, o += 176) {
+                float scale = f16(d, o), dmin = f16(d, o + 2);
+                long scales0to7 = d.get(I64, o + 4);
+                int scales8to11 = d.get(I32, o + 12);
+                float mins = 0f;
+                for (int g = 0; g < 4; g++) {
+                    int sm0 = scaleMinK4(scales0to7, scales8to11, 2 * g), sm1 = scaleMinK4(scales0to7, scales8to11, 2 * g + 1);
+                    long qs = o + 48 + 32L * g;
+                    int x0 = c + 64 * g, sb = x0 / 32;
+                    IntVector lo = IntVector.zero(I8x), hi = lo;
+                    for (int j = 0; j < 32; j += 16) {
+                        ShortVector q = shorts(d, qs + j);
+                        ShortVector h = shorts(d, o + 16 + j).lanewise(LSHR, 2 * g);
+                        IntVector pl = q.and((short) 15).or(h.and((short) 1).lanewise(LSHL, 4))
+                                .mul(ShortVector.fromArray(S16, xq, x0 + j)).reinterpretAsInts();
+                        IntVector ph = q.lanewise(LSHR, 4).or(h.and((short) 2).lanewise(LSHL, 3))
+                                .mul(ShortVector.fromArray(S16, xq, x0 + 32 + j)).reinterpretAsInts();
+                        lo = lo.add(pl.lanewise(LSHL, 16).lanewise(ASHR, 16)).add(pl.lanewise(ASHR, 16));
+                        hi = hi.add(ph.lanewise(LSHL, 16).lanewise(ASHR, 16)).add(ph.lanewise(ASHR, 16));
+                    }
+                    float s0 = step[sb], s1 = step[sb + 1];
+                    acc0 = ((FloatVector) lo.convert(I2F, 0)).fma(FloatVector.broadcast(F8, scale * (sm0 & 0xff) * s0), acc0);
+                    acc1 = ((FloatVector) hi.convert(I2F, 0)).fma(FloatVector.broadcast(F8, scale * (sm1 & 0xff) * s1), acc1);
+                    mins += (sm0 >>> 8) * s0 * sums[sb] + (sm1 >>> 8) * s1 * sums[sb + 1];
+                }
+                offset += dmin * mins;
+            }
+            return acc0.add(acc1).reduceLanes(ADD) - offset;
+        }
+
         @Override
         float dot(int r, float[] x, float[] sums) {
             MemorySegment d = data;
@@ -181,6 +301,50 @@ final class QuantVectorMatrices {
     /** Q6_K: 210 bytes per 256 weights (ql, qh, int8 scales per 16, f16 d at the end), weight = d*sc*(q-32). */
     static final class Q6KMatrix extends VectorMatrix {
         Q6KMatrix(Tensor t, WorkerPool pool) { super(t, pool, null); }
+
+        @Override boolean decodesInt16() { return true; }
+
+        /**
+         * In 16-bit integers as Q4_0's {@link VectorMatrix.Q4Matrix#dotInt16}: 16 weights (one scale) per short
+         * vector, their level minus 32 (at most 32 in size) times x (at most 1023) fits a short lane; each
+         * product vector is summed pairwise into int lanes and scaled once with an fma.
+         */
+        @Override
+        float dotInt16(int r, Int16Input in) {
+            MemorySegment d = data;
+            short[] xq = in.q;
+            float[] step = in.step;
+            long o = r * rowBytes;
+            FloatVector acc0 = FloatVector.zero(F8), acc1 = acc0;
+            for (int c = 0; c < cols; c += 256, o += 210) {
+                float scale = f16(d, o + 208);
+                for (int half = 0; half < 2; half++) {
+                    long ql = o + 64L * half, qh = o + 128 + 32L * half, sc = o + 192 + 8L * half;
+                    int x0 = c + 128 * half, sb = x0 / 32;
+                    for (int l = 0; l < 32; l += 16) { // one 16-weight scale per vector
+                        ShortVector a = shorts(d, ql + l), b = shorts(d, ql + 32 + l), h = shorts(d, qh + l);
+                        int is = l >> 4;
+                        ShortVector q1 = a.and((short) 15).or(h.and((short) 3).lanewise(LSHL, 4)).sub((short) 32);
+                        ShortVector q2 = b.and((short) 15).or(h.lanewise(LSHL, 2).and((short) 48)).sub((short) 32);
+                        ShortVector q3 = a.lanewise(LSHR, 4).or(h.and((short) 48)).sub((short) 32);
+                        ShortVector q4 = b.lanewise(LSHR, 4).or(h.lanewise(LSHR, 2).and((short) 48)).sub((short) 32);
+                        IntVector p1 = q1.mul(ShortVector.fromArray(S16, xq, x0 + l)).reinterpretAsInts();
+                        IntVector p2 = q2.mul(ShortVector.fromArray(S16, xq, x0 + 32 + l)).reinterpretAsInts();
+                        IntVector p3 = q3.mul(ShortVector.fromArray(S16, xq, x0 + 64 + l)).reinterpretAsInts();
+                        IntVector p4 = q4.mul(ShortVector.fromArray(S16, xq, x0 + 96 + l)).reinterpretAsInts();
+                        p1 = p1.lanewise(LSHL, 16).lanewise(ASHR, 16).add(p1.lanewise(ASHR, 16));
+                        p2 = p2.lanewise(LSHL, 16).lanewise(ASHR, 16).add(p2.lanewise(ASHR, 16));
+                        p3 = p3.lanewise(LSHL, 16).lanewise(ASHR, 16).add(p3.lanewise(ASHR, 16));
+                        p4 = p4.lanewise(LSHL, 16).lanewise(ASHR, 16).add(p4.lanewise(ASHR, 16));
+                        acc0 = ((FloatVector) p1.convert(I2F, 0)).fma(FloatVector.broadcast(F8, scale * step[sb] * d.get(I8, sc + is)), acc0);
+                        acc1 = ((FloatVector) p2.convert(I2F, 0)).fma(FloatVector.broadcast(F8, scale * step[sb + 1] * d.get(I8, sc + is + 2)), acc1);
+                        acc0 = ((FloatVector) p3.convert(I2F, 0)).fma(FloatVector.broadcast(F8, scale * step[sb + 2] * d.get(I8, sc + is + 4)), acc0);
+                        acc1 = ((FloatVector) p4.convert(I2F, 0)).fma(FloatVector.broadcast(F8, scale * step[sb + 3] * d.get(I8, sc + is + 6)), acc1);
+                    }
+                }
+            }
+            return acc0.add(acc1).reduceLanes(ADD);
+        }
 
         @Override
         float dot(int r, float[] x, float[] sums) {
