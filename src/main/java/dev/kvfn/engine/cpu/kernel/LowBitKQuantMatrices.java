@@ -42,6 +42,9 @@ final class LowBitKQuantMatrices {
         return (FloatVector) v.convert(I2F, 0);
     }
 
+    private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED;
+    private static final ValueLayout.OfLong I64 = ValueLayout.JAVA_LONG_UNALIGNED;
+
     private static float f16(MemorySegment d, long at) {
         return Float.float16ToFloat(d.get(I16, at));
     }
@@ -118,32 +121,35 @@ final class LowBitKQuantMatrices {
     static final class Q3KMatrix extends VectorMatrix {
         Q3KMatrix(Tensor t, WorkerPool pool) { super(t, pool, null); }
 
+        /**
+         * Each group of L bytes of qs and hmask is loaded once and serves the four weight groups j in a loop rather than
+         * written out four times as for Q2_K: with the third bits, the written-out body was large enough for C2 to stop
+         * inlining (NodeCountInliningCutoff). The scales are unpacked once per half ({@link #scales}): unpacking one
+         * per vector from the bytes cost as much as the vector work.
+         */
         @Override
         float dot(int r, float[] x, float[] sums) {
             MemorySegment d = data;
             long o = r * rowBytes;
-            FloatVector acc0 = FloatVector.zero(F), acc1 = acc0;
+            FloatVector acc = FloatVector.zero(F);
             for (int c = 0; c < cols; c += 256, o += 110) {
                 float scale = f16(d, o + 108);
+                long lows = d.get(I64, o + 96);
+                int tops = d.get(I32, o + 104);
                 for (int half = 0; half < 2; half++) {
-                    long qs = o + 32 + 32L * half;
-                    int x0 = c + 128 * half, s0 = 8 * half, hb = 4 * half;
+                    long qs = o + 32 + 32L * half, sc = scales(lows, tops, half);
+                    int x0 = c + 128 * half;
                     for (int l = 0; l < 32; l += L) {
-                        IntVector q = bytes(d, qs + l), h = bytes(d, o + l).lanewise(LSHR, hb);
-                        int s = s0 + (l >> 4);
-                        // q - 4 with the third bit: low 2 bits | bit << 2, minus 4
-                        FloatVector q0 = floats(q.and(3).or(h.and(1).lanewise(LSHL, 2)).sub(4));
-                        FloatVector q1 = floats(q.lanewise(LSHR, 2).and(3).or(h.and(2).lanewise(LSHL, 1)).sub(4));
-                        FloatVector q2 = floats(q.lanewise(LSHR, 4).and(3).or(h.and(4)).sub(4));
-                        FloatVector q3 = floats(q.lanewise(LSHR, 6).or(h.and(8).lanewise(LSHR, 1)).sub(4));
-                        acc0 = q0.mul(FloatVector.fromArray(F, x, x0 + l)).fma(FloatVector.broadcast(F, scale * (ScalarMatrix.scaleK3(d, o + 96, s) - 32)), acc0);
-                        acc1 = q1.mul(FloatVector.fromArray(F, x, x0 + 32 + l)).fma(FloatVector.broadcast(F, scale * (ScalarMatrix.scaleK3(d, o + 96, s + 2) - 32)), acc1);
-                        acc0 = q2.mul(FloatVector.fromArray(F, x, x0 + 64 + l)).fma(FloatVector.broadcast(F, scale * (ScalarMatrix.scaleK3(d, o + 96, s + 4) - 32)), acc0);
-                        acc1 = q3.mul(FloatVector.fromArray(F, x, x0 + 96 + l)).fma(FloatVector.broadcast(F, scale * (ScalarMatrix.scaleK3(d, o + 96, s + 6) - 32)), acc1);
+                        IntVector q = bytes(d, qs + l), h = bytes(d, o + l).lanewise(LSHR, 4 * half);
+                        for (int j = 0; j < 4; j++) { // weight 128h + 32j + l: bits 2j of qs, bit 4h + j of hmask, sub-block 2j + l/16
+                            FloatVector ds = FloatVector.broadcast(F, scale * (((int) (sc >>> 8 * (2 * j + (l >> 4))) & 0xff) - 32));
+                            IntVector v = q.lanewise(LSHR, 2 * j).and(3).or(h.lanewise(LSHR, j).and(1).lanewise(LSHL, 2)).sub(4);
+                            acc = floats(v).mul(FloatVector.fromArray(F, x, x0 + 32 * j + l)).fma(ds, acc);
+                        }
                     }
                 }
             }
-            return acc0.add(acc1).reduceLanes(ADD);
+            return acc.reduceLanes(ADD);
         }
 
         @Override
@@ -152,23 +158,34 @@ final class LowBitKQuantMatrices {
             long o = r * rowBytes + (k0 / 256) * 110L;
             for (int c = 0; c < kc; c += 256, o += 110) {
                 float scale = f16(d, o + 108);
+                long lows = d.get(I64, o + 96);
+                int tops = d.get(I32, o + 104);
                 for (int half = 0; half < 2; half++) {
-                    long qs = o + 32 + 32L * half;
-                    int w = off + c + 128 * half, s0 = 8 * half, hb = 4 * half;
+                    long qs = o + 32 + 32L * half, sc = scales(lows, tops, half);
+                    int w = off + c + 128 * half;
                     for (int l = 0; l < 32; l += L) {
-                        IntVector q = bytes(d, qs + l), h = bytes(d, o + l).lanewise(LSHR, hb);
-                        int s = s0 + (l >> 4);
-                        floats(q.and(3).or(h.and(1).lanewise(LSHL, 2)).sub(4))
-                                .mul(scale * (ScalarMatrix.scaleK3(d, o + 96, s) - 32)).intoArray(dst, w + l);
-                        floats(q.lanewise(LSHR, 2).and(3).or(h.and(2).lanewise(LSHL, 1)).sub(4))
-                                .mul(scale * (ScalarMatrix.scaleK3(d, o + 96, s + 2) - 32)).intoArray(dst, w + 32 + l);
-                        floats(q.lanewise(LSHR, 4).and(3).or(h.and(4)).sub(4))
-                                .mul(scale * (ScalarMatrix.scaleK3(d, o + 96, s + 4) - 32)).intoArray(dst, w + 64 + l);
-                        floats(q.lanewise(LSHR, 6).or(h.and(8).lanewise(LSHR, 1)).sub(4))
-                                .mul(scale * (ScalarMatrix.scaleK3(d, o + 96, s + 6) - 32)).intoArray(dst, w + 96 + l);
+                        IntVector q = bytes(d, qs + l), h = bytes(d, o + l).lanewise(LSHR, 4 * half);
+                        for (int j = 0; j < 4; j++) {
+                            float ds = scale * (((int) (sc >>> 8 * (2 * j + (l >> 4))) & 0xff) - 32);
+                            IntVector v = q.lanewise(LSHR, 2 * j).and(3).or(h.lanewise(LSHR, j).and(1).lanewise(LSHL, 2)).sub(4);
+                            floats(v).mul(ds).intoArray(dst, w + 32 * j + l);
+                        }
                     }
                 }
             }
+        }
+
+        /**
+         * The stored 6-bit scales (signed scale + 32) of half {@code half}'s sub-blocks 0-7 as the bytes of a long, from
+         * {@code lows} (scale bytes 0-7, little-endian) and {@code tops} (bytes 8-11): the low 4 bits of sub-block k are
+         * the low nibble of byte k (first half) or its high nibble (second half); its top 2 bits are bits
+         * 8(k%4) + 2(k/4) of {@code tops}, shifted by 4 more for the second half.
+         */
+        private static long scales(long lows, int tops, int half) {
+            long low = (lows >>> 4 * half) & 0x0f0f0f0f0f0f0f0fL;
+            int th = tops >>> 4 * half;
+            long top = (th & 0x03030303L) | ((th >>> 2) & 0x03030303L) << 32;
+            return low | top << 4;
         }
     }
 }
