@@ -85,9 +85,9 @@ class LlamaCppParityTest {
      * bound is about 1.6x the worst measurement. A misread layout fails it at the first step: reading the top bits
      * of sub-blocks 4-7's scales from the min's byte (a mutation, not committed) gave 0.55 (Q4_K) and 0.49 (Q5_K).
      * Q2_K and Q3_K use Q8_K activations too and stay under the same bound, not a looser one of their own: measured
-     * (2026-11-30, same build and prompts) Q3_K 0.128, Q2_K 0.143, Q3_K_M 0.114, Q2_K_M 0.124; their coarser weights
-     * do not enlarge the activations' rounding error, which is what this bound measures. Misreads fail at step 0
-     * (mutations, not committed): Q2_K scale and min nibbles swapped 3.2 (Q2_K) and 2.7 (Q2_K_M); Q3_K scales' low
+     * (2026-11-30, same build and prompts) Q3_K 0.128, Q2_K 0.143, Q3_K_M 0.114, Q2_K_M 0.124, Qwen 3 in Q3_K 0.129,
+     * Phi-3 in Q2_K 0.159; their coarser weights do not enlarge the activations' rounding error, which is what this
+     * bound measures. Misreads fail at step 0 (mutations, not committed): Q2_K scale and min nibbles swapped 3.2 (Q2_K) and 2.7 (Q2_K_M); Q3_K scales' low
      * nibbles swapped 1.17 (Q3_K), 0.56 (Q3_K_M), 0.59 (Q2_K_M). (Swapping the 2-bit tops of Q3_K's scales went
      * unnoticed here: nearly every scale kvfn's encoder writes has the same top bits; MatrixKernelTest's random
      * blocks catch it.)
@@ -128,6 +128,8 @@ class LlamaCppParityTest {
             // K-quants under other architectures (Qwen 3's wider heads, Phi-3's fused rows)
             ParityCase.synthetic("qwen3", GgmlType.Q4_K, PARITY, Q8K_ACTIVATIONS, ArchitectureParityModels::qwen3),
             ParityCase.synthetic("phi3", GgmlType.Q6_K, PARITY, Q8K_ACTIVATIONS, ArchitectureParityModels::phi3),
+            ParityCase.synthetic("qwen3", GgmlType.Q3_K, PARITY, Q8K_ACTIVATIONS, ArchitectureParityModels::qwen3),
+            ParityCase.synthetic("phi3", GgmlType.Q2_K, PARITY, Q8K_ACTIVATIONS, ArchitectureParityModels::phi3),
             ParityCase.synthetic("phi3-longrope", GgmlType.F32, PARITY, F32_ACTIVATIONS, ArchitectureParityModels::phi3LongRope),
             ParityCase.synthetic("mistral-swa", GgmlType.F32, PARITY, F32_ACTIVATIONS, ArchitectureParityModels::mistralSlidingWindow));
 
