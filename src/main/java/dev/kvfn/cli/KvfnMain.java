@@ -31,9 +31,10 @@ public class KvfnMain implements QuarkusApplication {
                    kvfn synth --shape tiny|llama-135m|llama-1b --type TYPE --out FILE.gguf [--seed S]
                               [--arch llama|qwen2|qwen3|phi3]
                                              write a synthetic model with deterministic random weights; TYPE one of
-                                             F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 IQ4_NL Q4_K Q5_K Q6_K, or the
-                                             mixtures Q4_K_M Q5_K_M (Q6_K output, attn_v, ffn_down as llama.cpp);
-                                             K-quant rows not a multiple of 256 fall back to Q5_0/Q5_1/Q8_0""";
+                                             F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 IQ4_NL Q2_K Q3_K Q4_K Q5_K Q6_K
+                                             (every matrix), or llama.cpp's mixtures Q4_K_M Q5_K_M Q3_K_S Q3_K_M
+                                             Q3_K_L Q2_K_M (llama-quantize's Q2_K); K-quant rows not a multiple of
+                                             256 fall back to IQ4_NL/Q5_0/Q5_1/Q8_0""";
 
     @Inject
     GenerateFunction generate;

@@ -27,6 +27,8 @@ public final class Quantize {
             case Q5_0 -> q5_0(src, out);
             case Q5_1 -> q5_1(src, out);
             case IQ4_NL -> iq4_nl(src, out);
+            case Q2_K -> q2_K(src, out);
+            case Q3_K -> q3_K(src, out);
             case Q4_K -> qK(src, out, 15, false);
             case Q5_K -> qK(src, out, 31, true);
             case Q6_K -> q6_K(src, out);
@@ -252,6 +254,102 @@ public final class Quantize {
             }
             for (int s = 0; s < 16; s++) out.put((byte) sc[s]);
             out.putShort(dH);
+        }
+    }
+
+    /**
+     * Q2_K: per 256 weights an f16 d and dmin, per sub-block s of 16 a 4-bit scale sc and min m, weight = d*sc*q - dmin*m
+     * with q in 0..3. The rule of Q4_K with 3 steps and 4-bit scales: m_s = ceil(-min(min_s, 0) / dmin), dmin =
+     * max(-min_s)/15 rounded up to f16; scale_s = (max_s + dmin*m_s) / 3, sc_s = ceil(scale_s / d), d = max(scale_s)/15
+     * rounded up. Nothing is clipped, so |x - x'| <= d*sc_s/2 <= (R + dmin)/6 + d/2, under 0.19 R with R the
+     * super-block's largest sub-block range (max_s - min(min_s, 0)), while d and dmin are normal f16 values.
+     */
+    private static void q2_K(float[] src, ByteBuffer out) {
+        float[] scale = new float[16];
+        int[] mins = new int[16], scales = new int[16];
+        int[] q = new int[256];
+        for (int b = 0; b < src.length; b += 256) {
+            float maxNeg = 0f;
+            float[][] mm = new float[16][];
+            for (int s = 0; s < 16; s++) {
+                mm[s] = minMax(src, b + 16 * s, 16);
+                maxNeg = Math.max(maxNeg, -Math.min(mm[s][0], 0f));
+            }
+            short dminH = f16Up(maxNeg / 15f);
+            float dmin = Float.float16ToFloat(dminH);
+            float maxScale = 0f;
+            for (int s = 0; s < 16; s++) {
+                mins[s] = dmin == 0f ? 0 : Math.min(15, (int) Math.ceil(-Math.min(mm[s][0], 0f) / dmin));
+                scale[s] = Math.max(0f, (mm[s][1] + dmin * mins[s]) / 3);
+                maxScale = Math.max(maxScale, scale[s]);
+            }
+            short dH = f16Up(maxScale / 15f);
+            float d = Float.float16ToFloat(dH);
+            for (int s = 0; s < 16; s++) {
+                scales[s] = d == 0f ? 0 : Math.min(15, (int) Math.ceil(scale[s] / d));
+                float ds = d * scales[s], dm = dmin * mins[s];
+                for (int l = 0; l < 16; l++) q[16 * s + l] = level(src[b + 16 * s + l] + dm, ds, 0, 3);
+            }
+            for (int s = 0; s < 16; s++) out.put((byte) (scales[s] | mins[s] << 4));
+            put2Bit(q, out);
+            out.putShort(dH).putShort(dminH);
+        }
+    }
+
+    /**
+     * Q3_K: per 256 weights an f16 d, per sub-block of 16 a 6-bit scale sc (stored plus 32), weight = d*sc*(q-4) with
+     * q - 4 in [-4, 3]. Symmetric, as Q6_K: scale_s = amax_s/3, sc_s = ceil(scale_s/d) with d = max(scale_s)/31 rounded
+     * up to f16, q - 4 = round(x / (d sc_s)), which stays in [-3, 3]. |x - x'| <= d*sc_s/2 <= (A/3 + A/93)/2 (+ f16
+     * rounding), A the super-block's largest |x|: under 1.04 A/6.
+     */
+    private static void q3_K(float[] src, ByteBuffer out) {
+        float[] scale = new float[16];
+        int[] sc = new int[16];
+        int[] q = new int[256];
+        for (int b = 0; b < src.length; b += 256) {
+            float maxScale = 0f;
+            for (int s = 0; s < 16; s++) {
+                float amax = 0f;
+                for (int l = 0; l < 16; l++) amax = Math.max(amax, Math.abs(src[b + 16 * s + l]));
+                scale[s] = amax / 3f;
+                maxScale = Math.max(maxScale, scale[s]);
+            }
+            short dH = f16Up(maxScale / 31f);
+            float d = Float.float16ToFloat(dH);
+            for (int s = 0; s < 16; s++) {
+                sc[s] = d == 0f ? 0 : Math.min(31, (int) Math.ceil(scale[s] / d));
+                float ds = d * sc[s];
+                for (int l = 0; l < 16; l++) {
+                    q[16 * s + l] = ds == 0f ? 4 : Math.clamp(roundHalfAway(src[b + 16 * s + l] / ds), -4, 3) + 4;
+                }
+            }
+            for (int l = 0; l < 32; l++) { // hmask: the third bit of weight 128h + 32j + l is bit 4h + j of byte l
+                int h = 0;
+                for (int g = 0; g < 8; g++) h |= (q[32 * g + l] >>> 2) << g;
+                out.put((byte) h);
+            }
+            put2Bit(q, out);
+            // 6-bit scales u = sc + 32: low nibbles of 0-7 and 8-15 share bytes 0-7, top 2 bits of s in byte 8 + s%4 at 2(s/4)
+            int[] u = new int[16];
+            for (int s = 0; s < 16; s++) u[s] = sc[s] + 32;
+            for (int k = 0; k < 8; k++) out.put((byte) ((u[k] & 15) | (u[k + 8] & 15) << 4));
+            for (int k = 0; k < 4; k++) {
+                int v = 0;
+                for (int g = 0; g < 4; g++) v |= (u[4 * g + k] >>> 4) << 2 * g;
+                out.put((byte) v);
+            }
+            out.putShort(dH);
+        }
+    }
+
+    /** The low 2 bits of 256 levels as Q2_K / Q3_K keep them: weight 128h + 32j + l at bits 2j of byte 32h + l. */
+    private static void put2Bit(int[] q, ByteBuffer out) {
+        for (int half = 0; half < 2; half++) {
+            for (int l = 0; l < 32; l++) {
+                int v = 0;
+                for (int j = 0; j < 4; j++) v |= (q[128 * half + 32 * j + l] & 3) << 2 * j;
+                out.put((byte) v);
+            }
         }
     }
 

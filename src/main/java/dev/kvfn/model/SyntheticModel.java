@@ -226,7 +226,7 @@ public final class SyntheticModel {
     static GgufWriter writer(Arch arch, Shape shape, WeightTypes types, long seed, ExecutorService pool) {
         int fileType = types.fileType();
         // each matrix's type by name and row length (K-quants fall back per matrix); Phi-3's output is untied
-        WeightTypes.PerTensor type = types.perTensor(shape.layers(), arch != Arch.PHI3);
+        WeightTypes.PerTensor type = types.perTensor(shape.layers(), shape.heads() / shape.kvHeads(), arch != Arch.PHI3);
         String a = arch.ggufName() + ".";
         int headSize = arch.headSize(shape);
         GgufWriter w = new GgufWriter()

@@ -135,11 +135,12 @@ class SyntheticModelTest {
         SyntheticModel.write(K_SHAPE, GgmlType.F32, 5, f32);
         try (GgufFile reference = GgufFile.open(f32)) {
             List<WeightTypes> all = new ArrayList<>();
-            for (GgmlType t : List.of(GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.IQ4_NL, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K)) {
+            for (GgmlType t : List.of(GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.IQ4_NL, GgmlType.Q2_K, GgmlType.Q3_K,
+                    GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K)) {
                 all.add(WeightTypes.uniform(t));
             }
-            all.add(WeightTypes.Q4_K_M);
-            all.add(WeightTypes.Q5_K_M);
+            all.addAll(List.of(WeightTypes.Q4_K_M, WeightTypes.Q5_K_M, WeightTypes.Q3_K_S, WeightTypes.Q3_K_M, WeightTypes.Q3_K_L,
+                    WeightTypes.Q2_K_M));
             for (WeightTypes types : all) {
                 Path file = dir.resolve("k-" + types.name() + ".gguf");
                 SyntheticModel.write(K_SHAPE, types, 5, file);
@@ -160,25 +161,54 @@ class SyntheticModelTest {
     }
 
     /**
-     * The mixtures, written out for K_SHAPE's 8 layers: Q6_K for the tied embedding, and for attn_v and ffn_down in
-     * layers 0 and 7 (the first and last eighth) and 3 and 6 (every third between); the base type elsewhere.
+     * The mixtures, written out for K_SHAPE's 8 layers (2 query heads per KV head) after llama-quant.cpp: Q6_K for the
+     * tied embedding in all of them; Q4_K_M / Q5_K_M: Q6_K for attn_v and ffn_down in layers 0 and 7 (the first and last
+     * eighth) and 3 and 6 (every third between); Q3_K_M: attn_v Q5_K in layers 0-1, Q4_K after, ffn_down and attn_output
+     * Q4_K (8 layers have no first sixteenth); Q3_K_L: Q5_K for all three; Q2_K_M: Q3_K for all three (fewer than 4
+     * query heads per KV head). The base type elsewhere.
      */
     private static GgmlType expectedType(WeightTypes types, String name) {
-        if (!types.mixture()) return types.base();
+        if (types.mixture() == WeightTypes.Mixture.NONE) return types.base();
         if (name.equals("token_embd.weight")) return GgmlType.Q6_K;
-        boolean moreBits = List.of(0, 3, 6, 7).contains(Integer.parseInt(name.split("\\.")[1]));
-        if ((name.contains(".attn_v.") || name.contains(".ffn_down.")) && moreBits) return GgmlType.Q6_K;
-        return types.base();
+        int layer = Integer.parseInt(name.split("\\.")[1]);
+        boolean attnV = name.contains(".attn_v."), ffnDown = name.contains(".ffn_down."), attnOutput = name.contains(".attn_output.");
+        return switch (types.name()) {
+            case "Q4_K_M", "Q5_K_M" -> (attnV || ffnDown) && List.of(0, 3, 6, 7).contains(layer) ? GgmlType.Q6_K : types.base();
+            case "Q3_K_S" -> GgmlType.Q3_K;
+            case "Q3_K_M" -> attnV ? (layer < 2 ? GgmlType.Q5_K : GgmlType.Q4_K) : ffnDown || attnOutput ? GgmlType.Q4_K : GgmlType.Q3_K;
+            case "Q3_K_L" -> attnV || ffnDown || attnOutput ? GgmlType.Q5_K : GgmlType.Q3_K;
+            case "Q2_K_M" -> attnV || ffnDown || attnOutput ? GgmlType.Q3_K : GgmlType.Q2_K;
+            default -> throw new AssertionError(types.name());
+        };
+    }
+
+    @Test
+    void mixtureRulesThatDependOnTheModel() {
+        // Q2_K: attn_v in Q4_K once 4 or more query heads share a KV head
+        assertEquals(GgmlType.Q3_K, WeightTypes.Q2_K_M.typeOf("blk.0.attn_v.weight", 256, 8, 2, true));
+        assertEquals(GgmlType.Q4_K, WeightTypes.Q2_K_M.typeOf("blk.0.attn_v.weight", 256, 8, 4, true));
+        // Q3_K_M: ffn_down in Q5_K in the first sixteenth of the layers; fused QKV (Phi-3) in Q4_K
+        assertEquals(GgmlType.Q5_K, WeightTypes.Q3_K_M.typeOf("blk.1.ffn_down.weight", 256, 32, 1, true));
+        assertEquals(GgmlType.Q4_K, WeightTypes.Q3_K_M.typeOf("blk.2.ffn_down.weight", 256, 32, 1, true));
+        assertEquals(GgmlType.Q4_K, WeightTypes.Q3_K_M.typeOf("blk.0.attn_qkv.weight", 256, 32, 1, false));
+        assertEquals(GgmlType.Q4_K, WeightTypes.Q3_K_L.typeOf("blk.0.attn_qkv.weight", 256, 32, 1, false));
+        // an untied output matrix in Q6_K, the token embedding then in the base type
+        assertEquals(GgmlType.Q6_K, WeightTypes.Q3_K_S.typeOf("output.weight", 256, 2, 1, false));
+        assertEquals(GgmlType.Q3_K, WeightTypes.Q3_K_S.typeOf("token_embd.weight", 256, 2, 1, false));
+        assertEquals(GgmlType.Q2_K, WeightTypes.uniform(GgmlType.Q2_K).typeOf("output.weight", 256, 2, 1, false));
     }
 
     @Test
     void kQuantsFallBackPerMatrixWhereRowsAreNot256() throws IOException {
-        // tiny: rows of 64 (dim) and 192 (ffn) weights; llama.cpp's fallbacks: Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0
+        // tiny: rows of 64 (dim) and 192 (ffn) weights; llama.cpp's fallbacks: Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0,
+        // Q2_K and Q3_K -> IQ4_NL
         Map<WeightTypes, List<GgmlType>> cases = Map.of(
                 WeightTypes.uniform(GgmlType.Q4_K), List.of(GgmlType.Q5_0),
                 WeightTypes.uniform(GgmlType.Q5_K), List.of(GgmlType.Q5_1),
                 WeightTypes.uniform(GgmlType.Q6_K), List.of(GgmlType.Q8_0),
-                WeightTypes.Q4_K_M, List.of(GgmlType.Q5_0, GgmlType.Q8_0));
+                WeightTypes.Q4_K_M, List.of(GgmlType.Q5_0, GgmlType.Q8_0),
+                WeightTypes.uniform(GgmlType.Q2_K), List.of(GgmlType.IQ4_NL),
+                WeightTypes.Q3_K_M, List.of(GgmlType.IQ4_NL, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q8_0));
         for (var c : cases.entrySet()) {
             Path file = dir.resolve("tiny-" + c.getKey().name() + ".gguf");
             SyntheticModel.write(Shape.TINY, c.getKey(), 1, file);
@@ -332,13 +362,17 @@ class SyntheticModelTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Shape.byName("llama-7b"));
         assertTrue(e.getMessage().contains("'llama-7b'") && e.getMessage().contains("tiny, llama-135m, llama-1b"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class,
-                () -> SyntheticModel.write(Shape.TINY, GgmlType.Q3_K, 0, dir.resolve("x.gguf")));
-        assertTrue(e.getMessage().contains("Q3_K") && e.getMessage().contains("Q8_0"), e.getMessage());
+                () -> SyntheticModel.write(Shape.TINY, GgmlType.IQ3_S, 0, dir.resolve("x.gguf")));
+        assertTrue(e.getMessage().contains("IQ3_S") && e.getMessage().contains("Q8_0"), e.getMessage());
         assertSame(GgmlType.Q4_0, SyntheticModel.typeByName("q4_0"));
         assertSame(GgmlType.Q5_K, SyntheticModel.typeByName("q5_k"));
         assertSame(WeightTypes.Q4_K_M, WeightTypes.byName("q4_k_m"));
-        e = assertThrows(IllegalArgumentException.class, () -> WeightTypes.byName("Q3_K_M"));
-        assertTrue(e.getMessage().contains("'Q3_K_M'") && e.getMessage().contains("F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q5_K, Q6_K, Q4_K_M, Q5_K_M"), e.getMessage());
+        assertSame(WeightTypes.Q3_K_M, WeightTypes.byName("q3_k_m"));
+        assertEquals(GgmlType.Q2_K, WeightTypes.byName("Q2_K").base());
+        assertEquals(WeightTypes.Mixture.NONE, WeightTypes.byName("Q2_K").mixture());
+        e = assertThrows(IllegalArgumentException.class, () -> WeightTypes.byName("IQ3_M"));
+        assertTrue(e.getMessage().contains("'IQ3_M'") && e.getMessage().contains("F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, "
+                + "Q4_K, Q5_K, Q6_K, Q4_K_M, Q5_K_M, Q3_K_S, Q3_K_M, Q3_K_L, Q2_K_M"), e.getMessage());
         // K-quants fall back per matrix; where even the fallback's 32-weight blocks do not fit, the tensor is named
         Shape notEven32 = new Shape("odd", 48, 1, 4, 2, 256, 16, 300, 1e4f, 1e-5f);
         e = assertThrows(IllegalArgumentException.class, () -> SyntheticModel.toBytes(notEven32, GgmlType.Q4_K, 0));

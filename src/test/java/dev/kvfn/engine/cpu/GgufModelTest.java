@@ -124,19 +124,19 @@ class GgufModelTest {
                 assertEquals(gpt2 + ": general.architecture is 'gpt2'; the CPU engine runs llama, qwen2, qwen3, phi3", e.getMessage());
             }
         }
-        // Q3_K has no CPU kernel: the loader must say so, naming the tensor and what is supported (64x64 = 16 blocks of 256)
+        // IQ3_S has no CPU kernel: the loader must say so, naming the tensor and what is supported (64x64 = 16 blocks of 256)
         try (var c = Llama2cCheckpoint.open(bin)) {
             Path k = tmp.resolve("k.gguf");
             var tensors = new HashMap<String, Tensor>();
             try (var gguf = GgufFile.open(writeStories(c, "llama", t -> GgmlType.F32, false))) {
                 tensors.putAll(gguf.tensors());
                 LlamaConfig config = LlamaConfig.fromGguf(gguf);
-                tensors.put("blk.0.attn_q.weight", new Tensor("blk.0.attn_q.weight", GgmlType.Q3_K, new long[] {64, 64},
-                        MemorySegment.ofArray(new byte[(int) GgmlType.Q3_K.bytesFor(64 * 64)])));
+                tensors.put("blk.0.attn_q.weight", new Tensor("blk.0.attn_q.weight", GgmlType.IQ3_S, new long[] {64, 64},
+                        MemorySegment.ofArray(new byte[(int) GgmlType.IQ3_S.bytesFor(64 * 64)])));
                 try (var pool = new WorkerPool(1)) {
                     var e = assertThrows(ModelFormatException.class, () -> LlamaWeights.load(config, tensors, k, pool));
-                    assertEquals(k + ": tensor blk.0.attn_q.weight has type Q3_K, which the CPU engine does not support (supported: "
-                            + "F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K, IQ4_NL, BF16)", e.getMessage());
+                    assertEquals(k + ": tensor blk.0.attn_q.weight has type IQ3_S, which the CPU engine does not support (supported: "
+                            + "F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, BF16)", e.getMessage());
                 }
             }
         }

@@ -84,6 +84,13 @@ class LlamaCppParityTest {
      * every K-quant product (an experiment, not committed): the errors fell to 0.065, 0.051, 0.060, 0.013. The
      * bound is about 1.6x the worst measurement. A misread layout fails it at the first step: reading the top bits
      * of sub-blocks 4-7's scales from the min's byte (a mutation, not committed) gave 0.55 (Q4_K) and 0.49 (Q5_K).
+     * Q2_K and Q3_K use Q8_K activations too and stay under the same bound, not a looser one of their own: measured
+     * (2026-11-30, same build and prompts) Q3_K 0.128, Q2_K 0.143, Q3_K_M 0.114, Q2_K_M 0.124, Qwen 3 in Q3_K 0.129,
+     * Phi-3 in Q2_K 0.159; their coarser weights do not enlarge the activations' rounding error, which is what this
+     * bound measures. Misreads fail at step 0 (mutations, not committed): Q2_K scale and min nibbles swapped 3.2 (Q2_K) and 2.7 (Q2_K_M); Q3_K scales' low
+     * nibbles swapped 1.17 (Q3_K), 0.56 (Q3_K_M), 0.59 (Q2_K_M). (Swapping the 2-bit tops of Q3_K's scales went
+     * unnoticed here: nearly every scale kvfn's encoder writes has the same top bits; MatrixKernelTest's random
+     * blocks catch it.)
      */
     static final double Q8K_ACTIVATIONS = 0.3;
 
@@ -106,6 +113,10 @@ class LlamaCppParityTest {
             ParityCase.llama(GgmlType.Q6_K, PARITY, Q8K_ACTIVATIONS),
             ParityCase.mixture(WeightTypes.Q4_K_M, PARITY, Q8K_ACTIVATIONS),
             ParityCase.mixture(WeightTypes.Q5_K_M, PARITY, Q8K_ACTIVATIONS),
+            ParityCase.llama(GgmlType.Q3_K, PARITY, Q8K_ACTIVATIONS),
+            ParityCase.llama(GgmlType.Q2_K, PARITY, Q8K_ACTIVATIONS),
+            ParityCase.mixture(WeightTypes.Q3_K_M, PARITY, Q8K_ACTIVATIONS),
+            ParityCase.mixture(WeightTypes.Q2_K_M, PARITY, Q8K_ACTIVATIONS),
             ParityCase.sharedModel("llama", "stories260K.gguf", F32_ACTIVATIONS),
             // architectures (ArchitecturesTest proves each difference from llama on the same weights)
             ParityCase.synthetic("qwen2", GgmlType.F32, PARITY, F32_ACTIVATIONS, ArchitectureParityModels::qwen2),
@@ -117,6 +128,8 @@ class LlamaCppParityTest {
             // K-quants under other architectures (Qwen 3's wider heads, Phi-3's fused rows)
             ParityCase.synthetic("qwen3", GgmlType.Q4_K, PARITY, Q8K_ACTIVATIONS, ArchitectureParityModels::qwen3),
             ParityCase.synthetic("phi3", GgmlType.Q6_K, PARITY, Q8K_ACTIVATIONS, ArchitectureParityModels::phi3),
+            ParityCase.synthetic("qwen3", GgmlType.Q3_K, PARITY, Q8K_ACTIVATIONS, ArchitectureParityModels::qwen3),
+            ParityCase.synthetic("phi3", GgmlType.Q2_K, PARITY, Q8K_ACTIVATIONS, ArchitectureParityModels::phi3),
             ParityCase.synthetic("phi3-longrope", GgmlType.F32, PARITY, F32_ACTIVATIONS, ArchitectureParityModels::phi3LongRope),
             ParityCase.synthetic("mistral-swa", GgmlType.F32, PARITY, F32_ACTIVATIONS, ArchitectureParityModels::mistralSlidingWindow));
 
@@ -304,9 +317,10 @@ class LlamaCppParityTest {
 
     /**
      * The result of one teacher-forced prompt: the largest relative logit error, the steps where kvfn's argmax was
-     * not llama.cpp's token (near ties), and how many leading steps the free-running engine must reproduce.
+     * not llama.cpp's token (near ties), the steps the free-running engine skips (ties) and those where llama.cpp's
+     * token ends a generation (ends: the engine stops there, llama.cpp's fixed-length greedy run goes on).
      */
-    record Forced(double worstError, List<Integer> disagreements, List<Integer> ties) {}
+    record Forced(double worstError, List<Integer> disagreements, List<Integer> ties, List<Integer> ends) {}
 
     /**
      * kvfn's transformer (f32 K/V, as llama.cpp runs here) fed the prompt and then llama.cpp's own greedy tokens:
@@ -322,6 +336,7 @@ class LlamaCppParityTest {
         double worst = 0;
         List<Integer> disagreements = new ArrayList<>();
         List<Integer> ties = new ArrayList<>();
+        List<Integer> ends = new ArrayList<>();
         for (int s = 0; s < STEPS; s++) {
             String where = c.name() + ", prompt " + promptIndex + ", step " + s;
             Step step = compare(logits, ref.logprobs().get(s));
@@ -342,9 +357,10 @@ class LlamaCppParityTest {
             // the engine must follow llama.cpp wherever kvfn's reference transformer does, unless its own top two are
             // so close that the engine's other (paged, batched) summation order may legitimately swap them
             if (mine != theirs || topGap(logits) <= ENGINE_TIE * step.spread()) ties.add(s);
+            else if (m.tokenizer().isEndOfGeneration(theirs)) ends.add(s);
             logits = Prefill.forward(t, ref.tokens(), s, 1, prompt.length + s, kv);
         }
-        return new Forced(worst, disagreements, ties);
+        return new Forced(worst, disagreements, ties, ends);
     }
 
     /** One step's comparison: the relative error and where it is worst. */
@@ -411,7 +427,7 @@ class LlamaCppParityTest {
         return first - second;
     }
 
-    /** A stretch of llama.cpp's greedy tokens, {@code [from, from + length)}, between two ties. */
+    /** A stretch of llama.cpp's greedy tokens, {@code [from, from + length)}, between two ties or ends. */
     record Segment(int prompt, int from, int length) {}
 
     /**
@@ -419,16 +435,24 @@ class LlamaCppParityTest {
      * another token than llama.cpp, or had its own top two within {@link #ENGINE_TIE}) it must generate exactly
      * llama.cpp's tokens. Each stretch starts from the prompt plus llama.cpp's tokens before it (so one near tie
      * does not end the comparison) and all stretches of all prompts run at once (batched decode, shared prefixes
-     * from the prefix cache). At least {@link #MIN_FREE_RUN_TOKENS} tokens per prompt must be compared this way.
+     * from the prefix cache). A stretch also ends with an end-of-generation token of llama.cpp's (the engine must
+     * produce it and stop; the next stretch starts after it). At least {@link #MIN_FREE_RUN_TOKENS} tokens per prompt
+     * must be compared this way.
      */
     private static int[] freeRunning(ParityCase c, Path model, LlamaCppReference.ModelAnswer reference, List<Forced> forced)
             throws Exception {
         List<Segment> segments = new ArrayList<>();
         for (int i = 0; i < forced.size(); i++) {
+            Forced f = forced.get(i);
             int from = 0;
-            for (int tie : forced.get(i).ties()) {
-                if (tie > from) segments.add(new Segment(i, from, tie - from));
-                from = tie + 1;
+            for (int s = 0; s < STEPS; s++) {
+                if (f.ties().contains(s)) {
+                    if (s > from) segments.add(new Segment(i, from, s - from));
+                    from = s + 1;
+                } else if (f.ends().contains(s)) {
+                    segments.add(new Segment(i, from, s + 1 - from));
+                    from = s + 1;
+                }
             }
             if (STEPS > from) segments.add(new Segment(i, from, STEPS - from));
         }

@@ -10,7 +10,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 /**
  * Plain-Java reference kernels for every supported type: the fallback when the Vector API module
  * is absent and the yardstick the vector kernels are tested against. The types added after Q4_0
- * (Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q5_K, Q6_K) are decoded one block at a time by
+ * (Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K) are decoded one block at a time by
  * {@link #decodeBlock}, which spells out each ggml block layout.
  */
 final class ScalarMatrix implements Matrix {
@@ -140,6 +140,12 @@ final class ScalarMatrix implements Matrix {
      * <li>Q5_0 (32, 22): f16 d, u32 qh, 16 bytes; q as Q4_1 plus bit j of qh as bit 4; weight {@code d*(q-16)}.
      * <li>Q5_1 (32, 24): f16 d, f16 m, u32 qh, 16 bytes; weight {@code d*q + m}.
      * <li>IQ4_NL (32, 18): f16 d, 16 bytes of nibbles as Q4_0; weight {@code d*LEVELS[q]}.
+     * <li>Q2_K (256, 84): 16 bytes of scales, 64 bytes qs, f16 d, f16 dmin. Weight i = 128h + 32j + l (half h, l < 32) is
+     *     bits 2j..2j+1 of qs[32h + l]; it belongs to sub-block s = i / 16, whose byte scales[s] holds a 4-bit scale (low
+     *     nibble) and a 4-bit min (high nibble); weight {@code d*scale*q - dmin*min}.
+     * <li>Q3_K (256, 110): 32 bytes hmask, 64 bytes qs, 12 bytes of 6-bit scales, f16 d. Weight i = 128h + 32j + l has its
+     *     low 2 bits in qs as Q2_K and its third bit in bit 4h + j of hmask[l]; weight {@code d*(sc-32)*(q-4)} with sc the
+     *     6-bit scale of sub-block i / 16 from {@link #scaleK3}.
      * <li>Q4_K (256, 144): f16 d, f16 dmin, 12 bytes of 6-bit scales and mins for 8 sub-blocks of 32, 128 bytes; weights
      *     64g..64g+31 are the low nibbles of bytes 32g..32g+31 (sub-block 2g), 64g+32.. their high nibbles (2g+1); weight
      *     {@code d*sc*q - dmin*m} with (sc, m) of the sub-block from {@link #scaleMinK4}.
@@ -183,6 +189,32 @@ final class ScalarMatrix implements Matrix {
                     int b = u8(d, q + 2 + j);
                     dst[off + j] = scale * IQ4_NL_LEVELS[b & 15];
                     dst[off + 16 + j] = scale * IQ4_NL_LEVELS[b >>> 4];
+                }
+            }
+            case Q2_K -> {
+                float scale = f16(d, q + 80), dmin = f16(d, q + 82);
+                for (int half = 0; half < 2; half++) {
+                    long qs = q + 16 + 32L * half;
+                    for (int j = 0; j < 4; j++) {
+                        int o = off + 128 * half + 32 * j;
+                        for (int l = 0; l < 32; l++) {
+                            int sm = u8(d, q + (o - off + l) / 16);
+                            dst[o + l] = scale * (sm & 15) * ((u8(d, qs + l) >>> 2 * j) & 3) - dmin * (sm >>> 4);
+                        }
+                    }
+                }
+            }
+            case Q3_K -> {
+                float scale = f16(d, q + 108);
+                for (int half = 0; half < 2; half++) {
+                    long qs = q + 32 + 32L * half;
+                    for (int j = 0; j < 4; j++) {
+                        int o = off + 128 * half + 32 * j, bit = 4 * half + j;
+                        for (int l = 0; l < 32; l++) {
+                            int v = ((u8(d, qs + l) >>> 2 * j) & 3) | ((u8(d, q + l) >>> bit) & 1) << 2;
+                            dst[o + l] = scale * (scaleK3(d, q + 96, (o - off + l) / 16) - 32) * (v - 4);
+                        }
+                    }
                 }
             }
             case Q4_K, Q5_K -> {
@@ -237,6 +269,16 @@ final class ScalarMatrix implements Matrix {
             m = (b >>> 4) | (u8(d, p + s) >>> 6) << 4;
         }
         return sc | m << 8;
+    }
+
+    /**
+     * Q3_K sub-block {@code s} (0-15): its 6-bit scale, stored plus 32 (so 0-63), from the 12 bytes at {@code p}: the low
+     * 4 bits are the low nibble of byte s for s < 8, the high nibble of byte s-8 otherwise; the top 2 bits are bits
+     * 2(s/4)..2(s/4)+1 of byte 8 + s%4. ggml unpacks the same bits with 32-bit masks ({@code kmask1}, {@code kmask2}).
+     */
+    static int scaleK3(MemorySegment d, long p, int s) {
+        int low = s < 8 ? u8(d, p + s) & 15 : u8(d, p + s - 8) >>> 4;
+        return low | ((u8(d, p + 8 + (s & 3)) >>> 2 * (s >> 2)) & 3) << 4;
     }
 
     /** One switch per row, then a plain loop per type (a switch per element costs ~3x). */

@@ -39,7 +39,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  */
 abstract sealed class VectorMatrix implements Matrix permits VectorMatrix.F32Matrix, VectorMatrix.F16Matrix,
         VectorMatrix.BF16Matrix, VectorMatrix.Q8Matrix, VectorMatrix.Q4Matrix, QuantVectorMatrices.Q4KMatrix,
-        QuantVectorMatrices.Q5KMatrix, QuantVectorMatrices.Q6KMatrix, QuantVectorMatrices.Q4Q5Matrix, QuantVectorMatrices.Iq4NlMatrix {
+        QuantVectorMatrices.Q5KMatrix, QuantVectorMatrices.Q6KMatrix, QuantVectorMatrices.Q4Q5Matrix, QuantVectorMatrices.Iq4NlMatrix,
+        LowBitKQuantMatrices.Q2KMatrix, LowBitKQuantMatrices.Q3KMatrix {
     /** 512-bit where the CPU has it: 256-bit vectors cost ~25% on the decode path. */
     static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED.length() >= 16
             ? FloatVector.SPECIES_512 : FloatVector.SPECIES_PREFERRED;
@@ -79,6 +80,8 @@ abstract sealed class VectorMatrix implements Matrix permits VectorMatrix.F32Mat
             case Q6_K -> new QuantVectorMatrices.Q6KMatrix(t, pool);
             case Q4_1, Q5_0, Q5_1 -> new QuantVectorMatrices.Q4Q5Matrix(t, pool);
             case IQ4_NL -> new QuantVectorMatrices.Iq4NlMatrix(t, pool);
+            case Q2_K -> new LowBitKQuantMatrices.Q2KMatrix(t, pool);
+            case Q3_K -> new LowBitKQuantMatrices.Q3KMatrix(t, pool);
             default -> throw new IllegalArgumentException(t.name() + ": no vector kernel for " + t.type());
         };
     }

@@ -52,7 +52,8 @@ class MatrixKernelTest {
 
     /** Every type the kernels implement. */
     static final List<GgmlType> TYPES = List.of(GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0,
-            GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.IQ4_NL, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K);
+            GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.IQ4_NL, GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K,
+            GgmlType.Q5_K, GgmlType.Q6_K);
 
     /** A column count of a few blocks that is not a power of two: 7 blocks of 32, 3 super-blocks of 256. */
     private static int oddBlockCols(GgmlType type) {
@@ -92,6 +93,8 @@ class MatrixKernelTest {
         list.add(Arguments.of(GgmlType.Q4_K, true, 9, 70, 2 * 1024 + 256));
         list.add(Arguments.of(GgmlType.Q6_K, true, 66, 13, 1024 + 512));
         list.add(Arguments.of(GgmlType.IQ4_NL, true, 9, 70, 2 * 1024 + 64));
+        list.add(Arguments.of(GgmlType.Q2_K, true, 9, 70, 2 * 1024 + 256));
+        list.add(Arguments.of(GgmlType.Q3_K, true, 66, 13, 1024 + 512));
         return list.stream();
     }
 
@@ -202,7 +205,7 @@ class MatrixKernelTest {
 
     /**
      * Random bytes, not the quantizer's output: every bit pattern of the levels, scales and mins (6-bit scales and mins
-     * at 0 and 63, Q6_K scales at -128 and 127), with the f16 scales set to 0 in some blocks, tiny or large in others,
+     * at 0 and 63, Q6_K scales at -128 and 127, Q3_K scales at -32 and 31, Q2_K's 4-bit ones at 0 and 15), with the f16 scales set to 0 in some blocks, tiny or large in others,
      * negative in others. Scalar and vector kernels, rows and products, against the independent decoder.
      */
     @ParameterizedTest(name = "{0}")
@@ -253,7 +256,8 @@ class MatrixKernelTest {
     }
 
     static Stream<GgmlType> blockTypes() {
-        return Stream.of(GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.IQ4_NL, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K);
+        return Stream.of(GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.IQ4_NL, GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K,
+                GgmlType.Q5_K, GgmlType.Q6_K);
     }
 
     /** Byte offsets of a block's f16 fields. */
@@ -262,6 +266,8 @@ class MatrixKernelTest {
             case Q4_1, Q5_1, Q4_K, Q5_K -> new int[] {0, 2};
             case Q5_0, IQ4_NL -> new int[] {0};
             case Q6_K -> new int[] {208};
+            case Q2_K -> new int[] {80, 82};
+            case Q3_K -> new int[] {108};
             default -> throw new IllegalArgumentException(type.toString());
         };
     }
@@ -351,9 +357,10 @@ class MatrixKernelTest {
         Tensor small = new Tensor("short", GgmlType.Q8_0, new long[] {32, 4}, MemorySegment.ofArray(new byte[34 * 3]));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Matrices.of(small, pool));
         assertTrue(e.getMessage().contains("short"), e.getMessage());
-        Tensor q3k = new Tensor("q3k", GgmlType.Q3_K, new long[] {256, 1}, MemorySegment.ofArray(new byte[110]));
-        e = assertThrows(IllegalArgumentException.class, () -> Matrices.of(q3k, pool));
-        assertTrue(e.getMessage().contains("Q3_K is not supported (supported: F32, F16, Q4_0, Q4_1"), e.getMessage());
+        Tensor iq3s = new Tensor("iq3s", GgmlType.IQ3_S, new long[] {256, 1}, MemorySegment.ofArray(new byte[110]));
+        e = assertThrows(IllegalArgumentException.class, () -> Matrices.of(iq3s, pool));
+        assertTrue(e.getMessage().contains("iq3s: tensor type IQ3_S is not supported (supported: F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K"),
+                e.getMessage());
     }
 
     private static Matrix build(GgmlType type, int rows, int cols, MemorySegment seg, boolean vector) {
@@ -451,6 +458,36 @@ class MatrixKernelTest {
                         int q = sub % 2 == 0 ? qsByte & 15 : qsByte >> 4;
                         if (five) q += ((bytes[at + 16 + l] >> sub) & 1) * 16;
                         w[blk * 256 + i] = d * scale * q - dmin * mn;
+                    }
+                }
+            }
+            case Q2_K -> {
+                // scales[16] (per 16 weights: 4-bit scale in the low nibble, 4-bit min in the high one), qs[64], d, dmin
+                for (int blk = 0; blk < n / 256; blk++) {
+                    int at = blk * 84;
+                    double d = Float.float16ToFloat(bb.getShort(at + 80)), dmin = Float.float16ToFloat(bb.getShort(at + 82));
+                    for (int i = 0; i < 256; i++) {
+                        int half = i / 128, group = (i % 128) / 32, l = i % 32, sm = bytes[at + i / 16] & 0xff;
+                        int q = ((bytes[at + 16 + 32 * half + l] & 0xff) >> (2 * group)) & 3;
+                        w[blk * 256 + i] = d * (sm & 15) * q - dmin * (sm >> 4);
+                    }
+                }
+            }
+            case Q3_K -> {
+                // hmask[32], qs[64], scales[12], d; the 16 6-bit scales unpacked as ggml does, through 32-bit words
+                for (int blk = 0; blk < n / 256; blk++) {
+                    int at = blk * 110;
+                    double d = Float.float16ToFloat(bb.getShort(at + 108));
+                    int a0 = bb.getInt(at + 96), a1 = bb.getInt(at + 100), tmp = bb.getInt(at + 104);
+                    int m2 = 0x0f0f0f0f, m1 = 0x03030303;
+                    int[] words = {(a0 & m2) | ((tmp & m1) << 4), (a1 & m2) | (((tmp >>> 2) & m1) << 4),
+                            ((a0 >>> 4) & m2) | (((tmp >>> 4) & m1) << 4), ((a1 >>> 4) & m2) | (((tmp >>> 6) & m1) << 4)};
+                    for (int i = 0; i < 256; i++) {
+                        int half = i / 128, group = (i % 128) / 32, l = i % 32, sub = i / 16;
+                        int scale = ((words[sub / 4] >>> (8 * (sub % 4))) & 0xff) - 32;
+                        int low = ((bytes[at + 32 + 32 * half + l] & 0xff) >> (2 * group)) & 3;
+                        boolean high = ((bytes[at + l] & 0xff) & (1 << (4 * half + group))) != 0;
+                        w[blk * 256 + i] = d * scale * (low - (high ? 0 : 4));
                     }
                 }
             }

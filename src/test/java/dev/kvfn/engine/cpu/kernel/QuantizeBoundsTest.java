@@ -21,7 +21,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class QuantizeBoundsTest {
 
     static Stream<GgmlType> types() {
-        return Stream.of(GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.IQ4_NL, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K);
+        return Stream.of(GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.IQ4_NL, GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K,
+                GgmlType.Q5_K, GgmlType.Q6_K);
     }
 
     @ParameterizedTest(name = "{0}")
@@ -71,21 +72,26 @@ class QuantizeBoundsTest {
             case Q5_1 -> (max - min) / 62 + f16 * (Math.abs(min) + max - min) + eps;
             case Q5_0 -> amax / 16 + f16 * amax + eps;
             case IQ4_NL -> 14 * amax / 127 + f16 * amax + eps;
-            case Q4_K, Q5_K -> {
-                double r = 0;
-                for (int s = b; s < b + 256; s += 32) {
-                    double smin = 0, smax = Double.NEGATIVE_INFINITY;
-                    for (int i = s; i < s + 32; i++) {
-                        smin = Math.min(smin, x[i]);
-                        smax = Math.max(smax, x[i]);
-                    }
-                    r = Math.max(r, smax - smin);
-                }
-                yield 1.05 * r / (2 * (type == GgmlType.Q4_K ? 15 : 31)) + eps;
-            }
+            case Q4_K, Q5_K -> 1.05 * subBlockRange(x, b, 32) / (2 * (type == GgmlType.Q4_K ? 15 : 31)) + eps;
+            case Q2_K -> 0.19 * subBlockRange(x, b, 16) + eps;
             case Q6_K -> 1.02 * amax / 62 + eps;
+            case Q3_K -> 1.04 * amax / 6 + eps;
             default -> throw new IllegalArgumentException(type.toString());
         };
+    }
+
+    /** The super-block's largest sub-block range, max_s - min(min_s, 0), over sub-blocks of {@code sub} weights. */
+    private static double subBlockRange(float[] x, int b, int sub) {
+        double r = 0;
+        for (int s = b; s < b + 256; s += sub) {
+            double smin = 0, smax = Double.NEGATIVE_INFINITY;
+            for (int i = s; i < s + sub; i++) {
+                smin = Math.min(smin, x[i]);
+                smax = Math.max(smax, x[i]);
+            }
+            r = Math.max(r, smax - smin);
+        }
+        return r;
     }
 
     @Test
@@ -106,5 +112,18 @@ class QuantizeBoundsTest {
         double[] y = MatrixKernelTest.dequantize(Quantize.encode(x, GgmlType.Q4_K), GgmlType.Q4_K, x.length);
         for (int i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i] - y[i]));
         assertTrue(worst > 0.8 * 2.0 / 30 && worst <= 1.05 * 2.0 / 30, "worst Q4_K error " + worst + " for range 2");
+        // Q2_K: 4 levels over a range of 2, a step of about 2/3 (the 4-bit scales round it up)
+        worst = worstError(x, GgmlType.Q2_K);
+        assertTrue(worst > 0.8 * 2.0 / 6 && worst <= 0.19 * 2.0, "worst Q2_K error " + worst + " for range 2");
+        // Q3_K: 7 levels over [-1, 1], a step of about 1/3
+        worst = worstError(x, GgmlType.Q3_K);
+        assertTrue(worst > 0.8 / 6 && worst <= 1.04 / 6, "worst Q3_K error " + worst + " for amax 1");
+    }
+
+    private static double worstError(float[] x, GgmlType type) {
+        double[] y = MatrixKernelTest.dequantize(Quantize.encode(x, type), type, x.length);
+        double worst = 0;
+        for (int i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i] - y[i]));
+        return worst;
     }
 }
