@@ -4,6 +4,7 @@ import dev.kvfn.model.Tensor;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 
 import java.lang.foreign.MemorySegment;
@@ -36,6 +37,11 @@ final class LowBitKQuantMatrices {
     /** L bytes at {@code off}, zero-extended to int lanes. */
     private static IntVector bytes(MemorySegment d, long off) {
         return (IntVector) ByteVector.fromMemorySegment(B, d, off, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+    }
+
+    /** 16 bytes at {@code off}, zero-extended to 16 short lanes (for the {@link Int16Input} kernels). */
+    private static ShortVector shorts(MemorySegment d, long off) {
+        return (ShortVector) ByteVector.fromMemorySegment(VectorMatrix.B16, d, off, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, VectorMatrix.S16, 0);
     }
 
     private static FloatVector floats(IntVector v) {
@@ -120,6 +126,42 @@ final class LowBitKQuantMatrices {
      */
     static final class Q3KMatrix extends VectorMatrix {
         Q3KMatrix(Tensor t, WorkerPool pool) { super(t, pool, null); }
+
+        @Override boolean decodesInt16() { return true; }
+
+        /**
+         * In 16-bit integers as Q4_0's {@link VectorMatrix.Q4Matrix#dotInt16}: 16 bytes of qs and hmask per short
+         * vector (one 16-weight scale), each level (-4 to 3) times x (at most 1023) in a short lane, summed pairwise
+         * into int lanes and scaled once with an fma.
+         */
+        @Override
+        float dotInt16(int r, Int16Input in) {
+            MemorySegment d = data;
+            short[] xq = in.q;
+            float[] step = in.step;
+            long o = r * rowBytes;
+            FloatVector acc = FloatVector.zero(VectorMatrix.F8);
+            for (int c = 0; c < cols; c += 256, o += 110) {
+                float scale = f16(d, o + 108);
+                long lows = d.get(I64, o + 96);
+                int tops = d.get(I32, o + 104);
+                for (int half = 0; half < 2; half++) {
+                    long qs = o + 32 + 32L * half, sc = scales(lows, tops, half);
+                    int x0 = c + 128 * half, sb = x0 / 32;
+                    for (int l = 0; l < 32; l += 16) {
+                        ShortVector q = shorts(d, qs + l), h = shorts(d, o + l).lanewise(LSHR, 4 * half);
+                        for (int j = 0; j < 4; j++) {
+                            float ds = scale * step[sb + j] * (((int) (sc >>> 8 * (2 * j + (l >> 4))) & 0xff) - 32);
+                            IntVector p = q.lanewise(LSHR, 2 * j).and((short) 3).or(h.lanewise(LSHR, j).and((short) 1).lanewise(LSHL, 2))
+                                    .sub((short) 4).mul(ShortVector.fromArray(VectorMatrix.S16, xq, x0 + 32 * j + l)).reinterpretAsInts();
+                            IntVector t = p.lanewise(LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(p.lanewise(VectorOperators.ASHR, 16));
+                            acc = ((FloatVector) t.convert(I2F, 0)).fma(FloatVector.broadcast(VectorMatrix.F8, ds), acc);
+                        }
+                    }
+                }
+            }
+            return acc.reduceLanes(ADD);
+        }
 
         /**
          * Each group of L bytes of qs and hmask is loaded once and serves the four weight groups j in a loop rather than

@@ -134,12 +134,12 @@ class MatrixKernelTest {
     }
 
     /**
-     * What rounding x to {@link Int16Input} can add to a row's product in the decode kernels that take it (Q4_0 and the K-quants):
+     * What rounding x to {@link Int16Input} can add to a row's product in the decode kernels that take it (Q4_0, Q3_K to Q6_K):
      * each x moves by at most half a step, max |x| of its block / 2046, so the sum by at most sum |w| times that.
      * Zero for the types that decode with float x.
      */
     private static double int16RoundingBound(GgmlType type, double[] w, int r, float[] x, int cols) {
-        if (!java.util.Set.of(GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K).contains(type)) return 0;
+        if (!java.util.Set.of(GgmlType.Q4_0, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K).contains(type)) return 0;
         double bound = 0;
         for (int c0 = 0; c0 < cols; c0 += Int16Input.BLOCK) {
             double max = 0, sumW = 0;
