@@ -332,7 +332,7 @@ public final class HfTokenizer implements Tokenizer {
             JsonNode genEos = generation.path("eos_token_id");
             if (genEos.isInt()) endOfGeneration.add(genEos.asInt());
             for (JsonNode e : genEos) if (e.isInt()) endOfGeneration.add(e.asInt());
-            for (AddedTokens.Token t : added) if (t.special() && SpecialTokens.EOG_TEXTS.contains(t.content())) endOfGeneration.add(t.id());
+            for (AddedTokens.Token t : added) if (t.special() && TokenAttributes.END_OF_GENERATION_TEXTS.contains(t.content())) endOfGeneration.add(t.id());
             for (int id : endOfGeneration) {
                 if (id < 0 || id >= total) throw new IllegalArgumentException("end-of-generation id " + id + " is outside the vocabulary");
             }

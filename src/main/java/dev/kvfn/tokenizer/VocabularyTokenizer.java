@@ -40,14 +40,14 @@ abstract sealed class VocabularyTokenizer implements Tokenizer permits SpmTokeni
         eos = (int) gguf.integer("tokenizer.ggml.eos_token_id", -1);
         addBos = gguf.bool("tokenizer.ggml.add_bos_token", addBosByDefault);
         addEos = gguf.bool("tokenizer.ggml.add_eos_token", false);
-        special = SpecialTokens.from(pieces, types, gguf);
+        TokenAttributes attributes = TokenAttributes.from(pieces, types, eos, gguf);
+        special = SpecialTokens.from(pieces, attributes);
         bytes = new byte[pieces.length][];
         for (int i = 0; i < pieces.length; i++) {
-            bytes[i] = switch (types[i]) {
-                case CONTROL, UNUSED -> new byte[0];
-                case USER_DEFINED -> pieces[i].getBytes(StandardCharsets.UTF_8);
-                default -> pieceBytes(pieces[i], types[i]);
-            };
+            // by attribute, not type: llama.cpp makes some tokens control (no output) or user-defined (their text) by name
+            if (attributes.has(i, TokenAttributes.CONTROL | TokenAttributes.UNUSED)) bytes[i] = new byte[0];
+            else if (attributes.has(i, TokenAttributes.USER_DEFINED)) bytes[i] = pieces[i].getBytes(StandardCharsets.UTF_8);
+            else bytes[i] = pieceBytes(pieces[i], types[i]);
         }
     }
 

@@ -154,7 +154,8 @@ class HfReferenceTest {
      * The GGUF path (llama.cpp's BPE with the {@code tokenizer.ggml.pre} regexes) on the same vocabulary, written as
      * llama.cpp's convert_hf_to_gguf.py writes it (no GGUF of these tokenizers is in ../shared/models): the same ids
      * as Hugging Face for every string. llama.cpp applies no Unicode normalization, so for Qwen (NFC) the GGUF path
-     * is given the NFC form of the text (and the strings where that matters are counted: llama.cpp differs there).
+     * is given the NFC form of the text (and the strings where that matters are counted: llama.cpp differs there);
+     * strings with text llama.cpp reads as a control token where HF reads plain text ("</s>" in Qwen) are left out.
      */
     private void compareGguf(String model, String pre) throws Exception {
         Path dir = Path.of(reference.path("models").path(model).path("dir").asText());
@@ -181,13 +182,22 @@ class HfReferenceTest {
                     .putIntArray("tokenizer.ggml.token_type", dev.kvfn.model.GgufWriter.ValueType.INT32, types)
                     .putStringArray("tokenizer.ggml.merges", merges.toArray(String[]::new))
                     .write(gguf);
-            int normalized = 0, compared = 0;
+            // llama.cpp makes the text of its end-of-generation list a control token wherever a vocabulary has it
+            // (Qwen's plain "</s>" among them: with special parsing one token there, Hugging Face's BPE pieces here);
+            // strings with such text are left to LlamaCppTokenizerParityTest, which checks against llama.cpp itself
+            List<String> controlInLlamaCpp = new ArrayList<>();
+            for (int i = 0; i < size; i++) if (types[i] == 1 && TokenAttributes.END_OF_GENERATION_TEXTS.contains(tokens[i])) controlInLlamaCpp.add(tokens[i]);
+            int normalized = 0, compared = 0, skipped = 0;
             List<String> failures = new ArrayList<>();
             try (dev.kvfn.model.GgufFile file = dev.kvfn.model.GgufFile.open(gguf)) {
                 Tokenizer tokenizer = Tokenizers.fromGguf(file);
                 boolean normalizes = json.path("normalizer").path("type").asText("").equals("NFC");
                 for (JsonNode e : reference.path("models").path(model).path("encodings")) {
                     String text = e.path("text").asText();
+                    if (controlInLlamaCpp.stream().anyMatch(text::contains)) {
+                        skipped++;
+                        continue;
+                    }
                     if (normalizes && !java.text.Normalizer.isNormalized(text, java.text.Normalizer.Form.NFC)) {
                         text = java.text.Normalizer.normalize(text, java.text.Normalizer.Form.NFC);
                         normalized++;
@@ -200,8 +210,10 @@ class HfReferenceTest {
                     }
                 }
             }
-            System.out.printf("GGUF %s vs Hugging Face: %d strings, %d of them given in NFC%n", pre, compared, normalized);
-            assertTrue(compared >= 3000, "compared " + compared);
+            System.out.printf("GGUF %s vs Hugging Face: %d strings, %d of them given in NFC; %d left out for containing %s%n",
+                    pre, compared, normalized, skipped, controlInLlamaCpp);
+            assertTrue(compared + skipped >= 3000, "compared " + compared + ", left out " + skipped);
+            assertTrue(skipped * 10 < compared, "left out " + skipped + " of " + (compared + skipped));
             assertTrue(failures.isEmpty(), String.join("\n", failures));
         } finally {
             Files.deleteIfExists(gguf);
