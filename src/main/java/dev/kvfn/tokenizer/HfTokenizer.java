@@ -134,16 +134,7 @@ public final class HfTokenizer implements Tokenizer {
     }
 
     @Override
-    public int[] encode(String text, boolean addSpecial, boolean parseSpecial) {
-        return encode(text, addSpecial, parseSpecial, LiteralSpans.NONE);
-    }
-
-    @Override
-    public int[] encode(String text, LiteralSpans literal) {
-        return encode(text, true, true, literal);
-    }
-
-    private int[] encode(String text, boolean addSpecial, boolean parseSpecial, LiteralSpans literal) {
+    public int[] encode(String text, boolean addSpecial, boolean parseSpecial, LiteralSpans literal) {
         if (text == null) throw new IllegalArgumentException("text must not be null");
         BpeMerges.IntList out = new BpeMerges.IntList();
         BpeMerges.Scratch scratch = new BpeMerges.Scratch();

@@ -76,16 +76,7 @@ abstract sealed class VocabularyTokenizer implements Tokenizer permits SpmTokeni
     }
 
     @Override
-    public int[] encode(String text, boolean addSpecial, boolean parseSpecial) {
-        return encode(text, addSpecial, parseSpecial, LiteralSpans.NONE);
-    }
-
-    @Override
-    public int[] encode(String text, LiteralSpans literal) {
-        return encode(text, true, true, literal);
-    }
-
-    private int[] encode(String text, boolean addSpecial, boolean parseSpecial, LiteralSpans literal) {
+    public int[] encode(String text, boolean addSpecial, boolean parseSpecial, LiteralSpans literal) {
         List<Integer> out = new ArrayList<>();
         if (addSpecial && addBos && bos >= 0) out.add(bos);
         boolean afterSpecial = true;
