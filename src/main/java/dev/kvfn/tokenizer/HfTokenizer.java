@@ -152,7 +152,12 @@ public final class HfTokenizer implements Tokenizer {
                     out.add(g.token().id());
                     continue;
                 }
-                for (String word : preTokenizer.split(g.text())) encodeWord(BpeTokenizer.ByteLevel.encode(word), scratch, out);
+                for (String word : preTokenizer.split(g.text())) {
+                    if (scratch.appendCached(word, out)) continue;
+                    int from = out.size();
+                    encodeWord(BpeTokenizer.ByteLevel.encode(word), scratch, out);
+                    scratch.remember(word, out, from);
+                }
             }
         }
         if (addSpecial) for (int id : suffix) out.add(id);

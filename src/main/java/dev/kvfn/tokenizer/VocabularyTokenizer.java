@@ -5,9 +5,7 @@ import dev.kvfn.model.ModelFormatException;
 
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.List;
 
 /**
  * What SentencePiece and BPE vocabularies from GGUF metadata share: token pieces and types, special-token
@@ -55,7 +53,7 @@ abstract sealed class VocabularyTokenizer implements Tokenizer permits SpmTokeni
     abstract byte[] pieceBytes(String piece, int type);
 
     /** Tokenizes one fragment of plain text; {@code afterSpecial}: it starts the text or follows a special token. */
-    abstract void encodeText(String text, boolean afterSpecial, List<Integer> out);
+    abstract void encodeText(String text, boolean afterSpecial, BpeMerges.IntList out);
 
     @Override public int vocabSize() { return pieces.length; }
     @Override public int bos() { return bos; }
@@ -77,7 +75,7 @@ abstract sealed class VocabularyTokenizer implements Tokenizer permits SpmTokeni
 
     @Override
     public int[] encode(String text, boolean addSpecial, boolean parseSpecial, LiteralSpans literal) {
-        List<Integer> out = new ArrayList<>();
+        BpeMerges.IntList out = new BpeMerges.IntList();
         if (addSpecial && addBos && bos >= 0) out.add(bos);
         boolean afterSpecial = true;
         for (SpecialTokens.Fragment f : special.partition(text, parseSpecial, literal)) {
@@ -90,6 +88,6 @@ abstract sealed class VocabularyTokenizer implements Tokenizer permits SpmTokeni
             }
         }
         if (addSpecial && addEos && eos >= 0) out.add(eos);
-        return out.stream().mapToInt(Integer::intValue).toArray();
+        return out.toArray();
     }
 }
