@@ -160,28 +160,13 @@ class HfReferenceTest {
     private void compareGguf(String model, String pre) throws Exception {
         Path dir = Path.of(reference.path("models").path(model).path("dir").asText());
         JsonNode json = JSON.readTree(dir.resolve("tokenizer.json").toFile());
-        JsonNode vocab = json.path("model").path("vocab");
-        int size = vocab.size();
-        for (JsonNode a : json.path("added_tokens")) size = Math.max(size, a.path("id").asInt() + 1);
-        String[] tokens = new String[size];
-        int[] types = new int[size];
-        Arrays.fill(types, 1); // normal
-        vocab.fields().forEachRemaining(e -> tokens[e.getValue().asInt()] = e.getKey());
-        for (JsonNode a : json.path("added_tokens")) {
-            tokens[a.path("id").asInt()] = a.path("content").asText();
-            types[a.path("id").asInt()] = a.path("special").asBoolean() ? 3 : 4; // control : user-defined
-        }
-        for (int i = 0; i < size; i++) if (tokens[i] == null) tokens[i] = "[PAD" + i + "]";
-        List<String> merges = new ArrayList<>();
-        for (JsonNode m : json.path("model").path("merges")) merges.add(m.isArray() ? m.get(0).asText() + " " + m.get(1).asText() : m.asText());
+        HfVocabularyGguf vocabulary = HfVocabularyGguf.read(dir);
+        String[] tokens = vocabulary.tokens();
+        int[] types = vocabulary.types();
+        int size = tokens.length;
         Path gguf = Files.createTempFile("kvfn-" + pre, ".gguf");
         try {
-            new dev.kvfn.model.GgufWriter().putString("general.architecture", "llama")
-                    .putString("tokenizer.ggml.model", "gpt2").putString("tokenizer.ggml.pre", pre)
-                    .putStringArray("tokenizer.ggml.tokens", tokens)
-                    .putIntArray("tokenizer.ggml.token_type", dev.kvfn.model.GgufWriter.ValueType.INT32, types)
-                    .putStringArray("tokenizer.ggml.merges", merges.toArray(String[]::new))
-                    .write(gguf);
+            vocabulary.write(pre, gguf);
             // llama.cpp makes the text of its end-of-generation list a control token wherever a vocabulary has it
             // (Qwen's plain "</s>" among them: with special parsing one token there, Hugging Face's BPE pieces here);
             // strings with such text are left to LlamaCppTokenizerParityTest, which checks against llama.cpp itself
