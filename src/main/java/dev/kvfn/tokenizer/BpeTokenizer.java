@@ -47,11 +47,14 @@ public final class BpeTokenizer extends VocabularyTokenizer {
     }
 
     @Override
-    void encodeText(String text, boolean afterSpecial, List<Integer> out) {
+    void encodeText(String text, boolean afterSpecial, BpeMerges.IntList out) {
         BpeMerges.Scratch scratch = new BpeMerges.Scratch();
-        BpeMerges.IntList ids = new BpeMerges.IntList();
-        for (String word : preTokenizer.split(text)) encodeWord(ByteLevel.encode(word), scratch, ids);
-        for (int id : ids.toArray()) out.add(id);
+        for (String word : preTokenizer.split(text)) {
+            if (scratch.appendCached(word, out)) continue;
+            int from = out.size();
+            encodeWord(ByteLevel.encode(word), scratch, out);
+            scratch.remember(word, out, from);
+        }
     }
 
     /** Merges the byte-level characters of one pre-tokenized word by rank, lowest first, leftmost on ties. */

@@ -134,16 +134,7 @@ public final class HfTokenizer implements Tokenizer {
     }
 
     @Override
-    public int[] encode(String text, boolean addSpecial, boolean parseSpecial) {
-        return encode(text, addSpecial, parseSpecial, LiteralSpans.NONE);
-    }
-
-    @Override
-    public int[] encode(String text, LiteralSpans literal) {
-        return encode(text, true, true, literal);
-    }
-
-    private int[] encode(String text, boolean addSpecial, boolean parseSpecial, LiteralSpans literal) {
+    public int[] encode(String text, boolean addSpecial, boolean parseSpecial, LiteralSpans literal) {
         if (text == null) throw new IllegalArgumentException("text must not be null");
         BpeMerges.IntList out = new BpeMerges.IntList();
         BpeMerges.Scratch scratch = new BpeMerges.Scratch();
@@ -161,7 +152,12 @@ public final class HfTokenizer implements Tokenizer {
                     out.add(g.token().id());
                     continue;
                 }
-                for (String word : preTokenizer.split(g.text())) encodeWord(BpeTokenizer.ByteLevel.encode(word), scratch, out);
+                for (String word : preTokenizer.split(g.text())) {
+                    if (scratch.appendCached(word, out)) continue;
+                    int from = out.size();
+                    encodeWord(BpeTokenizer.ByteLevel.encode(word), scratch, out);
+                    scratch.remember(word, out, from);
+                }
             }
         }
         if (addSpecial) for (int id : suffix) out.add(id);
@@ -332,7 +328,7 @@ public final class HfTokenizer implements Tokenizer {
             JsonNode genEos = generation.path("eos_token_id");
             if (genEos.isInt()) endOfGeneration.add(genEos.asInt());
             for (JsonNode e : genEos) if (e.isInt()) endOfGeneration.add(e.asInt());
-            for (AddedTokens.Token t : added) if (t.special() && SpecialTokens.EOG_TEXTS.contains(t.content())) endOfGeneration.add(t.id());
+            for (AddedTokens.Token t : added) if (t.special() && TokenAttributes.END_OF_GENERATION_TEXTS.contains(t.content())) endOfGeneration.add(t.id());
             for (int id : endOfGeneration) {
                 if (id < 0 || id >= total) throw new IllegalArgumentException("end-of-generation id " + id + " is outside the vocabulary");
             }

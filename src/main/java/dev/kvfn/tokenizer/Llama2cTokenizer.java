@@ -97,16 +97,7 @@ public final class Llama2cTokenizer implements Tokenizer {
     }
 
     @Override
-    public int[] encode(String text, boolean addSpecial, boolean parseSpecial) {
-        return encode(text, addSpecial, parseSpecial, LiteralSpans.NONE);
-    }
-
-    @Override
-    public int[] encode(String text, LiteralSpans literal) {
-        return encode(text, true, true, literal);
-    }
-
-    private int[] encode(String text, boolean addSpecial, boolean parseSpecial, LiteralSpans literal) {
+    public int[] encode(String text, boolean addSpecial, boolean parseSpecial, LiteralSpans literal) {
         if (text == null) throw new IllegalArgumentException("text must not be null");
         int[] out = new int[text.length() * 4 + 3];
         int n = 0;

@@ -1,62 +1,51 @@
 package dev.kvfn.tokenizer;
 
-import dev.kvfn.model.GgufFile;
-
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.HashSet;
 import java.util.List;
-import java.util.Set;
 import java.util.stream.IntStream;
 
 /**
- * Control and user-defined tokens: splitting text on their literal forms before normal tokenization
- * (llama.cpp's {@code tokenizer_st_partition}), and which tokens end generation.
+ * Control, user-defined and unknown tokens: splitting text on their literal forms before normal tokenization
+ * (llama.cpp's {@code tokenizer_st_partition}, with the whitespace stripping some tokens ask for), and which tokens
+ * end generation. What counts as which comes from {@link TokenAttributes}.
  */
 final class SpecialTokens {
     /** A piece of the input: plain text to tokenize ({@code token < 0}), or one special token. */
     record Fragment(String text, int token) {}
 
-    /** Texts llama.cpp treats as end-of-generation when a vocabulary has them as control tokens. */
-    static final Set<String> EOG_TEXTS = Set.of("<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
-            "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>", "<｜end▁of▁sentence｜>", "<|return|>", "<|call|>");
-
-    private final String[] texts;   // longest first
+    private final String[] texts;   // longest (in UTF-8 bytes, as llama.cpp sorts) first
     private final int[] ids;
     private final boolean[] onlyWhenParsing; // control/unknown tokens match only with parseSpecial
-    private final Set<Integer> endOfGeneration = new HashSet<>();
+    private final boolean[] lstrip, rstrip;   // whitespace before / after the token is dropped
+    private final TokenAttributes attributes;
 
-    private SpecialTokens(String[] texts, int[] ids, boolean[] onlyWhenParsing) {
-        this.texts = texts;
+    private SpecialTokens(int[] ids, String[] pieces, TokenAttributes attributes) {
         this.ids = ids;
-        this.onlyWhenParsing = onlyWhenParsing;
+        this.attributes = attributes;
+        texts = new String[ids.length];
+        onlyWhenParsing = new boolean[ids.length];
+        lstrip = new boolean[ids.length];
+        rstrip = new boolean[ids.length];
+        for (int k = 0; k < ids.length; k++) {
+            texts[k] = pieces[ids[k]];
+            onlyWhenParsing[k] = attributes.has(ids[k], TokenAttributes.CONTROL | TokenAttributes.UNKNOWN);
+            lstrip[k] = attributes.has(ids[k], TokenAttributes.LSTRIP);
+            rstrip[k] = attributes.has(ids[k], TokenAttributes.RSTRIP);
+        }
     }
 
-    static SpecialTokens from(String[] pieces, int[] types, GgufFile gguf) {
+    static SpecialTokens from(String[] pieces, TokenAttributes attributes) {
         int[] special = IntStream.range(0, pieces.length)
-                .filter(i -> types[i] == VocabularyTokenizer.CONTROL || types[i] == VocabularyTokenizer.USER_DEFINED || types[i] == VocabularyTokenizer.UNKNOWN)
+                .filter(attributes::isSpecial)
                 .filter(i -> !pieces[i].isEmpty())
-                .boxed().sorted(Comparator.comparingInt((Integer i) -> -pieces[i].length()).thenComparingInt(i -> i))
+                .boxed().sorted(Comparator.comparingInt((Integer i) -> -utf8Length(pieces[i])).thenComparingInt(i -> i))
                 .mapToInt(Integer::intValue).toArray();
-        String[] texts = new String[special.length];
-        boolean[] parsing = new boolean[special.length];
-        for (int k = 0; k < special.length; k++) {
-            texts[k] = pieces[special[k]];
-            parsing[k] = types[special[k]] != VocabularyTokenizer.USER_DEFINED;
-        }
-        SpecialTokens st = new SpecialTokens(texts, special, parsing);
-        for (String key : List.of("tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id")) {
-            long id = gguf.integer(key, -1);
-            if (id >= 0 && id < pieces.length) st.endOfGeneration.add((int) id);
-        }
-        for (int i = 0; i < pieces.length; i++) {
-            if (types[i] == VocabularyTokenizer.CONTROL && EOG_TEXTS.contains(pieces[i])) st.endOfGeneration.add(i);
-        }
-        return st;
+        return new SpecialTokens(special, pieces, attributes);
     }
 
     boolean isEndOfGeneration(int token) {
-        return endOfGeneration.contains(token);
+        return attributes.isEndOfGeneration(token);
     }
 
     List<Fragment> partition(String text, boolean parseSpecial) {
@@ -66,7 +55,8 @@ final class SpecialTokens {
     /**
      * Splits {@code text} on special-token text, longest token first (llama.cpp's order), except where an
      * occurrence overlaps one of the {@code literal} spans: that text stays plain (user data never becomes a
-     * control token).
+     * control token). A token with the lstrip (rstrip) attribute drops the whitespace before (after) it from the
+     * text it splits, as llama.cpp does.
      */
     List<Fragment> partition(String text, boolean parseSpecial, LiteralSpans literal) {
         List<Fragment> fragments = new ArrayList<>();
@@ -85,9 +75,12 @@ final class SpecialTokens {
                 int from = p.start();
                 for (int at = text.indexOf(needle, from, p.end()); at >= 0; at = text.indexOf(needle, at + 1, p.end())) {
                     if (literal.overlaps(at, at + needle.length())) continue;
-                    if (at > from) next.add(new Piece(from, at, -1));
+                    int left = at;
+                    if (lstrip[k]) while (left > from && isSpace(text.charAt(left - 1))) left--;
+                    if (left > from) next.add(new Piece(from, left, -1));
                     next.add(new Piece(at, at + needle.length(), ids[k]));
                     from = at + needle.length();
+                    if (rstrip[k]) while (from < p.end() && isSpace(text.charAt(from))) from++;
                     at = from - 1;
                 }
                 if (from < p.end()) next.add(new Piece(from, p.end(), -1));
@@ -96,6 +89,20 @@ final class SpecialTokens {
         }
         for (Piece p : pieces) fragments.add(new Fragment(text.substring(p.start(), p.end()), p.token()));
         return fragments;
+    }
+
+    /** C's {@code isspace} in the "C" locale, which llama.cpp strips with. */
+    private static boolean isSpace(char c) {
+        return c == ' ' || (c >= '\t' && c <= '\r');
+    }
+
+    private static int utf8Length(String s) {
+        int bytes = 0;
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            bytes += c < 0x80 ? 1 : c < 0x800 ? 2 : Character.isSurrogate(c) ? 2 : 3; // a surrogate pair is 4 bytes
+        }
+        return bytes;
     }
 
     /** A fragment as a range of the input while partitioning. */

@@ -113,7 +113,7 @@ public final class SpmTokenizer extends VocabularyTokenizer {
     }
 
     @Override
-    void encodeText(String text, boolean afterSpecial, List<Integer> out) {
+    void encodeText(String text, boolean afterSpecial, BpeMerges.IntList out) {
         // llama.cpp: a space is prefixed to text that starts the prompt or follows a special token; spaces become "▁"
         boolean prefix = addSpacePrefix && afterSpecial;
         int n = (prefix ? 1 : 0) + text.codePointCount(0, text.length());

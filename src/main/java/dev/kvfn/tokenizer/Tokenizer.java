@@ -12,15 +12,23 @@ public interface Tokenizer {
      * Encodes {@code text}. With {@code addSpecial} the model's BOS is prepended when the model
      * asks for one ({@code tokenizer.ggml.add_bos_token}, default per tokenizer model as in
      * llama.cpp); with {@code parseSpecial} the text of special/control tokens (e.g. {@code <s>})
-     * is matched as those tokens instead of being tokenized as plain text.
+     * is matched as those tokens instead of being tokenized as plain text, except inside {@code literal}
+     * (user data, e.g. chat messages' content), which always stays plain text.
      */
-    int[] encode(String text, boolean addSpecial, boolean parseSpecial);
+    int[] encode(String text, boolean addSpecial, boolean parseSpecial, LiteralSpans literal);
+
+    /** {@link #encode(String, boolean, boolean, LiteralSpans)} with no literal spans. */
+    default int[] encode(String text, boolean addSpecial, boolean parseSpecial) {
+        return encode(text, addSpecial, parseSpecial, LiteralSpans.NONE);
+    }
 
     /**
      * Encodes a rendered chat prompt: BOS as the model asks, special-token text parsed except inside
      * {@code literal} (the messages' content), which stays plain text.
      */
-    int[] encode(String text, LiteralSpans literal);
+    default int[] encode(String text, LiteralSpans literal) {
+        return encode(text, true, true, literal);
+    }
 
     /** Encodes a prompt the way llama.cpp's server does: special tokens added, special text parsed. */
     default int[] encode(String text) {

@@ -5,9 +5,7 @@ import dev.kvfn.model.ModelFormatException;
 
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.List;
 
 /**
  * What SentencePiece and BPE vocabularies from GGUF metadata share: token pieces and types, special-token
@@ -40,14 +38,14 @@ abstract sealed class VocabularyTokenizer implements Tokenizer permits SpmTokeni
         eos = (int) gguf.integer("tokenizer.ggml.eos_token_id", -1);
         addBos = gguf.bool("tokenizer.ggml.add_bos_token", addBosByDefault);
         addEos = gguf.bool("tokenizer.ggml.add_eos_token", false);
-        special = SpecialTokens.from(pieces, types, gguf);
+        TokenAttributes attributes = TokenAttributes.from(pieces, types, eos, gguf);
+        special = SpecialTokens.from(pieces, attributes);
         bytes = new byte[pieces.length][];
         for (int i = 0; i < pieces.length; i++) {
-            bytes[i] = switch (types[i]) {
-                case CONTROL, UNUSED -> new byte[0];
-                case USER_DEFINED -> pieces[i].getBytes(StandardCharsets.UTF_8);
-                default -> pieceBytes(pieces[i], types[i]);
-            };
+            // by attribute, not type: llama.cpp makes some tokens control (no output) or user-defined (their text) by name
+            if (attributes.has(i, TokenAttributes.CONTROL | TokenAttributes.UNUSED)) bytes[i] = new byte[0];
+            else if (attributes.has(i, TokenAttributes.USER_DEFINED)) bytes[i] = pieces[i].getBytes(StandardCharsets.UTF_8);
+            else bytes[i] = pieceBytes(pieces[i], types[i]);
         }
     }
 
@@ -55,7 +53,7 @@ abstract sealed class VocabularyTokenizer implements Tokenizer permits SpmTokeni
     abstract byte[] pieceBytes(String piece, int type);
 
     /** Tokenizes one fragment of plain text; {@code afterSpecial}: it starts the text or follows a special token. */
-    abstract void encodeText(String text, boolean afterSpecial, List<Integer> out);
+    abstract void encodeText(String text, boolean afterSpecial, BpeMerges.IntList out);
 
     @Override public int vocabSize() { return pieces.length; }
     @Override public int bos() { return bos; }
@@ -76,17 +74,8 @@ abstract sealed class VocabularyTokenizer implements Tokenizer permits SpmTokeni
     }
 
     @Override
-    public int[] encode(String text, boolean addSpecial, boolean parseSpecial) {
-        return encode(text, addSpecial, parseSpecial, LiteralSpans.NONE);
-    }
-
-    @Override
-    public int[] encode(String text, LiteralSpans literal) {
-        return encode(text, true, true, literal);
-    }
-
-    private int[] encode(String text, boolean addSpecial, boolean parseSpecial, LiteralSpans literal) {
-        List<Integer> out = new ArrayList<>();
+    public int[] encode(String text, boolean addSpecial, boolean parseSpecial, LiteralSpans literal) {
+        BpeMerges.IntList out = new BpeMerges.IntList();
         if (addSpecial && addBos && bos >= 0) out.add(bos);
         boolean afterSpecial = true;
         for (SpecialTokens.Fragment f : special.partition(text, parseSpecial, literal)) {
@@ -99,6 +88,6 @@ abstract sealed class VocabularyTokenizer implements Tokenizer permits SpmTokeni
             }
         }
         if (addSpecial && addEos && eos >= 0) out.add(eos);
-        return out.stream().mapToInt(Integer::intValue).toArray();
+        return out.toArray();
     }
 }

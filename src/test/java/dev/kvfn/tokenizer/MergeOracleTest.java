@@ -24,10 +24,11 @@ import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
- * The O(n log n) merges ({@link ScoredMerges}) against the straightforward algorithms they replaced, kept here
+ * The O(n log n) merges ({@link ScoredMerges}, {@link BpeMerges}) against the straightforward algorithms they replaced, kept here
  * as the oracle: for the shared vocabularies and for seeded random ones (score ties, repeated pieces, characters
  * that occur only inside pieces, missing byte tokens, -infinity scores, an empty piece), thousands of seeded
  * random strings from the vocabulary's own characters and pieces, other unicode, emoji and lone surrogates must
@@ -110,6 +111,75 @@ class MergeOracleTest {
 
     // ---- comparisons
 
+    @Test
+    void bytePairMergesMatchTheReferenceOnRandomMergeLists() {
+        SplittableRandom random = new SplittableRandom(12);
+        for (int v = 0; v < 30; v++) {
+            // a small alphabet, so merges chain and compete; some merge results are not in the vocabulary, some
+            // pairs are listed twice (the first rank counts), and 'z' is in neither (it never merges)
+            List<String> symbols = new ArrayList<>(List.of("a", "b", "c", "d"));
+            Map<String, Integer> vocabulary = new HashMap<>();
+            for (String c : symbols) vocabulary.put(c, vocabulary.size());
+            List<String[]> pairs = new ArrayList<>();
+            int merges = 5 + random.nextInt(120);
+            for (int m = 0; m < merges; m++) {
+                String left = symbols.get(random.nextInt(symbols.size())), right = symbols.get(random.nextInt(symbols.size()));
+                pairs.add(new String[] {left, right});
+                String merged = left + right;
+                if (!symbols.contains(merged)) symbols.add(merged);
+                if (random.nextInt(8) != 0) vocabulary.putIfAbsent(merged, vocabulary.size());
+            }
+            BpeMerges fast = new BpeMerges(vocabulary, vocabulary.size(), pairs);
+            BpeMerges.Scratch scratch = new BpeMerges.Scratch();
+            for (int w = 0; w < 60; w++) {
+                int length = w < 5 ? 2000 + random.nextInt(3000) : 1 + random.nextInt(w < 20 ? 300 : 12);
+                StringBuilder word = new StringBuilder();
+                boolean runs = random.nextBoolean(); // long runs of one letter, like "aaaa…"
+                while (word.length() < length) {
+                    char c = random.nextInt(50) == 0 ? 'z' : (char) ('a' + random.nextInt(4));
+                    word.append(String.valueOf(c).repeat(runs ? 1 + random.nextInt(40) : 1));
+                }
+                BpeMerges.IntList got = new BpeMerges.IntList();
+                fast.encode(word.toString(), scratch, got, (text, start, end, out) -> out.add(-1 - end));
+                int[] expected = referenceBpe(word.toString(), vocabulary, pairs), ids = got.toArray();
+                int at = Arrays.mismatch(expected, ids);
+                if (at >= 0) {
+                    fail("merge list " + v + ", word of " + word.length() + ": ids differ from index " + at + ", expected "
+                            + Arrays.toString(Arrays.copyOfRange(expected, at, Math.min(expected.length, at + 8))) + " got "
+                            + Arrays.toString(Arrays.copyOfRange(ids, at, Math.min(ids.length, at + 8))));
+                }
+            }
+        }
+    }
+
+    /** Byte-pair merging as written down: merge the lowest-ranked adjacent pair (leftmost on ties) until none is left. */
+    private static int[] referenceBpe(String word, Map<String, Integer> vocabulary, List<String[]> pairs) {
+        Map<String, Integer> rank = new HashMap<>();
+        for (int r = 0; r < pairs.size(); r++) rank.putIfAbsent(pairs.get(r)[0] + " " + pairs.get(r)[1], r);
+        List<String> parts = new ArrayList<>();
+        for (char c : word.toCharArray()) parts.add(String.valueOf(c));
+        while (true) {
+            int best = -1, bestRank = Integer.MAX_VALUE;
+            for (int i = 0; i + 1 < parts.size(); i++) {
+                Integer r = rank.get(parts.get(i) + " " + parts.get(i + 1));
+                if (r != null && r < bestRank) {
+                    best = i;
+                    bestRank = r;
+                }
+            }
+            if (best < 0) break;
+            parts.set(best, parts.get(best) + parts.remove(best + 1));
+        }
+        int[] ids = new int[parts.size()];
+        int end = 0;
+        for (int i = 0; i < ids.length; i++) {
+            end += parts.get(i).length();
+            Integer id = vocabulary.get(parts.get(i));
+            ids[i] = id != null ? id : -1 - end;
+        }
+        return ids;
+    }
+
     private static void compareSpm(SpmTokenizer fast, ReferenceSpm reference, String[] pieces, SplittableRandom random,
                                    int strings, String what) {
         List<String> failures = new ArrayList<>();
@@ -117,9 +187,11 @@ class MergeOracleTest {
         for (int i = 0; i < strings; i++) {
             String text = randomText(random, alphabet, pieces);
             boolean afterSpecial = random.nextBoolean();
-            List<Integer> expected = new ArrayList<>(), got = new ArrayList<>();
+            List<Integer> expected = new ArrayList<>();
             reference.encodeText(text, afterSpecial, expected);
-            fast.encodeText(text, afterSpecial, got);
+            BpeMerges.IntList ids = new BpeMerges.IntList();
+            fast.encodeText(text, afterSpecial, ids);
+            List<Integer> got = Arrays.stream(ids.toArray()).boxed().toList();
             if (!expected.equals(got) && failures.size() < 5) {
                 failures.add(LlamaCppVocabTest.escape(text) + " afterSpecial=" + afterSpecial + "\n  expected " + expected + "\n  got      " + got);
             }

@@ -24,18 +24,18 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * test vectors this also covers vocabularies that ship none (gpt-neox, baichuan) and texts of our choosing.
  */
 class LlamaCppTokenizerParityTest {
-    /**
-     * The vocabularies checked. Not here: bert-bge (WordPiece, which kvfn does not load) and phi-3, whose
-     * special-token handling differs from llama.cpp's (kvfn reads "</s>" as EOS even with special parsing off, and
-     * keeps the space before "&lt;|endoftext|&gt;" that llama.cpp's rstrip attribute drops).
-     */
-    static final List<String> VOCABS = List.of("llama-spm", "gpt-2", "gpt-neox", "falcon", "mpt", "starcoder", "refact",
+    /** The vocabularies checked. Not here: bert-bge (WordPiece, which kvfn does not load). */
+    static final List<String> VOCABS = List.of("llama-spm", "phi-3", "gpt-2", "gpt-neox", "falcon", "mpt", "starcoder", "refact",
             "deepseek-coder", "deepseek-llm", "baichuan");
 
     static final List<String> TEXTS = List.of("Once upon a time", "Hello world", "  two  spaces\tand\ttabs\n\nnewlines",
             "numbers 1234567 3.14159 and symbols: (a+b)*c=d!? #@$%^&", "héllo wörld — 日本語 🦙 Здравствуйте",
             "special <s> and </s> <|endoftext|> [CLS] inside", "   ", "a", "I'm don't we'll THEY'RE",
-            "def f(x):\n    return x**2  # comment");
+            "def f(x):\n    return x**2  # comment",
+            // whitespace around special-token text: Phi-3's tokens strip what follows them (all but <s>, <unk> and
+            // <|endoftext|>), "</s>" is a control token wherever a vocabulary has it
+            "<|user|>\n  Hi there<|end|>\n<|assistant|>  Hello</s>\n\tnext", "<s> x </s>  y <|endoftext|>  z <unk> \n w",
+            "  <|endoftext|>\n\n<|endoftext|>\t", "<|system|> \r\n\u000b\f<|placeholder1|>end </s>");
 
     @TempDir
     static Path dir;

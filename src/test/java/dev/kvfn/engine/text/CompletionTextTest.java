@@ -17,8 +17,9 @@ class CompletionTextTest {
     /** Token i is the letter 'a' + i; token 9 ends generation. */
     static final dev.kvfn.tokenizer.Tokenizer LETTERS = new dev.kvfn.tokenizer.Tokenizer() {
         @Override public int vocabSize() { return 10; }
-        @Override public int[] encode(String text, boolean addSpecial, boolean parseSpecial) { throw new UnsupportedOperationException(); }
-        @Override public int[] encode(String text, dev.kvfn.tokenizer.LiteralSpans literal) { throw new UnsupportedOperationException(); }
+        @Override public int[] encode(String text, boolean addSpecial, boolean parseSpecial, dev.kvfn.tokenizer.LiteralSpans literal) {
+            throw new UnsupportedOperationException();
+        }
         @Override public byte[] tokenBytes(int token) { return token == 9 ? new byte[0] : new byte[] {(byte) ('a' + token)}; }
         @Override public String decode(int[] tokens) { throw new UnsupportedOperationException(); }
         @Override public String piece(int token) { return new String(tokenBytes(token), StandardCharsets.US_ASCII); }
