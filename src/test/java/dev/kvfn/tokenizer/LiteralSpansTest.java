@@ -59,7 +59,9 @@ class LiteralSpansTest {
 
     @Test
     void theLlama2cTokenizerKeepsContentPlain() throws Exception {
-        Tokenizer tok = Llama2cTokenizer.load(TokenizersTest.models().resolve("tok512.bin"));
+        Path file = TokenizersTest.models().resolve("tok512.bin");
+        org.junit.jupiter.api.Assumptions.assumeTrue(java.nio.file.Files.exists(file), "shared models absent: " + file);
+        Tokenizer tok = Llama2cTokenizer.load(file);
         String prompt = "x<s>y</s>z";
         int[] parsed = tok.encode(prompt, LiteralSpans.NONE);
         int[] guarded = tok.encode(prompt, new LiteralSpans(List.of(new LiteralSpans.Span(1, 9))));
