@@ -142,12 +142,39 @@ public final class RedisKvTier implements RemoteKvTier {
             ok();
             return replies;
         } catch (TimeoutException e) {
-            timeouts.incrementAndGet();
-            used = true;
-            lastProblem = "no answer within " + timeout.toMillis() + " ms";
-            lastOutcomeOk = false;
+            timedOut(timeout);
             throw e;
         }
+    }
+
+    private void timedOut(Duration timeout) {
+        timeouts.incrementAndGet();
+        used = true;
+        lastProblem = "no answer within " + timeout.toMillis() + " ms";
+        lastOutcomeOk = false;
+    }
+
+    /**
+     * The end of a fire-and-forget batch (a publication, a hit count): its in-flight permit comes back exactly once,
+     * when the batch is answered or after the fetch timeout. A node that takes a request and never answers (seen
+     * once on a Redis Cluster: 12 publications pending for good, no error) would otherwise hold the permit for
+     * good, and with every permit held every later publication is dropped.
+     */
+    private void settle(Future<List<Response>> sent, Runnable onAnswer) {
+        sent.toCompletionStage().toCompletableFuture()
+                .orTimeout(Math.max(1, fetchTimeout.toNanos()), TimeUnit.NANOSECONDS)
+                .whenComplete((replies, failure) -> {
+                    inFlight.release();
+                    Throwable cause = failure instanceof java.util.concurrent.CompletionException c && c.getCause() != null ? c.getCause() : failure;
+                    if (cause == null) {
+                        onAnswer.run();
+                        ok();
+                    } else if (cause instanceof TimeoutException) {
+                        timedOut(fetchTimeout);
+                    } else {
+                        error(cause);
+                    }
+                });
     }
 
     // The tier's state for health reporting, from its own calls (a probe does no I/O of its own)
@@ -305,15 +332,9 @@ public final class RedisKvTier implements RemoteKvTier {
         batch.add(Command.EXPIRE, meta(key)).arg(seconds);
         long size = copy == null ? 0 : bytes.byteSize();
         try {
-            batches.send(batch, this::error).onComplete(ar -> {
-                inFlight.release();
-                if (ar.succeeded()) {
-                    published.incrementAndGet();
-                    publishedBytes.addAndGet(size);
-                    ok();
-                } else {
-                    error(ar.cause());
-                }
+            settle(batches.send(batch, this::error), () -> {
+                published.incrementAndGet();
+                publishedBytes.addAndGet(size);
             });
         } catch (RuntimeException e) {
             inFlight.release();
@@ -368,12 +389,7 @@ public final class RedisKvTier implements RemoteKvTier {
             batch.add(Command.EXPIRE, prefix + "hot").arg(Math.max(1, ttl.toSeconds()));
             batch.add(Command.HINCRBY, meta(last)).arg("hits").arg(1);
             batch.add(Command.HSET, meta(last)).arg("last").arg(System.currentTimeMillis());
-            batches.send(batch, this::error)
-                    .onComplete(ar -> {
-                        inFlight.release();
-                        if (ar.failed()) error(ar.cause());
-                        else ok();
-                    });
+            settle(batches.send(batch, this::error), () -> {});
         } catch (RuntimeException e) {
             inFlight.release();
             error(e);
