@@ -39,11 +39,6 @@ final class LowBitKQuantMatrices {
         return (IntVector) ByteVector.fromMemorySegment(B, d, off, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
     }
 
-    /** 16 bytes at {@code off}, zero-extended to 16 short lanes (for the {@link Int16Input} kernels). */
-    private static ShortVector shorts(MemorySegment d, long off) {
-        return (ShortVector) ByteVector.fromMemorySegment(VectorMatrix.B16, d, off, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, VectorMatrix.S16, 0);
-    }
-
     private static FloatVector floats(IntVector v) {
         return (FloatVector) v.convert(I2F, 0);
     }
@@ -149,12 +144,11 @@ final class LowBitKQuantMatrices {
                     long qs = o + 32 + 32L * half, sc = scales(lows, tops, half);
                     int x0 = c + 128 * half, sb = x0 / 32;
                     for (int l = 0; l < 32; l += 16) {
-                        ShortVector q = shorts(d, qs + l), h = shorts(d, o + l).lanewise(LSHR, 4 * half);
+                        ShortVector q = VectorMatrix.shorts(d, qs + l), h = VectorMatrix.shorts(d, o + l).lanewise(LSHR, 4 * half);
                         for (int j = 0; j < 4; j++) {
                             float ds = scale * step[sb + j] * (((int) (sc >>> 8 * (2 * j + (l >> 4))) & 0xff) - 32);
-                            IntVector p = q.lanewise(LSHR, 2 * j).and((short) 3).or(h.lanewise(LSHR, j).and((short) 1).lanewise(LSHL, 2))
-                                    .sub((short) 4).mul(ShortVector.fromArray(VectorMatrix.S16, xq, x0 + 32 * j + l)).reinterpretAsInts();
-                            IntVector t = p.lanewise(LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(p.lanewise(VectorOperators.ASHR, 16));
+                            IntVector t = VectorMatrix.pairSums(q.lanewise(LSHR, 2 * j).and((short) 3).or(h.lanewise(LSHR, j).and((short) 1).lanewise(LSHL, 2))
+                                    .sub((short) 4).mul(ShortVector.fromArray(VectorMatrix.S16, xq, x0 + 32 * j + l)));
                             acc = ((FloatVector) t.convert(I2F, 0)).fma(FloatVector.broadcast(VectorMatrix.F8, ds), acc);
                         }
                     }

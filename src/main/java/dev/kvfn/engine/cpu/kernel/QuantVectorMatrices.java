@@ -15,12 +15,13 @@ import static dev.kvfn.engine.cpu.kernel.VectorMatrix.B;
 import static dev.kvfn.engine.cpu.kernel.VectorMatrix.F;
 import static dev.kvfn.engine.cpu.kernel.VectorMatrix.F8;
 import static dev.kvfn.engine.cpu.kernel.VectorMatrix.S16;
+import static dev.kvfn.engine.cpu.kernel.VectorMatrix.pairSums;
+import static dev.kvfn.engine.cpu.kernel.VectorMatrix.shorts;
 import static dev.kvfn.engine.cpu.kernel.VectorMatrix.I;
 import static dev.kvfn.engine.cpu.kernel.VectorMatrix.I16;
 import static dev.kvfn.engine.cpu.kernel.VectorMatrix.L;
 import static dev.kvfn.engine.cpu.kernel.VectorMatrix.LE;
 import static jdk.incubator.vector.VectorOperators.ADD;
-import static jdk.incubator.vector.VectorOperators.ASHR;
 import static jdk.incubator.vector.VectorOperators.I2F;
 import static jdk.incubator.vector.VectorOperators.LSHL;
 import static jdk.incubator.vector.VectorOperators.LSHR;
@@ -47,11 +48,6 @@ final class QuantVectorMatrices {
     /** L bytes at {@code off}, zero-extended to int lanes. */
     private static IntVector bytes(MemorySegment d, long off) {
         return (IntVector) ByteVector.fromMemorySegment(B, d, off, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-    }
-
-    /** 16 bytes at {@code off}, zero-extended to 16 short lanes (for the {@link Int16Input} kernels). */
-    private static ShortVector shorts(MemorySegment d, long off) {
-        return (ShortVector) ByteVector.fromMemorySegment(B16, d, off, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S16, 0);
     }
 
     private static FloatVector floats(IntVector v) {
@@ -132,9 +128,7 @@ final class QuantVectorMatrices {
                             .add(nb.and((short) 15).mul(ShortVector.fromArray(S16, xq, x0 + 16)));
                     ShortVector hi = na.lanewise(LSHR, 4).mul(ShortVector.fromArray(S16, xq, x0 + 32))
                             .add(nb.lanewise(LSHR, 4).mul(ShortVector.fromArray(S16, xq, x0 + 48)));
-                    IntVector l = lo.reinterpretAsInts(), h = hi.reinterpretAsInts();
-                    IntVector ls = l.lanewise(LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(l.lanewise(VectorOperators.ASHR, 16));
-                    IntVector hs = h.lanewise(LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(h.lanewise(VectorOperators.ASHR, 16));
+                    IntVector ls = pairSums(lo), hs = pairSums(hi);
                     float s0 = step[sb], s1 = step[sb + 1];
                     acc0 = ((FloatVector) ls.convert(I2F, 0)).fma(FloatVector.broadcast(F8, scale * sc0 * s0), acc0);
                     acc1 = ((FloatVector) hs.convert(I2F, 0)).fma(FloatVector.broadcast(F8, scale * sc1 * s1), acc1);
@@ -232,12 +226,10 @@ final class QuantVectorMatrices {
                     for (int j = 0; j < 32; j += 16) {
                         ShortVector q = shorts(d, qs + j);
                         ShortVector h = shorts(d, o + 16 + j).lanewise(LSHR, 2 * g);
-                        IntVector pl = q.and((short) 15).or(h.and((short) 1).lanewise(LSHL, 4))
-                                .mul(ShortVector.fromArray(S16, xq, x0 + j)).reinterpretAsInts();
-                        IntVector ph = q.lanewise(LSHR, 4).or(h.and((short) 2).lanewise(LSHL, 3))
-                                .mul(ShortVector.fromArray(S16, xq, x0 + 32 + j)).reinterpretAsInts();
-                        lo = lo.add(pl.lanewise(LSHL, 16).lanewise(ASHR, 16)).add(pl.lanewise(ASHR, 16));
-                        hi = hi.add(ph.lanewise(LSHL, 16).lanewise(ASHR, 16)).add(ph.lanewise(ASHR, 16));
+                        lo = lo.add(pairSums(q.and((short) 15).or(h.and((short) 1).lanewise(LSHL, 4))
+                                .mul(ShortVector.fromArray(S16, xq, x0 + j))));
+                        hi = hi.add(pairSums(q.lanewise(LSHR, 4).or(h.and((short) 2).lanewise(LSHL, 3))
+                                .mul(ShortVector.fromArray(S16, xq, x0 + 32 + j))));
                     }
                     float s0 = step[sb], s1 = step[sb + 1];
                     acc0 = ((FloatVector) lo.convert(I2F, 0)).fma(FloatVector.broadcast(F8, scale * sc0 * s0), acc0);
@@ -332,14 +324,16 @@ final class QuantVectorMatrices {
                         ShortVector q2 = b.and((short) 15).or(h.lanewise(LSHL, 2).and((short) 48)).sub((short) 32);
                         ShortVector q3 = a.lanewise(LSHR, 4).or(h.and((short) 48)).sub((short) 32);
                         ShortVector q4 = b.lanewise(LSHR, 4).or(h.lanewise(LSHR, 2).and((short) 48)).sub((short) 32);
+                        // written out, not through pairSums: with four calls in this body C2 stopped inlining it and
+                        // boxed the vectors (KernelAb: 4.3x the step time)
                         IntVector p1 = q1.mul(ShortVector.fromArray(S16, xq, x0 + l)).reinterpretAsInts();
                         IntVector p2 = q2.mul(ShortVector.fromArray(S16, xq, x0 + 32 + l)).reinterpretAsInts();
                         IntVector p3 = q3.mul(ShortVector.fromArray(S16, xq, x0 + 64 + l)).reinterpretAsInts();
                         IntVector p4 = q4.mul(ShortVector.fromArray(S16, xq, x0 + 96 + l)).reinterpretAsInts();
-                        p1 = p1.lanewise(LSHL, 16).lanewise(ASHR, 16).add(p1.lanewise(ASHR, 16));
-                        p2 = p2.lanewise(LSHL, 16).lanewise(ASHR, 16).add(p2.lanewise(ASHR, 16));
-                        p3 = p3.lanewise(LSHL, 16).lanewise(ASHR, 16).add(p3.lanewise(ASHR, 16));
-                        p4 = p4.lanewise(LSHL, 16).lanewise(ASHR, 16).add(p4.lanewise(ASHR, 16));
+                        p1 = p1.lanewise(LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(p1.lanewise(VectorOperators.ASHR, 16));
+                        p2 = p2.lanewise(LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(p2.lanewise(VectorOperators.ASHR, 16));
+                        p3 = p3.lanewise(LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(p3.lanewise(VectorOperators.ASHR, 16));
+                        p4 = p4.lanewise(LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(p4.lanewise(VectorOperators.ASHR, 16));
                         acc0 = ((FloatVector) p1.convert(I2F, 0)).fma(FloatVector.broadcast(F8, scale * step[sb] * d.get(I8, sc + is)), acc0);
                         acc1 = ((FloatVector) p2.convert(I2F, 0)).fma(FloatVector.broadcast(F8, scale * step[sb + 1] * d.get(I8, sc + is + 2)), acc1);
                         acc0 = ((FloatVector) p3.convert(I2F, 0)).fma(FloatVector.broadcast(F8, scale * step[sb + 2] * d.get(I8, sc + is + 4)), acc0);

@@ -57,6 +57,17 @@ abstract sealed class VectorMatrix implements Matrix permits VectorMatrix.F32Mat
     static final VectorSpecies<Short> S16 = ShortVector.SPECIES_256;
     static final VectorSpecies<Float> F8 = FloatVector.SPECIES_256;
 
+    /** 16 bytes at {@code off}, zero-extended to 16 short lanes (for the {@link Int16Input} kernels). */
+    static ShortVector shorts(MemorySegment d, long off) {
+        return (ShortVector) ByteVector.fromMemorySegment(B16, d, off, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S16, 0);
+    }
+
+    /** 16 short products summed pairwise into 8 int lanes: the two halves of each int, sign-extended, added (no shuffle). */
+    static IntVector pairSums(ShortVector p) {
+        IntVector i = p.reinterpretAsInts();
+        return i.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(i.lanewise(VectorOperators.ASHR, 16));
+    }
+
     /** Weight columns per prefill tile: 4 rows x 1024 floats = 16 KB, half of L1. */
     static final int KC = 1024;
     /** Input vectors per prefill chunk: 64 x 1024 floats = 256 KB, a quarter of L2. */
@@ -613,25 +624,22 @@ abstract sealed class VectorMatrix implements Matrix permits VectorMatrix.F32Mat
             int blocks = cols / 32, blk = 0;
             for (; blk + 1 < blocks; blk += 2, o += 36) {
                 int c = blk * 32;
-                ShortVector n0 = (ShortVector) ByteVector.fromMemorySegment(B16, d, o + 2, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S16, 0);
-                ShortVector n1 = (ShortVector) ByteVector.fromMemorySegment(B16, d, o + 20, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S16, 0);
+                ShortVector n0 = shorts(d, o + 2);
+                ShortVector n1 = shorts(d, o + 20);
                 ShortVector p0 = n0.and((short) 0x0f).mul(ShortVector.fromArray(S16, xq, c))
                         .add(n0.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(S16, xq, c + 16)));
                 ShortVector p1 = n1.and((short) 0x0f).mul(ShortVector.fromArray(S16, xq, c + 32))
                         .add(n1.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(S16, xq, c + 48)));
-                IntVector i0 = p0.reinterpretAsInts(), i1 = p1.reinterpretAsInts();
-                IntVector t0 = i0.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(i0.lanewise(VectorOperators.ASHR, 16)).sub(sums[blk]);
-                IntVector t1 = i1.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(i1.lanewise(VectorOperators.ASHR, 16)).sub(sums[blk + 1]);
+                IntVector t0 = pairSums(p0).sub(sums[blk]), t1 = pairSums(p1).sub(sums[blk + 1]);
                 acc0 = ((FloatVector) t0.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F8, Float.float16ToFloat(d.get(I16, o)) * step[blk]), acc0);
                 acc1 = ((FloatVector) t1.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F8, Float.float16ToFloat(d.get(I16, o + 18)) * step[blk + 1]), acc1);
             }
             if (blk < blocks) { // an odd block count
                 int c = blk * 32;
-                ShortVector n0 = (ShortVector) ByteVector.fromMemorySegment(B16, d, o + 2, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S16, 0);
+                ShortVector n0 = shorts(d, o + 2);
                 ShortVector p0 = n0.and((short) 0x0f).mul(ShortVector.fromArray(S16, xq, c))
                         .add(n0.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(S16, xq, c + 16)));
-                IntVector i0 = p0.reinterpretAsInts();
-                IntVector t0 = i0.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(i0.lanewise(VectorOperators.ASHR, 16)).sub(sums[blk]);
+                IntVector t0 = pairSums(p0).sub(sums[blk]);
                 acc0 = ((FloatVector) t0.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F8, Float.float16ToFloat(d.get(I16, o)) * step[blk]), acc0);
             }
             return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
