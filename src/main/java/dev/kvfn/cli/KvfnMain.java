@@ -81,8 +81,10 @@ public class KvfnMain implements QuarkusApplication {
                     cl.string("cache-salt"));
             GenerateOutput result = generate.generate(input).await().atMost(Duration.ofHours(1));
             out.println(result.text());
-            err.printf("[%d prompt + %d completion tokens, finish %s, ttft %.1f ms, decode %.1f tokens/s]%n",
-                    result.promptTokens(), result.completionTokens(), result.finishReason(), result.ttftMillis(),
+            // ttft is absent when kvfn.kv.report-cached-tokens hides cache hits from this request (it would disclose them)
+            String ttft = result.ttftMillis() == null ? "" : String.format(", ttft %.1f ms", result.ttftMillis());
+            err.printf("[%d prompt + %d completion tokens, finish %s%s, decode %.1f tokens/s]%n",
+                    result.promptTokens(), result.completionTokens(), result.finishReason(), ttft,
                     result.decodeTokensPerSecond());
             return 0;
         } catch (CommandLine.UsageException | BadRequestException e) {

@@ -59,7 +59,7 @@ public final class AotTraining {
             env.put("KVFN_KV_HOST_STORE_BYTES", "64M");
             env.put("KVFN_KV_REPORT_CACHED_TOKENS", "always");
             env.put("KVFN_AOT_CACHE", "off"); // record from scratch, never on top of an older cache
-            if (scalar) env.put("KVFN_VECTOR", "off");
+            env.put("KVFN_VECTOR", scalar ? "off" : "on"); // the launcher's auto would pick scalar for the built-in model
             try (AppProcess warm = AppProcess.start(launcher, env, work.resolve("warm.log"))) {
                 warm.awaitReady(Duration.ofMinutes(5));
                 warm.post("/warm", "{\"prompt\": " + AppProcess.json(PREFIX) + "}");

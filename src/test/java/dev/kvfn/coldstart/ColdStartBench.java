@@ -23,10 +23,11 @@ import java.util.Map;
  * java -cp target/test-classes dev.kvfn.coldstart.ColdStartBench [--runs 5] [--models builtin,stories260K,llama-1b]
  *      [--variants aot,appcds,plain,aot-scalar,fastjar] [--target target]
  * </pre>
- * Variants: {@code aot} = {@code target/kvfn} as shipped (the build's AOT cache); {@code plain} = the same without a
- * cache ({@code KVFN_AOT_CACHE=off}); {@code appcds} = a dynamic AppCDS archive trained like the AOT cache;
- * {@code aot-scalar} = no Vector API module ({@code KVFN_VECTOR=off}: the JDK's archived module graph stays usable, the
- * kernels are scalar) with its own AOT cache; {@code fastjar} = Quarkus's fast-jar layout without a cache, from
+ * Variants: {@code aot} = {@code target/kvfn} with the Vector API module ({@code KVFN_VECTOR=on}) and the build's AOT
+ * cache, what it does for a model of 4 MiB or more; {@code aot-scalar} = no Vector API module ({@code KVFN_VECTOR=off}:
+ * the JDK's archived module graph stays usable, the kernels are scalar) with its own AOT cache, what it does for the
+ * built-in model and smaller files; {@code plain} = {@code aot} without a cache ({@code KVFN_AOT_CACHE=off});
+ * {@code appcds} = {@code aot} with a dynamic AppCDS archive trained like the AOT cache instead; {@code fastjar} = Quarkus's fast-jar layout without a cache, from
  * {@code target/coldstart/fast-jar} (see README "Cold start" for the two commands that make it). Missing caches are
  * trained first ({@link AotTraining}); llama-1b Q8_0 is synthesized into {@code target/bench-models} when absent.
  */
@@ -124,7 +125,7 @@ public final class ColdStartBench {
         return switch (name) {
             case "aot" -> {
                 ensureCache(target, "aot", false);
-                yield new Variant(name, launcher, Map.of());
+                yield new Variant(name, launcher, Map.of("KVFN_VECTOR", "on"));
             }
             case "aot-scalar" -> {
                 ensureCache(target, "aot", true);
@@ -132,16 +133,16 @@ public final class ColdStartBench {
             }
             case "appcds" -> {
                 Path jsa = ensureCache(target, "appcds", false);
-                yield new Variant(name, launcher, Map.of("KVFN_AOT_CACHE", "off", "KVFN_JAVA_OPTS", "-XX:SharedArchiveFile=" + jsa));
+                yield new Variant(name, launcher, Map.of("KVFN_VECTOR", "on", "KVFN_AOT_CACHE", "off", "KVFN_JAVA_OPTS", "-XX:SharedArchiveFile=" + jsa));
             }
-            case "plain" -> new Variant(name, launcher, Map.of("KVFN_AOT_CACHE", "off"));
+            case "plain" -> new Variant(name, launcher, Map.of("KVFN_VECTOR", "on", "KVFN_AOT_CACHE", "off"));
             case "fastjar" -> {
                 Path fast = target.resolve("coldstart").resolve("fast-jar").resolve("kvfn");
                 if (!Files.exists(fast)) {
                     System.out.println("variant fastjar skipped: no " + fast + " (README \"Cold start\" says how to build it)");
                     yield null;
                 }
-                yield new Variant(name, fast, Map.of("KVFN_AOT_CACHE", "off"));
+                yield new Variant(name, fast, Map.of("KVFN_VECTOR", "on", "KVFN_AOT_CACHE", "off"));
             }
             default -> throw new IllegalArgumentException("unknown variant " + name + ": aot, aot-scalar, appcds, plain or fastjar");
         };

@@ -5,6 +5,7 @@ import dev.kvfn.config.KvConfig;
 import dev.kvfn.config.LimitsConfig;
 import dev.kvfn.config.ModelConfig;
 import dev.kvfn.config.SchedulerConfig;
+import dev.kvfn.engine.cpu.kernel.Matrices;
 import dev.kvfn.kv.KvElementType;
 import dev.kvfn.kv.seal.KvSecret;
 import dev.kvfn.kv.tier.HostStoreOptions;
@@ -15,6 +16,7 @@ import org.jboss.logging.Logger;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
@@ -46,13 +48,34 @@ public final class CpuEngineFactory {
         CpuEngine loaded = CpuEngine.load(path, model.tokenizer().orElse(null), options);
         var layout = loaded.kvLayout();
         var pool = loaded.stats().pool();
-        LOG.infof("Serving %s (%s, context %d, vocab %d) on %d threads; KV pool %d blocks x %d tokens (%s, %.0f bytes/token, %d MiB), model fingerprint %s",
+        boolean vector = Matrices.vectorKernels();
+        long modelBytes = modelBytes(path);
+        if (!vector && modelBytes >= SCALAR_WARN_BYTES) {
+            LOG.warnf("Scalar kernels: this JVM was started without the Vector API module (jdk.incubator.vector), and a model of "
+                    + "%d MiB decodes 20-40 times slower without it; start it with KVFN_VECTOR=on (target/kvfn) or "
+                    + "--add-modules jdk.incubator.vector", modelBytes >> 20);
+        }
+        LOG.infof("Serving %s (%s, context %d, vocab %d) on %d threads, %s kernels; KV pool %d blocks x %d tokens (%s, %.0f bytes/token, %d MiB), model fingerprint %s",
                 loaded.model().name(), loaded.model().source(), loaded.model().contextLength(), loaded.model().vocabSize(),
-                options.threads(), pool.total(), layout.blockTokens(), layout.elementType().configName(), layout.bytesPerToken(),
+                options.threads(), vector ? "Vector API" : "scalar", pool.total(), layout.blockTokens(), layout.elementType().configName(), layout.bytesPerToken(),
                 pool.total() * layout.blockBytes() >> 20, loaded.fingerprint().shortHex());
         String host = loaded.hostStoreDescription();
         LOG.infof("KV host store: %s", host == null ? "off" : host);
         return loaded;
+    }
+
+    /**
+     * Above this size the scalar kernels cost real throughput (the launcher picks them only for smaller models, where
+     * the Vector API module's start-up cost is not won back).
+     */
+    static final long SCALAR_WARN_BYTES = 4L << 20;
+
+    static long modelBytes(Path path) {
+        try {
+            return Files.size(path);
+        } catch (IOException e) {
+            return 0; // the loader has read it; a size we cannot get only skips the advice
+        }
     }
 
     /** The engine's sizing from config; the scheduler's queue is bounded by {@code maxRequests} (one limit answers 429). */
