@@ -81,10 +81,11 @@ public class KvfnMain implements QuarkusApplication {
                     cl.string("cache-salt"));
             GenerateOutput result = generate.generate(input).await().atMost(Duration.ofHours(1));
             out.println(result.text());
-            // ttft is absent when kvfn.kv.report-cached-tokens hides cache hits from this request (it would disclose them)
+            // cached tokens and ttft are absent when kvfn.kv.report-cached-tokens hides this request's cache hits
             String ttft = result.ttftMillis() == null ? "" : String.format(", ttft %.1f ms", result.ttftMillis());
-            err.printf("[%d prompt + %d completion tokens, finish %s%s, decode %.1f tokens/s]%n",
-                    result.promptTokens(), result.completionTokens(), result.finishReason(), ttft,
+            String cached = result.cachedTokens() == null ? "" : " (" + result.cachedTokens() + " cached)";
+            err.printf("[%d prompt%s + %d completion tokens, finish %s%s, decode %.1f tokens/s]%n",
+                    result.promptTokens(), cached, result.completionTokens(), result.finishReason(), ttft,
                     result.decodeTokensPerSecond());
             return 0;
         } catch (CommandLine.UsageException | BadRequestException e) {

@@ -47,8 +47,12 @@ class LauncherIT {
     }
 
     Run generate(Map<String, String> env) throws Exception {
+        return generate(env, "Once upon");
+    }
+
+    Run generate(Map<String, String> env, String prompt) throws Exception {
         Path log = cwd.resolve("launcher.log");
-        var pb = new ProcessBuilder(List.of(System.getProperty("kvfn.launcher"), "generate", "--prompt", "Once upon", "--max-tokens", "1"))
+        var pb = new ProcessBuilder(List.of(System.getProperty("kvfn.launcher"), "generate", "--prompt", prompt, "--max-tokens", "1"))
                 .directory(cwd.toFile()).redirectErrorStream(true).redirectOutput(log.toFile());
         pb.environment().remove("KVFN_MODEL_PATH");
         pb.environment().remove("KVFN_VECTOR");
@@ -102,6 +106,32 @@ class LauncherIT {
         Run off = generate(Map.of("KVFN_VECTOR", "off", "KVFN_MODEL_PATH", large.toString()));
         assertStarted(off, SCALAR);
         assertTrue(off.output().contains("Scalar kernels: this JVM was started without the Vector API module"), off.output());
+    }
+
+    /**
+     * Block keys bind the kernels' numerics: a prefix one process put in the host store with scalar kernels is a hit for
+     * the next scalar process and a miss for a Vector API one (whose sums round differently), never restored there.
+     */
+    @Test
+    void hostStoreBlocksAreNotSharedAcrossKernels() throws Exception {
+        Path store = cwd.resolve("host-store");
+        Map<String, String> env = new java.util.HashMap<>(Map.of("KVFN_KV_HOST_STORE_ENABLED", "true",
+                "KVFN_KV_HOST_STORE_PATH", store.toString(), "KVFN_KV_HOST_STORE_BYTES", "16M",
+                "KVFN_KV_REPORT_CACHED_TOKENS", "always", "KVFN_VECTOR", "off"));
+        String prompt = "Once upon a time there was a little girl named Lily who loved to play in the park with her friends";
+        assertEquals(0, cached(generate(env, prompt)), "a fresh store holds nothing");
+        assertTrue(cached(generate(env, prompt)) > 0, "the scalar process after it restores the prefix");
+        env.put("KVFN_VECTOR", "on");
+        assertEquals(0, cached(generate(env, prompt)), "a Vector API process computes its own");
+        assertTrue(cached(generate(env, prompt)) > 0, "and then restores those");
+    }
+
+    /** The cached-token count {@code kvfn generate} reports ("[N prompt (C cached) + ..."). */
+    static int cached(Run run) {
+        assertEquals(0, run.exitCode(), run.output());
+        var m = java.util.regex.Pattern.compile("\\[\\d+ prompt \\((\\d+) cached\\)").matcher(run.output());
+        assertTrue(m.find(), "no cached count in:\n" + run.output());
+        return Integer.parseInt(m.group(1));
     }
 
     @Test

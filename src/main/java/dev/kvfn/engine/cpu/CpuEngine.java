@@ -9,6 +9,7 @@ import dev.kvfn.engine.GenerationRequest;
 import dev.kvfn.engine.ModelInfo;
 import dev.kvfn.engine.TokenSink;
 import dev.kvfn.engine.cpu.kernel.ComputePriority;
+import dev.kvfn.engine.cpu.kernel.Matrices;
 import dev.kvfn.engine.cpu.kernel.WorkerPool;
 import dev.kvfn.engine.structured.ConstraintCursor;
 import dev.kvfn.kv.BlockFormat;
@@ -50,6 +51,7 @@ public final class CpuEngine implements Engine {
     private final WorkerPool workers;
     private final Transformer transformer;
     private final BlockMemory memory;
+    private final String keyLayoutId;
     private final KvTiers tiers;        // null: the pool is the only tier
     private final Scheduler scheduler;
     private final Sampler sampler;
@@ -76,12 +78,15 @@ public final class CpuEngine implements Engine {
         int blocks = BlockMemory.blocksIn(layout, poolBytes(options, layout, config.contextLength(), model.fileBytes()));
         this.memory = new BlockMemory(layout, blocks);
         ModelFingerprint fp = model.fingerprint();
+        // Block keys bind the kernels' numerics too: a replica on other kernels (scalar, another vector width) misses
+        // this one's blocks in the host store and Redis and computes its own, so cached and uncached tokens stay equal.
+        this.keyLayoutId = format.layoutId() + ";numerics=" + Matrices.numerics();
         HostStoreOptions host = options.hostStore();
         boolean tiered = options.prefixCaching() && (host != null || options.remote() != null);
         int contextBlocks = (config.contextLength() + layout.blockTokens() - 1) / layout.blockTokens();
         this.tiers = tiered ? KvTiers.open(format, fp.digest(), fp.shortHex(), host, options.remote(), 2 * contextBlocks) : null;
         this.scheduler = new Scheduler(new BlockPool(blocks), layout.blockTokens(), config.contextLength(), limits,
-                () -> new BlockHasher(fp.digest(), format.layoutId()),
+                () -> new BlockHasher(fp.digest(), keyLayoutId),
                 tiers == null ? null : new BlockMover(tiers, memory, workers), model.tokenizer());
         this.sampler = new Sampler(config.vocab());
         this.batch = new Transformer.StepBatch(stepRows, limits.maxSeqs(), config.vocab());
@@ -177,6 +182,9 @@ public final class CpuEngine implements Engine {
     public ModelFingerprint fingerprint() { return model.fingerprint(); }
 
     public KvLayout kvLayout() { return memory.layout(); }
+
+    /** The layout text this engine's block keys bind: the KV layout and the kernels' numerics ({@link BlockHasher}). */
+    public String keyLayoutId() { return keyLayoutId; }
 
     /** The scheduler's last snapshot, with the tiers below the pool read live (their writers are other threads). */
     @Override

@@ -32,6 +32,15 @@ public final class Matrices {
         return !"scalar".equals(System.getProperty(KERNELS_PROPERTY)) && VectorMath.VECTOR_MODULE;
     }
 
+    /**
+     * What fixes the engine's floating-point results besides the model and its KV layout: the kernel family and, for the
+     * Vector API kernels, the vector width (it sets the order of every sum). KV blocks computed under other numerics
+     * differ in their last bits, enough to flip a near-tie greedy token, so they are cached under other keys.
+     */
+    public static String numerics() {
+        return vectorKernels() && VectorMatrix.usable() ? "vector" + VectorMatrix.F.vectorBitSize() : "scalar";
+    }
+
     /** Vector loads accept native segments and byte[]-backed heap segments only: copy anything else once. */
     private static Tensor vectorLoadable(Tensor t) {
         MemorySegment d = t.data();

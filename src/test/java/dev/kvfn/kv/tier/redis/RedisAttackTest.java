@@ -55,7 +55,7 @@ class RedisAttackTest {
             cold1 = RedisTierTest.run(e, p1).tokens();
             cold2 = RedisTierTest.run(e, p2).tokens();
             fp = e.fingerprint().shortHex();
-            hasher = new BlockHasher(e.fingerprint().digest(), e.kvLayout().canonical());
+            hasher = new BlockHasher(e.fingerprint().digest(), e.keyLayoutId());
         }
         assertTrue(p1.length > 48, "the prompt spans several blocks");
     }

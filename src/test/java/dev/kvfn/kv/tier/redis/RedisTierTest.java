@@ -146,7 +146,7 @@ class RedisTierTest {
         BlockKey second;
         try (CpuEngine probe = engine(null, null, false)) {
             fp = probe.fingerprint().shortHex();
-            var h = new BlockHasher(probe.fingerprint().digest(), probe.kvLayout().canonical());
+            var h = new BlockHasher(probe.fingerprint().digest(), probe.keyLayoutId());
             BlockKey first = h.key(null, null, prompt, 0, 16);
             second = h.key(first, null, prompt, 16, 16);
         }
@@ -199,7 +199,7 @@ class RedisTierTest {
         int bad = blocks - 2;
         String dataKey;
         try (CpuEngine probe = engine(null, null, false, 4)) {
-            var h = new BlockHasher(probe.fingerprint().digest(), probe.kvLayout().canonical());
+            var h = new BlockHasher(probe.fingerprint().digest(), probe.keyLayoutId());
             BlockKey k = null;
             for (int i = 0; i <= bad; i++) k = h.key(k, null, prompt, i * 4, 4);
             dataKey = "kvfn:" + probe.fingerprint().shortHex() + ":d:{" + k.hex() + "}";
