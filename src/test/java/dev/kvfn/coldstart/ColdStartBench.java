@@ -190,17 +190,31 @@ public final class ColdStartBench {
         return b.toString();
     }
 
-    /** A plain process on the model sizes the prompts with /tokenize and warms the long prompt's prefix into the host store. */
+    /**
+     * A plain process on the model sizes the prompts with /tokenize and warms the long prompt's prefix into the host
+     * store; one more process per other kernel family among the variants warms it again, since block keys bind the
+     * kernels' numerics (a scalar process's blocks are a miss for a Vector API one).
+     */
     static Prompts prepare(Path target, Model model, Path hostStore, Path work, int runs, List<Variant> variants) throws Exception {
         int longTarget = Math.min(1024, model.context() - 16);
+        List<String> kernels = variants.stream().map(v -> v.env().getOrDefault("KVFN_VECTOR", "auto")).distinct().toList();
         Map<String, String> env = new HashMap<>(model.env());
         env.put("KVFN_AOT_CACHE", "off");
         env.put("KVFN_KV_HOST_STORE_PATH", hostStore.toString());
+        for (String other : kernels.subList(1, kernels.size())) {
+            Map<String, String> warmEnv = new HashMap<>(env);
+            warmEnv.put("KVFN_VECTOR", other);
+            try (AppProcess app = AppProcess.start(target.resolve("kvfn"), warmEnv, work.resolve("prepare-" + model.name() + "-" + other + ".log"))) {
+                app.awaitReady(Duration.ofMinutes(5));
+                app.post("/warm", "{\"prompt\": " + AppProcess.json(longPrefix(app, longTarget)) + "}");
+                app.stop(Duration.ofMinutes(2));
+            }
+        }
+        env.put("KVFN_VECTOR", kernels.getFirst());
         try (AppProcess app = AppProcess.start(target.resolve("kvfn"), env, work.resolve("prepare-" + model.name() + ".log"))) {
             app.awaitReady(Duration.ofMinutes(5));
             int shortWords = wordsFor(app, 64, n -> "Tale aot-scalar 0: " + words(0, n));
-            int prefixWords = wordsFor(app, longTarget - 16, n -> words(99, n));
-            String prefix = words(99, prefixWords);
+            String prefix = longPrefix(app, longTarget);
             int tailWords = Math.max(1, wordsFor(app, longTarget, n -> prefix + " Then aot-scalar 0 " + words(0, n)));
             app.post("/warm", "{\"prompt\": " + AppProcess.json(prefix) + "}");
             Prompts p = new Prompts(prefix, 0, 0, shortWords, tailWords);
@@ -209,6 +223,11 @@ public final class ColdStartBench {
             app.stop(Duration.ofMinutes(2));
             return new Prompts(prefix, shortTokens, longTokens, shortWords, tailWords);
         }
+    }
+
+    /** The long prompt's shared prefix: as many words as fit 16 tokens short of {@code longTarget}. */
+    static String longPrefix(AppProcess app, int longTarget) throws IOException, InterruptedException {
+        return words(99, wordsFor(app, longTarget - 16, n -> words(99, n)));
     }
 
     static int tokens(AppProcess app, String text) throws IOException, InterruptedException {
