@@ -19,6 +19,12 @@ final class Int16Input {
     final float[] step;
     /** Per block: the sum of its rounded values, for kernels that fold a per-block offset out of the loop. */
     final int[] sum;
+    /**
+     * Per block: {@code step * sum}, the block's sum as the kernels see it, each whole group of 8 blocks in the order
+     * 0 4 1 5 2 6 3 7: the order in which a K-quant kernel spreads a super-block's eight 6-bit mins over int lanes
+     * (a long broadcast is low and high word in turn), so the mins meet their sums in one fma.
+     */
+    final float[] stepSum;
     /** False when x holds an infinity or NaN: the caller then takes the float path, which propagates it. */
     boolean finite;
 
@@ -27,6 +33,15 @@ final class Int16Input {
         this.q = new short[blocks * BLOCK];
         this.step = new float[blocks];
         this.sum = new int[blocks];
+        this.stepSum = new float[blocks];
+    }
+
+    /** Where block {@code b}'s {@code step * sum} goes in {@link #stepSum}. */
+    static int stepSumIndex(int b, int blocks) {
+        int group = b & ~7;
+        if (group + 8 > blocks) return b; // a last, partial group keeps its order (no K-quant row ends in one)
+        int i = b & 7;
+        return group + (i < 4 ? 2 * i : 2 * (i - 4) + 1);
     }
 
     void quantize(float[] x, int cols) {
@@ -45,6 +60,7 @@ final class Int16Input {
             }
             step[b] = max / LEVELS;
             sum[b] = s;
+            stepSum[stepSumIndex(b, step.length)] = step[b] * s;
         }
         finite = ok;
     }
