@@ -120,30 +120,33 @@ final class QuantVectorMatrices {
             MemorySegment d = data;
             short[] xq = in.q;
             float[] step = in.step, stepSums = in.stepSum;
-            long o = r * rowBytes;
+            long row = r * rowBytes;
             FloatVector acc0 = FloatVector.zero(F8), acc1 = acc0, mins = acc0;
-            for (int c = 0; c < cols; c += 256, o += 144) {
-                float scale = f16(d, o), dmin = f16(d, o + 2);
-                long scales0to7 = d.get(I64, o + 4); // the 12 bytes of 6-bit scales and mins, read once
-                int scales8to11 = d.get(I32, o + 12);
-                long scales = scalesK4(scales0to7, scales8to11), minimums = minsK4(scales0to7, scales8to11);
-                // the eight sub-blocks' mins times their x sums, in one fma
-                mins = byteFloats(minimums).fma(FloatVector.fromArray(F8, stepSums, c / 32).mul(dmin), mins);
-                for (int g = 0; g < 4; g++) {
-                    int sc0 = (int) (scales >>> 16 * g) & 0xff, sc1 = (int) (scales >>> 16 * g + 8) & 0xff;
-                    long qs = o + 16 + 32L * g;
-                    int x0 = c + 64 * g, sb = x0 / 32;
-                    ShortVector na = (ShortVector) ByteVector.fromMemorySegment(B16, d, qs, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S16, 0);
-                    ShortVector nb = (ShortVector) ByteVector.fromMemorySegment(B16, d, qs + 16, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S16, 0);
-                    ShortVector lo = na.and((short) 15).mul(ShortVector.fromArray(S16, xq, x0))
-                            .add(nb.and((short) 15).mul(ShortVector.fromArray(S16, xq, x0 + 16)));
-                    ShortVector hi = na.lanewise(LSHR, 4).mul(ShortVector.fromArray(S16, xq, x0 + 32))
-                            .add(nb.lanewise(LSHR, 4).mul(ShortVector.fromArray(S16, xq, x0 + 48)));
-                    IntVector ls = pairSums(lo), hs = pairSums(hi);
-                    float s0 = step[sb], s1 = step[sb + 1];
-                    acc0 = ((FloatVector) ls.convert(I2F, 0)).fma(FloatVector.broadcast(F8, scale * sc0 * s0), acc0);
-                    acc1 = ((FloatVector) hs.convert(I2F, 0)).fma(FloatVector.broadcast(F8, scale * sc1 * s1), acc1);
+            long scales = 0;
+            float scale = 0f;
+            for (int k = 0, groups = cols / 64; k < groups; k++) { // 64 weights a turn, a super-block every 4
+                int g = k & 3;
+                long o = row + (k >> 2) * 144L;
+                if (g == 0) {
+                    scale = f16(d, o);
+                    long scales0to7 = d.get(I64, o + 4); // the 12 bytes of 6-bit scales and mins, read once
+                    int scales8to11 = d.get(I32, o + 12);
+                    scales = scalesK4(scales0to7, scales8to11);
+                    // the eight sub-blocks' mins times their x sums, in one fma
+                    mins = byteFloats(minsK4(scales0to7, scales8to11)).fma(FloatVector.fromArray(F8, stepSums, 2 * k).mul(f16(d, o + 2)), mins);
                 }
+                int sc0 = (int) (scales >>> 16 * g) & 0xff, sc1 = (int) (scales >>> 16 * g + 8) & 0xff;
+                long qs = o + 16 + 32L * g;
+                int x0 = 64 * k, sb = 2 * k;
+                ShortVector na = (ShortVector) ByteVector.fromMemorySegment(B16, d, qs, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S16, 0);
+                ShortVector nb = (ShortVector) ByteVector.fromMemorySegment(B16, d, qs + 16, LE).convertShape(VectorOperators.ZERO_EXTEND_B2S, S16, 0);
+                ShortVector lo = na.and((short) 15).mul(ShortVector.fromArray(S16, xq, x0))
+                        .add(nb.and((short) 15).mul(ShortVector.fromArray(S16, xq, x0 + 16)));
+                ShortVector hi = na.lanewise(LSHR, 4).mul(ShortVector.fromArray(S16, xq, x0 + 32))
+                        .add(nb.lanewise(LSHR, 4).mul(ShortVector.fromArray(S16, xq, x0 + 48)));
+                IntVector ls = pairSums(lo), hs = pairSums(hi);
+                acc0 = ((FloatVector) ls.convert(I2F, 0)).fma(FloatVector.broadcast(F8, scale * sc0 * step[sb]), acc0);
+                acc1 = ((FloatVector) hs.convert(I2F, 0)).fma(FloatVector.broadcast(F8, scale * sc1 * step[sb + 1]), acc1);
             }
             return acc0.add(acc1).sub(mins).reduceLanes(ADD);
         }
