@@ -23,6 +23,7 @@ import static org.hamcrest.Matchers.notNullValue;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
 /** {@code generate} over plain HTTP and CloudEvents, on the built-in synthetic model (no model configured). */
 @QuarkusTest
@@ -188,6 +189,23 @@ class GenerateFunctionTest {
                 "kvfn_time_to_first_token_seconds_bucket", "kvfn_prompt_length_tokens_count")) {
             assertTrue(after.contains(name), name + " missing from /q/metrics");
         }
+    }
+
+    /** Bound after start-up by JvmMetrics (Quarkus's own binders are off): polled until there, as a scrape would see them. */
+    @Test
+    void jvmAndProcessMetricsArePublished() throws InterruptedException {
+        List<String> names = List.of("jvm_memory_used_bytes", "jvm_gc_pause_seconds", "jvm_threads_live_threads",
+                "jvm_classes_loaded_classes", "jvm_gc_overhead", "system_cpu_count", "process_cpu_usage",
+                "process_uptime_seconds", "process_files_open_files");
+        long giveUp = System.nanoTime() + TimeUnit.MINUTES.toNanos(5); // only so that a missing binder fails, not hangs
+        String metrics;
+        do {
+            metrics = Management.request().get("/q/metrics").then().statusCode(200).extract().asString();
+            if (names.stream().allMatch(metrics::contains)) return;
+            Thread.sleep(50); // the binding thread runs once, right after start-up
+        } while (System.nanoTime() < giveUp);
+        String seen = metrics;
+        fail("missing from /q/metrics: " + names.stream().filter(n -> !seen.contains(n)).toList());
     }
 
     @Test
