@@ -36,7 +36,8 @@ public final class ColdStartBench {
 
     record Variant(String name, Path launcher, Map<String, String> env) {}
 
-    record Sample(double readyMs, double firstTokenMs, double rssMiB) {}
+    /** @param poolTtftMs for a long prompt: the same process's time to first token of another prompt on the same prefix, now in its pool */
+    record Sample(double readyMs, double firstTokenMs, double poolTtftMs, double rssMiB) {}
 
     private ColdStartBench() {}
 
@@ -58,8 +59,9 @@ public final class ColdStartBench {
         System.out.printf("cold start: %d runs per variant, model and prompt; load average before: %s; %d cores%n", runs, loadBefore,
                 Runtime.getRuntime().availableProcessors());
 
-        System.out.println("| model | variant | ready ms min / median / max | first token, short prompt | first token, long prompt (warm prefix) | peak RSS MiB |");
-        System.out.println("|---|---|---|---|---|---|");
+        System.out.println("| model | variant | ready ms min / median / max | first token, short prompt | first token, long prompt (warm prefix) "
+                + "| then: TTFT, prefix in the pool | long prompt's first token / (2 × pool TTFT + ready) | peak RSS MiB |");
+        System.out.println("|---|---|---|---|---|---|---|---|");
         for (Model model : models) {
             Path hostStore = Files.createDirectories(work.resolve("host-" + model.name()));
             Prompts prompts = prepare(target, model, hostStore, work, runs, variants);
@@ -69,7 +71,8 @@ public final class ColdStartBench {
                     for (int k = 0; k < variants.size(); k++) {
                         Variant v = variants.get((k + run) % variants.size()); // rotate who goes first
                         String prompt = kind.equals("short") ? prompts.shortPrompt(v.name(), run) : prompts.longPrompt(v.name(), run);
-                        Sample s = measure(v, model, hostStore, work, prompt);
+                        String again = kind.equals("short") ? null : prompts.longPrompt(v.name(), run + 1000);
+                        Sample s = measure(v, model, hostStore, work, prompt, again);
                         byVariant.computeIfAbsent(v.name() + "/" + kind, x -> new ArrayList<>()).add(s);
                     }
                 }
@@ -80,14 +83,25 @@ public final class ColdStartBench {
                 List<Sample> longRuns = byVariant.get(v.name() + "/long");
                 List<Sample> all = new ArrayList<>(shortRuns);
                 all.addAll(longRuns);
-                System.out.printf("| %s (%d / %d tokens) | %s | %s | %s | %s | %s |%n", model.name(), prompts.shortTokens, prompts.longTokens,
+                // issue 17's llama-1b target, per start: first token of the warm long prompt <= 2x the in-pool TTFT plus ready
+                double[] targetRatio = longRuns.stream().mapToDouble(x -> x.firstTokenMs() / (2 * x.poolTtftMs() + x.readyMs())).toArray();
+                System.out.printf("| %s (%d / %d tokens) | %s | %s | %s | %s | %s | %s | %s |%n", model.name(), prompts.shortTokens, prompts.longTokens,
                         v.name(), stats(all.stream().mapToDouble(Sample::readyMs).toArray()),
                         stats(shortRuns.stream().mapToDouble(Sample::firstTokenMs).toArray()),
                         stats(longRuns.stream().mapToDouble(Sample::firstTokenMs).toArray()),
+                        stats(longRuns.stream().mapToDouble(Sample::poolTtftMs).toArray()),
+                        ratios(targetRatio),
                         stats(all.stream().mapToDouble(Sample::rssMiB).toArray()));
             }
             System.out.printf("(load average after %s: %s)%n", model.name(), Files.readString(Path.of("/proc/loadavg")).strip());
         }
+    }
+
+    static String ratios(double[] values) {
+        double[] v = values.clone();
+        Arrays.sort(v);
+        double median = v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+        return String.format("%.2f / %.2f / %.2f", v[0], median, v[v.length - 1]);
     }
 
     static String stats(double[] values) {
@@ -245,16 +259,22 @@ public final class ColdStartBench {
         return lo;
     }
 
-    static Sample measure(Variant v, Model model, Path hostStore, Path work, String prompt) throws Exception {
+    /** One start: ready, the first token of {@code prompt}, then (when {@code again} is given) that prompt's TTFT. */
+    static Sample measure(Variant v, Model model, Path hostStore, Path work, String prompt, String again) throws Exception {
         Map<String, String> env = new HashMap<>(model.env());
         env.putAll(v.env());
         env.put("KVFN_KV_HOST_STORE_PATH", hostStore.toString());
         try (AppProcess app = AppProcess.start(v.launcher(), env, work.resolve("run-" + model.name() + "-" + v.name() + ".log"))) {
             double ready = app.awaitReady(Duration.ofMinutes(5));
             double first = app.firstTokenMillis(prompt, 1);
+            double poolTtft = Double.NaN;
+            if (again != null) {
+                double sent = app.sinceStartMillis();
+                poolTtft = app.firstTokenMillis(again, 1) - sent;
+            }
             double rss = app.peakRssMiB();
             app.stop(Duration.ofMinutes(2));
-            return new Sample(ready, first, rss);
+            return new Sample(ready, first, poolTtft, rss);
         }
     }
 }
