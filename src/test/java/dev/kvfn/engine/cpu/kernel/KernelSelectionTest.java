@@ -33,12 +33,14 @@ class KernelSelectionTest {
                     assertFalse(Matrices.vectorKernels());
                     assertEquals(ScalarMatrix.class, m.getClass(), type + " kernel");
                     assertFalse(KvKernels.vectorized(16), "paged attention kernels");
+                    assertEquals("scalar", Matrices.numerics(), "the numerics block keys bind");
                 } else {
                     assertEquals("vector", EXPECT, "kvfn.test.expect-kernels");
                     assertTrue(module, "this run should have jdk.incubator.vector in the boot layer");
                     assertTrue(Matrices.vectorKernels());
                     assertTrue(m.getClass().getName().contains("VectorMatrix"), type + " kernel: " + m.getClass());
                     assertTrue(KvKernels.vectorized(16), "paged attention kernels");
+                    assertTrue(Matrices.numerics().matches("vector(256|512)"), "the numerics block keys bind: " + Matrices.numerics());
                 }
             }
         }
