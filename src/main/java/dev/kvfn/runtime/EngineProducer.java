@@ -75,7 +75,8 @@ public class EngineProducer {
                 r.storeBytes(), r.keyPrefix(), r.lookupTimeout());
         io.vertx.redis.client.Redis client = redis.get();
         var tier = new RedisKvTier(client, r.storeBytes(), r.lookupTimeout(), r.fetchTimeout(), r.ttl(), replicaName(),
-                r.maxInFlight(), r.keyPrefix(), kv.secret().map(KvSecret::of).orElse(null), cluster);
+                r.maxInFlight(), r.keyPrefix(), kv.secret().map(KvSecret::of).orElse(null), cluster,
+                ConfigProvider.getConfig().getOptionalValue("quarkus.redis.max-pool-size", Integer.class).orElse(RedisKvTier.DEFAULT_CONNECTIONS));
         // Connect now, in the background: a cold replica's first lookup has kvfn.kv.redis.lookup-timeout (20 ms by default),
         // no room for a TCP (TLS, AUTH) handshake. Readiness never waits for it; a failure only means the tier retries later.
         // HGET of a key under the prefix: the one kind of command the documented ACL user may send (PING it may not).

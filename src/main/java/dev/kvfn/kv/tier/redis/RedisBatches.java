@@ -1,6 +1,7 @@
 package dev.kvfn.kv.tier.redis;
 
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.redis.client.Redis;
 import io.vertx.redis.client.RedisConnection;
 import io.vertx.redis.client.Request;
@@ -11,7 +12,11 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
+import java.util.function.Supplier;
 
 /**
  * Sends the tier's batches: whole, as one pipeline, to a single Redis (standalone, sentinel, replication); to a
@@ -19,24 +24,81 @@ import java.util.function.Consumer;
  * batch to one node and refuses one whose keys live on several (CROSSSLOT), so each slot's commands go as their
  * own batch, all at once over one cluster connection (one pooled connection per node, pipelined). Replies come
  * back in the batch's order.
+ *
+ * <p>At most {@code connections} batches are with the client at once, the rest wait here, reads before writes.
+ * Each batch holds a pooled connection (on a cluster: one to every master) until it is answered; past the pool,
+ * batches wait in the client's queue and past that queue they fail ("Failed to connect to all nodes of the
+ * cluster": 40 of 64 concurrent batches, pool 6 and queue 24, Quarkus's defaults; a warm of 14 blocks lost 9
+ * publications to timeouts in a loaded build). Waiting here, a publication is late, never lost to the pool.
  */
 final class RedisBatches {
     private final Redis redis;
     private final boolean cluster;
+    private final int connections;
+    private final AtomicInteger sending = new AtomicInteger();
+    private final Queue<Runnable> reads = new ConcurrentLinkedQueue<>(), writes = new ConcurrentLinkedQueue<>();
 
-    RedisBatches(Redis redis, boolean cluster) {
+    /** @param connections batches with the client at once: its pool size ({@code quarkus.redis.max-pool-size}) */
+    RedisBatches(Redis redis, boolean cluster, int connections) {
+        if (connections < 1) throw new IllegalArgumentException("connections must be >= 1, got " + connections);
         this.redis = redis;
         this.cluster = cluster;
+        this.connections = connections;
     }
 
     boolean cluster() { return cluster; }
+
+    /** A read (lookup, fetch): sent before any waiting write. Replies as {@link #sendNow}. */
+    Future<List<Response>> send(Batch batch, Consumer<Throwable> slotFailed) {
+        return limited(reads, () -> sendNow(batch, slotFailed));
+    }
+
+    /** A write (publication, hit count, delete): sent when no read waits. Replies as {@link #sendNow}. */
+    Future<List<Response>> sendWrite(Batch batch, Consumer<Throwable> slotFailed) {
+        return limited(writes, () -> sendNow(batch, slotFailed));
+    }
+
+    private Future<List<Response>> limited(Queue<Runnable> queue, Supplier<Future<List<Response>>> op) {
+        Promise<List<Response>> answer = Promise.promise();
+        queue.add(() -> {
+            Future<List<Response>> f;
+            try {
+                f = op.get();
+            } catch (RuntimeException e) {
+                f = Future.failedFuture(e);
+            }
+            f.onComplete(r -> {
+                sending.decrementAndGet();
+                startWaiting();
+                answer.handle(r);
+            });
+        });
+        startWaiting();
+        return answer.future();
+    }
+
+    /** Starts waiting batches, reads first, while fewer than {@code connections} are out. */
+    private void startWaiting() {
+        while (!reads.isEmpty() || !writes.isEmpty()) {
+            int n = sending.get();
+            if (n >= connections) return; // the batch that brings it down starts the next
+            if (!sending.compareAndSet(n, n + 1)) continue;
+            Runnable next = reads.poll();
+            if (next == null) next = writes.poll();
+            if (next == null) { // another thread took it: give the slot back and look again
+                sending.decrementAndGet();
+                continue;
+            }
+            next.run();
+        }
+    }
 
     /**
      * The batch's replies. On a cluster, a slot whose batch fails (its node down or failing over) answers null for
      * each of its commands, as a missing key would, and its failure goes to {@code slotFailed}; the future fails
      * only when no slot answered (or no connection could be had).
      */
-    Future<List<Response>> send(Batch batch, Consumer<Throwable> slotFailed) {
+    private Future<List<Response>> sendNow(Batch batch, Consumer<Throwable> slotFailed) {
         if (!cluster || batch.size() <= 1) return redis.batch(batch.requests);
         Map<Integer, List<Integer>> bySlot = new LinkedHashMap<>();
         for (int i = 0; i < batch.size(); i++) bySlot.computeIfAbsent(HashSlot.of(batch.key(i)), s -> new ArrayList<>()).add(i);

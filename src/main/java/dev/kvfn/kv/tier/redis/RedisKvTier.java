@@ -86,6 +86,18 @@ public final class RedisKvTier implements RemoteKvTier {
      */
     public RedisKvTier(Redis redis, boolean storeBytes, Duration lookupTimeout, Duration fetchTimeout, Duration ttl,
                        String replica, int maxInFlight, String keyPrefix, KvSecret secret, boolean cluster) {
+        this(redis, storeBytes, lookupTimeout, fetchTimeout, ttl, replica, maxInFlight, keyPrefix, secret, cluster, DEFAULT_CONNECTIONS);
+    }
+
+    /** Quarkus's default {@code quarkus.redis.max-pool-size}. */
+    public static final int DEFAULT_CONNECTIONS = 6;
+
+    /**
+     * @param connections batches sent to the client at once, at most its connection pool's size
+     *                    ({@code quarkus.redis.max-pool-size}); the rest wait in the tier, reads first ({@link RedisBatches})
+     */
+    public RedisKvTier(Redis redis, boolean storeBytes, Duration lookupTimeout, Duration fetchTimeout, Duration ttl,
+                       String replica, int maxInFlight, String keyPrefix, KvSecret secret, boolean cluster, int connections) {
         if (storeBytes && secret == null) {
             throw new IllegalArgumentException("kvfn.kv.redis.store-bytes=true shares KV bytes (derived from users' prompts) through Redis:"
                     + " set kvfn.kv.secret (at least 16 bytes, the same on every replica) or kvfn.kv.redis.store-bytes=false");
@@ -96,7 +108,7 @@ public final class RedisKvTier implements RemoteKvTier {
         }
         this.keyPrefix = keyPrefix;
         this.secret = secret;
-        this.batches = new RedisBatches(redis, cluster);
+        this.batches = new RedisBatches(redis, cluster, connections);
         this.storeBytes = storeBytes;
         this.lookupTimeout = lookupTimeout;
         this.fetchTimeout = fetchTimeout;
@@ -332,7 +344,7 @@ public final class RedisKvTier implements RemoteKvTier {
         batch.add(Command.EXPIRE, meta(key)).arg(seconds);
         long size = copy == null ? 0 : bytes.byteSize();
         try {
-            settle(batches.send(batch, this::error), () -> {
+            settle(batches.sendWrite(batch, this::error), () -> {
                 published.incrementAndGet();
                 publishedBytes.addAndGet(size);
             });
@@ -389,7 +401,7 @@ public final class RedisKvTier implements RemoteKvTier {
             batch.add(Command.EXPIRE, prefix + "hot").arg(Math.max(1, ttl.toSeconds()));
             batch.add(Command.HINCRBY, meta(last)).arg("hits").arg(1);
             batch.add(Command.HSET, meta(last)).arg("last").arg(System.currentTimeMillis());
-            settle(batches.send(batch, this::error), () -> {});
+            settle(batches.sendWrite(batch, this::error), () -> {});
         } catch (RuntimeException e) {
             inFlight.release();
             error(e);
@@ -461,7 +473,7 @@ public final class RedisKvTier implements RemoteKvTier {
         try {
             Batch del = new Batch(1);
             del.add(Command.DEL, data(key)).arg(meta(key)); // one slot: both keys carry the block's hash tag
-            batches.send(del, this::error);
+            batches.sendWrite(del, this::error);
         } catch (RuntimeException e) {
             error(e);
         }
