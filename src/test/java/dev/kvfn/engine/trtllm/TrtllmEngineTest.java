@@ -214,9 +214,11 @@ class TrtllmEngineTest {
         String salt = "tenant-a";
         var cpuIndex = new IndexTier();
         BlockFormat cpuFormat;
+        String cpuKeys; // the layout text the CPU engine's keys bind (its KV layout and its kernels' numerics)
         byte[] fingerprint;
         try (CpuEngine cpu = CpuEngine.load(SyntheticModel.tinyTempFile(), null, EngineOptions.defaults(1).withRemote(cpuIndex))) {
             cpuFormat = cpu.kvLayout().format();
+            cpuKeys = cpu.keyLayoutId();
             fingerprint = cpu.fingerprint().digest();
             cpu.submit(new GenerationRequest(p, 1, SamplingParams.GREEDY, List.of(), salt), TokenSink.NONE).result().join();
             cpuIndex.published.acquire(4); // the prompt's four 16-token blocks
@@ -225,7 +227,7 @@ class TrtllmEngineTest {
         // the engine's own blocks hold 32 tokens: each event becomes two kvfn blocks
         var format = new BlockFormat(cpuFormat.layoutId(), cpuFormat.blockTokens(), 0);
         var tiers = KvTiers.open(format, fingerprint, "test", null, trtIndex, 0);
-        try (var engine = engine("block=32", 8, 0, tiers, new BlockHasher(fingerprint, format.layoutId()), 0)) {
+        try (var engine = engine("block=32", 8, 0, tiers, new BlockHasher(fingerprint, cpuKeys), 0)) {
             engine.submit(new GenerationRequest(p, 1, SamplingParams.GREEDY, List.of(), salt), TokenSink.NONE).result().join();
             trtIndex.published.acquire(4);
             List<IndexTier.Entry> cpuEntries = cpuIndex.inOrder().subList(0, 4), trtEntries = trtIndex.inOrder().subList(0, 4);
@@ -236,7 +238,7 @@ class TrtllmEngineTest {
                 assertTrue(trtEntries.get(i).salted());
             }
             // the same tokens without the salt are another chain
-            assertNotEquals(new BlockHasher(fingerprint, format.layoutId()).key(null, null, p, 0, 16), trtEntries.get(0).key());
+            assertNotEquals(new BlockHasher(fingerprint, cpuKeys).key(null, null, p, 0, 16), trtEntries.get(0).key());
         }
     }
 
