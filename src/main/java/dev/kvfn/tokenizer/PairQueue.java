@@ -123,23 +123,23 @@ final class PairQueue {
             currentEnd = to;
             return true;
         }
-        // created pairs: collected newest first, and created mostly left to right
-        int created = 0;
-        for (int link = heads[rank]; link != 0; link = nodes[2 * (link - 1)]) created++;
-        int size = created + (to - from);
-        if (merged.length < size) merged = new int[Math.max(size, merged.length * 2)];
-        int at = created;
-        boolean ascending = true;
-        for (int link = heads[rank]; link != 0; link = nodes[2 * (link - 1)]) {
-            int position = nodes[2 * (link - 1) + 1];
-            if (at < created && position >= merged[at]) ascending = false;
-            merged[--at] = position;
-        }
+        // created pairs, in one walk of the bucket (at most nodeCount of them), after room for the word's own pairs:
+        // listed newest first, and created mostly left to right
+        int own = to - from;
+        if (merged.length < own + nodeCount) merged = new int[Math.max(own + nodeCount, merged.length * 2)];
+        int size = own;
+        for (int link = heads[rank]; link != 0; link = nodes[2 * (link - 1)]) merged[size++] = nodes[2 * (link - 1) + 1];
         heads[rank] = 0;
-        if (!ascending) Arrays.sort(merged, 0, created);
-        if (to > from) { // merge with the word's own pairs of this rank, from the back
-            System.arraycopy(merged, 0, merged, to - from, created);
-            int a = to - from, b = from, out = 0;
+        boolean ascending = true;
+        for (int i = own, j = size - 1; i < j; i++, j--) {
+            int t = merged[i];
+            merged[i] = merged[j];
+            merged[j] = t;
+        }
+        for (int i = own + 1; i < size && ascending; i++) ascending = merged[i - 1] < merged[i];
+        if (!ascending) Arrays.sort(merged, own, size);
+        if (own > 0) { // merge with the word's own pairs of this rank, into the room left for them
+            int a = own, b = from, out = 0;
             while (a < size && b < to) merged[out++] = merged[a] < initial[b] ? merged[a++] : initial[b++];
             while (b < to) merged[out++] = initial[b++];
         }
