@@ -103,19 +103,29 @@ final class BpeMerges {
         int[] initialRanks = new int[0]; // by position: the rank of the word's own pair there, or -1
         final PairQueue queue = new PairQueue();
         private final Map<String, int[]> words = new HashMap<>();
+        // text whose words rarely repeat (random bytes, say) pays for the map and finds nothing: after enough
+        // lookups with few hits the cache is left alone for the rest of the call
+        private static final int TRIAL_LOOKUPS = 4096, MIN_HITS = TRIAL_LOOKUPS / 8;
+        private int lookups, hits;
+        private boolean caching = true;
 
         /** Appends the ids of {@code word} if they are known; false if the word must be encoded. */
         boolean appendCached(String word, IntList out) {
-            if (word.length() > CACHED_WORD_LENGTH) return false;
+            if (!caching || word.length() > CACHED_WORD_LENGTH) return false;
+            if (++lookups == TRIAL_LOOKUPS && hits < MIN_HITS) {
+                caching = false;
+                return false;
+            }
             int[] ids = words.get(word);
             if (ids == null) return false;
+            hits++;
             out.addAll(ids);
             return true;
         }
 
         /** Remembers that {@code word} gave the ids {@code out} holds from {@code from} on. */
         void remember(String word, IntList out, int from) {
-            if (word.length() <= CACHED_WORD_LENGTH && words.size() < CACHED_WORDS) words.put(word, out.copyFrom(from));
+            if (caching && word.length() <= CACHED_WORD_LENGTH && words.size() < CACHED_WORDS) words.put(word, out.copyFrom(from));
         }
 
         void ensure(int n) {

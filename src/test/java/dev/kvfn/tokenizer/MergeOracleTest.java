@@ -195,6 +195,28 @@ class MergeOracleTest {
     }
 
     @Test
+    void textWhoseWordsRarelyRepeatGivesTheIdsOfItsPieces() {
+        // thousands of distinct words (the per-call word cache gives up on them), then repeated ones: the same ids as
+        // pieces short enough that the cache stays on (cut before a space, so the pre-tokenizer splits alike)
+        Tokenizer gpt2 = TokenizersTest.open("llama.cpp-vocab/ggml-vocab-gpt-2.gguf");
+        SplittableRandom random = new SplittableRandom(9);
+        List<String> words = new ArrayList<>();
+        for (int i = 0; i < 9000; i++) {
+            StringBuilder w = new StringBuilder();
+            for (int k = 3 + random.nextInt(8); k > 0; k--) w.append((char) ('a' + random.nextInt(26)));
+            words.add(w.toString());
+        }
+        for (int i = 0; i < 3000; i++) words.add(List.of("the", "once", "upon", "a", "time").get(random.nextInt(5)));
+        List<Integer> pieces = new ArrayList<>();
+        for (int from = 0; from < words.size(); from += 500) {
+            String piece = (from == 0 ? "" : " ") + String.join(" ", words.subList(from, Math.min(words.size(), from + 500)));
+            for (int id : gpt2.encode(piece, false, false)) pieces.add(id);
+        }
+        int[] whole = gpt2.encode(String.join(" ", words), false, false);
+        assertEquals(pieces, Arrays.stream(whole).boxed().toList());
+    }
+
+    @Test
     void aMergeListWhoseMergeCreatesALowerRankedPairMergesAsTheReference() {
         // "abc" is made twice: by "a bc" (rank 2) and by "ab c" (rank 4), so when "ab c" merges it creates the pair
         // "abc d" of rank 3, below the rank being merged: long words read pairs rank by rank, and must take it next
