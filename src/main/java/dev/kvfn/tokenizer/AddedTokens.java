@@ -21,11 +21,20 @@ final class AddedTokens {
 
     private static final class Node {
         final Map<Character, Node> children = new HashMap<>(4);
+        final long[] firstChars; // at the root: a bit per char that has a child, so most positions skip the map
         Token token;
+
+        Node(boolean root) {
+            firstChars = root ? new long[1 << 10] : null;
+        }
+
+        boolean mayStart(char c) {
+            return (firstChars[c >>> 6] & (1L << c)) != 0;
+        }
     }
 
-    private final Node root = new Node();
-    private final Node rootWithoutSpecial = new Node();
+    private final Node root = new Node(true);
+    private final Node rootWithoutSpecial = new Node(true);
 
     AddedTokens(List<Token> tokens) {
         for (Token t : tokens) {
@@ -36,7 +45,9 @@ final class AddedTokens {
     }
 
     private static void insert(Node node, Token t) {
-        for (int i = 0; i < t.content().length(); i++) node = node.children.computeIfAbsent(t.content().charAt(i), c -> new Node());
+        char first = t.content().charAt(0);
+        node.firstChars[first >>> 6] |= 1L << first;
+        for (int i = 0; i < t.content().length(); i++) node = node.children.computeIfAbsent(t.content().charAt(i), c -> new Node(false));
         if (node.token == null) node.token = t; // the first entry with this content wins, as a map insert order would
     }
 
@@ -56,6 +67,10 @@ final class AddedTokens {
         int plainStart = 0;
         int i = 0;
         while (i < text.length()) {
+            if (!trie.mayStart(text.charAt(i))) {
+                i++;
+                continue;
+            }
             Token match = longest(trie, text, i);
             if (match != null && match.special() && literal.overlaps(i, i + match.content().length())) {
                 match = longest(rootWithoutSpecial, text, i); // user data: its special-token text stays text

@@ -6,22 +6,34 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
+import static dev.kvfn.tokenizer.BpeMerges.Scratch.FIELDS;
+import static dev.kvfn.tokenizer.BpeMerges.Scratch.NEXT;
+import static dev.kvfn.tokenizer.BpeMerges.Scratch.PREV;
+import static dev.kvfn.tokenizer.BpeMerges.Scratch.RANK;
+import static dev.kvfn.tokenizer.BpeMerges.Scratch.SYMBOL;
+
 /**
  * The BPE merge engine shared by GGUF ({@link BpeTokenizer}) and Hugging Face ({@link HfTokenizer}) vocabularies:
  * a word's characters become symbols, and the adjacent pair with the lowest merge rank (leftmost on ties) merges
- * until no pair has a rank. Symbols and pairs are ids, so a merge step is one hash probe and one heap operation:
- * O(n log n) per word. Merge results outside the vocabulary get ids past it, so even an inconsistent vocabulary
- * merges exactly as the string-based reference implementations do.
+ * until no pair has a rank. Symbols and pairs are ids, and each position remembers the rank of the pair it starts,
+ * so a merge step is a hash probe for each of the (at most two) pairs it creates and {@link PairQueue} operations:
+ * O(n log n) per word, O(n) for long words in a merge list learned in order. Merge results outside the
+ * vocabulary get ids past it, so even an inconsistent vocabulary merges exactly as the string-based reference
+ * implementations do.
  */
 final class BpeMerges {
     /** A symbol of the word that is in no merge and not in the vocabulary. */
     private static final int UNKNOWN = -1;
+    /** Words of at least this many symbols have their pairs read rank by rank ({@link PairQueue}), not from a heap. */
+    private static final int BY_RANK_SYMBOLS = 1024;
 
     private final Map<String, Integer> vocabulary;
     private final int vocabularySize;
     private final Map<String, Integer> symbols = new HashMap<>(); // texts outside the vocabulary that merges produce
     private final int[] bmpChars = new int[Character.MAX_VALUE + 1]; // single BMP characters to symbols
     private final PairMap merges;
+    private final int rankCount;
+    private final int[] mergedSymbol; // by rank: what the merge makes (for the first rank of a pair listed twice)
 
     /**
      * @param vocabulary piece to id (ids below {@code vocabularySize})
@@ -31,12 +43,17 @@ final class BpeMerges {
         this.vocabulary = vocabulary;
         this.vocabularySize = vocabularySize;
         merges = new PairMap(pairs.size());
+        rankCount = pairs.size();
+        mergedSymbol = new int[rankCount];
         List<String[]> ordered = new ArrayList<>(pairs);
         for (int rank = 0; rank < ordered.size(); rank++) {
             String[] p = ordered.get(rank);
             int left = symbol(p[0]), right = symbol(p[1]);
             long key = PairMap.key(left, right);
-            if (merges.get(key) < 0) merges.put(key, ((long) rank << 32) | symbol(p[0] + p[1]));
+            if (merges.get(key) < 0) {
+                merges.put(key, rank);
+                mergedSymbol[rank] = symbol(p[0] + p[1]);
+            }
         }
         Arrays.fill(bmpChars, UNKNOWN);
         for (char c = 0; c < Character.MAX_VALUE; c++) {
@@ -78,34 +95,45 @@ final class BpeMerges {
     static final class Scratch {
         private static final int CACHED_WORD_LENGTH = 32, CACHED_WORDS = 1 << 16;
 
-        int[] symbol = new int[0], start, end, prev, next;
-        long[] initial = new long[0], heap = new long[0];
+        // per symbol position, side by side (four positions to a cache line, as merges hop between neighbours):
+        // its symbol, its neighbours (-1: none) and the rank of the pair it starts (-1: none, or absorbed)
+        static final int SYMBOL = 0, PREV = 1, NEXT = 2, RANK = 3, FIELDS = 4;
+        int[] cells = new int[0];
+        int[] start = new int[0];        // by position: where its text starts in the word
+        int[] initialRanks = new int[0]; // by position: the rank of the word's own pair there, or -1
+        final PairQueue queue = new PairQueue();
         private final Map<String, int[]> words = new HashMap<>();
+        // text whose words rarely repeat (random bytes, say) pays for the map and finds nothing: after enough
+        // lookups with few hits the cache is left alone for the rest of the call
+        private static final int TRIAL_LOOKUPS = 4096, MIN_HITS = TRIAL_LOOKUPS / 8;
+        private int lookups, hits;
+        private boolean caching = true;
 
         /** Appends the ids of {@code word} if they are known; false if the word must be encoded. */
         boolean appendCached(String word, IntList out) {
-            if (word.length() > CACHED_WORD_LENGTH) return false;
+            if (!caching || word.length() > CACHED_WORD_LENGTH) return false;
+            if (++lookups == TRIAL_LOOKUPS && hits < MIN_HITS) {
+                caching = false;
+                return false;
+            }
             int[] ids = words.get(word);
             if (ids == null) return false;
+            hits++;
             out.addAll(ids);
             return true;
         }
 
         /** Remembers that {@code word} gave the ids {@code out} holds from {@code from} on. */
         void remember(String word, IntList out, int from) {
-            if (word.length() <= CACHED_WORD_LENGTH && words.size() < CACHED_WORDS) words.put(word, out.copyFrom(from));
+            if (caching && word.length() <= CACHED_WORD_LENGTH && words.size() < CACHED_WORDS) words.put(word, out.copyFrom(from));
         }
 
         void ensure(int n) {
-            if (symbol.length >= n) return;
-            int size = Math.max(n, symbol.length * 2);
-            symbol = new int[size];
+            if (initialRanks.length >= n) return;
+            int size = Math.max(n, initialRanks.length * 2);
+            cells = new int[size * FIELDS];
+            initialRanks = new int[size];
             start = new int[size];
-            end = new int[size];
-            prev = new int[size];
-            next = new int[size];
-            initial = new long[size];
-            heap = new long[size * 2 + 1]; // at most two new pairs per merge
         }
     }
 
@@ -113,6 +141,7 @@ final class BpeMerges {
     void encode(String word, Scratch s, IntList out, Fallback fallback) {
         if (word.isEmpty()) return;
         s.ensure(word.length());
+        int[] c = s.cells;
         int n = 0;
         for (int i = 0; i < word.length(); ) {
             int cp = word.codePointAt(i);
@@ -124,127 +153,115 @@ final class BpeMerges {
                 Integer found = lookup(word.substring(i, i + len));
                 id = found == null ? UNKNOWN : found;
             }
-            s.symbol[n] = id;
+            int cell = n * FIELDS;
+            c[cell + SYMBOL] = id;
             s.start[n] = i;
-            s.end[n] = i + len;
-            s.prev[n] = n - 1;
-            s.next[n] = n + 1;
+            c[cell + PREV] = n - 1;
+            c[cell + NEXT] = n + 1;
             n++;
             i += len;
         }
-        s.next[n - 1] = -1;
-        // The word's own pairs are sorted once and read in order; only pairs that merges create go through the heap,
-        // and the next pair is the smaller of the two heads: the same order as one heap of everything, at a fraction
-        // of the heap work for long words.
-        int initialSize = 0;
-        for (int i = 0; i + 1 < n; i++) {
-            long entry = entry(s.symbol[i], s.symbol[i + 1], i);
-            if (entry >= 0) s.initial[initialSize++] = entry;
-        }
-        Arrays.sort(s.initial, 0, initialSize);
-        int initialNext = 0, heapSize = 0;
-        while (initialNext < initialSize || heapSize > 0) {
-            long top;
-            if (heapSize == 0 || (initialNext < initialSize && s.initial[initialNext] < s.heap[0])) {
-                top = s.initial[initialNext++];
+        c[(n - 1) * FIELDS + NEXT] = -1;
+        c[(n - 1) * FIELDS + RANK] = -1;
+        for (int i = 0; i + 1 < n; i++) s.initialRanks[i] = pair(c, i, i + 1);
+        PairQueue queue = s.queue;
+        queue.reset(n >= BY_RANK_SYMBOLS ? rankCount : 0, s.initialRanks, n - 1);
+        for (long top = queue.poll(); top >= 0; top = queue.poll()) {
+            int left = (int) top, cell = left * FIELDS;
+            if (c[cell + RANK] != (int) (top >>> 32)) continue; // this pair changed since it was queued
+            int right = c[cell + NEXT];
+            c[cell + SYMBOL] = mergedSymbol[(int) (top >>> 32)];
+            c[right * FIELDS + RANK] = -1; // absorbed: its queued pair is stale
+            int after = c[right * FIELDS + NEXT];
+            c[cell + NEXT] = after;
+            if (after >= 0) {
+                c[after * FIELDS + PREV] = left;
+                int rank = pair(c, left, after);
+                if (rank >= 0) queue.add(rank, left);
             } else {
-                top = s.heap[0];
-                heapSize = pop(s.heap, heapSize);
+                c[cell + RANK] = -1;
             }
-            int left = (int) top, rank = (int) (top >>> 32);
-            int right = s.next[left];
-            if (s.symbol[left] == UNKNOWN - 1 || right < 0) continue; // absorbed, or nothing to its right any more
-            long merge = merges.get(PairMap.key(s.symbol[left], s.symbol[right]));
-            if (merge < 0 || (int) (merge >>> 32) != rank) continue; // this pair changed since it was queued
-            s.symbol[left] = (int) merge;
-            s.end[left] = s.end[right];
-            s.symbol[right] = UNKNOWN - 1;
-            int after = s.next[right];
-            s.next[left] = after;
-            if (after >= 0) s.prev[after] = left;
-            int before = s.prev[left];
-            if (before >= 0) heapSize = push(s, heapSize, before, s.symbol[before], s.symbol[left]);
-            if (after >= 0) heapSize = push(s, heapSize, left, s.symbol[left], s.symbol[after]);
+            int before = c[cell + PREV];
+            if (before >= 0) {
+                int rank = pair(c, before, left);
+                if (rank >= 0) queue.add(rank, before);
+            }
         }
-        for (int i = 0; i >= 0; i = s.next[i]) {
-            int id = s.symbol[i];
+        for (int i = 0; i >= 0; i = c[i * FIELDS + NEXT]) {
+            int id = c[i * FIELDS + SYMBOL], next = c[i * FIELDS + NEXT];
             if (id >= 0 && id < vocabularySize) out.add(id);
-            else fallback.emit(word, s.start[i], s.end[i], out);
+            else fallback.emit(word, s.start[i], next >= 0 ? s.start[next] : word.length(), out);
         }
     }
 
-    /** The queue entry of the pair at {@code left}: its rank, then its position (leftmost wins ties); -1 if none. */
-    private long entry(int leftSymbol, int rightSymbol, int left) {
-        if (leftSymbol < 0 || rightSymbol < 0) return -1;
-        long merge = merges.get(PairMap.key(leftSymbol, rightSymbol));
-        return merge < 0 ? -1 : (merge & 0xFFFF_FFFF_0000_0000L) | left;
-    }
-
-    private int push(Scratch s, int size, int left, int leftSymbol, int rightSymbol) {
-        long entry = entry(leftSymbol, rightSymbol, left);
-        if (entry < 0) return size;
-        long[] heap = s.heap;
-        int i = size;
-        while (i > 0) {
-            int parent = (i - 1) >>> 1;
-            if (heap[parent] <= entry) break;
-            heap[i] = heap[parent];
-            i = parent;
+    /** Records the pair of the adjacent symbols at {@code left} and {@code right} in left's cell; its rank or -1. */
+    private int pair(int[] c, int left, int right) {
+        int cell = left * FIELDS;
+        int leftSymbol = c[cell + SYMBOL], rightSymbol = c[right * FIELDS + SYMBOL];
+        long merge = leftSymbol < 0 || rightSymbol < 0 ? -1 : merges.get(PairMap.key(leftSymbol, rightSymbol));
+        if (merge < 0) {
+            c[cell + RANK] = -1;
+            return -1;
         }
-        heap[i] = entry;
-        return size + 1;
+        int rank = (int) merge;
+        c[cell + RANK] = rank;
+        return rank;
     }
 
-    private static int pop(long[] heap, int size) {
-        long last = heap[--size];
-        int i = 0;
-        while (true) {
-            int child = 2 * i + 1;
-            if (child >= size) break;
-            if (child + 1 < size && heap[child + 1] < heap[child]) child++;
-            if (heap[child] >= last) break;
-            heap[i] = heap[child];
-            i = child;
-        }
-        if (size > 0) heap[i] = last;
-        return size;
-    }
-
-    /** Open-addressing map from a pair of symbol ids to (rank << 32 | merged symbol); -1 when absent. */
+    /**
+     * Open-addressing map from a pair of symbol ids to its merge rank; -1 when absent. A key and its
+     * value sit side by side, so a probe that hits costs one cache miss.
+     */
     private static final class PairMap {
-        private long[] keys;
-        private long[] values;
+        private final long[] table; // key, value, key, value, ...; key -1: empty
         private final int mask;
+        // a Bloom filter about the size of a core's own cache (8-16 bits a key, three of them in one word): most
+        // pairs a long word's merges create have no merge, and it answers those without a cache miss into the
+        // table (1-3% get through anyway)
+        private final long[] filter;
+        private final int filterMask;
 
         PairMap(int expected) {
             int capacity = Integer.highestOneBit(Math.max(16, expected * 2 + 1)) << 1;
-            keys = new long[capacity];
-            values = new long[capacity];
-            Arrays.fill(keys, -1L);
+            table = new long[2 * capacity];
+            for (int i = 0; i < table.length; i += 2) table[i] = -1L;
             mask = capacity - 1;
+            int words = Integer.highestOneBit(Math.max(1, expected / 8)) << 1;
+            filter = new long[words];
+            filterMask = words - 1;
         }
 
         static long key(int left, int right) {
             return ((long) left << 32) | (right & 0xFFFF_FFFFL);
         }
 
-        private int slot(long key) {
+        private static long hash(long key) {
             long h = key * 0x9E3779B97F4A7C15L;
-            return (int) (h ^ (h >>> 29)) & mask;
+            return h ^ (h >>> 29);
+        }
+
+        private static long filterBits(long h) {
+            return (1L << (h >>> 46)) | (1L << (h >>> 52)) | (1L << (h >>> 58));
         }
 
         long get(long key) {
-            for (int i = slot(key); ; i = (i + 1) & mask) {
-                if (keys[i] == key) return values[i];
-                if (keys[i] == -1L) return -1L;
+            long h = hash(key);
+            long bits = filterBits(h);
+            if ((filter[(int) (h >>> 24) & filterMask] & bits) != bits) return -1L;
+            for (int i = (int) h & mask; ; i = (i + 1) & mask) {
+                long k = table[2 * i];
+                if (k == key) return table[2 * i + 1];
+                if (k == -1L) return -1L;
             }
         }
 
         void put(long key, long value) {
-            int i = slot(key);
-            while (keys[i] != -1L && keys[i] != key) i = (i + 1) & mask;
-            keys[i] = key;
-            values[i] = value;
+            long h = hash(key);
+            filter[(int) (h >>> 24) & filterMask] |= filterBits(h);
+            int i = (int) h & mask;
+            while (table[2 * i] != -1L && table[2 * i] != key) i = (i + 1) & mask;
+            table[2 * i] = key;
+            table[2 * i + 1] = value;
         }
     }
 

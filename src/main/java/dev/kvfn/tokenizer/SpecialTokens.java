@@ -19,6 +19,9 @@ final class SpecialTokens {
     private final boolean[] onlyWhenParsing; // control/unknown tokens match only with parseSpecial
     private final boolean[] lstrip, rstrip;   // whitespace before / after the token is dropped
     private final TokenAttributes attributes;
+    /** From this many special tokens on, one scan for which occur beats a (vectorized) {@code indexOf} each. */
+    private static final int SCAN_FROM = 16;
+    private final OccurrenceScan scan; // which texts occur at all, so only those are searched for; null: few tokens
 
     private SpecialTokens(int[] ids, String[] pieces, TokenAttributes attributes) {
         this.ids = ids;
@@ -33,6 +36,7 @@ final class SpecialTokens {
             lstrip[k] = attributes.has(ids[k], TokenAttributes.LSTRIP);
             rstrip[k] = attributes.has(ids[k], TokenAttributes.RSTRIP);
         }
+        scan = texts.length >= SCAN_FROM ? new OccurrenceScan(List.of(texts)) : null;
     }
 
     static SpecialTokens from(String[] pieces, TokenAttributes attributes) {
@@ -63,8 +67,9 @@ final class SpecialTokens {
         if (text.isEmpty()) return fragments; // as llama.cpp: no fragment, so no dummy-prefix space either
         List<Piece> pieces = new ArrayList<>();
         pieces.add(new Piece(0, text.length(), -1));
+        boolean[] occurs = scan == null ? null : scan.occurring(text); // absent from the text: absent from every piece
         for (int k = 0; k < texts.length; k++) {
-            if (onlyWhenParsing[k] && !parseSpecial) continue;
+            if ((occurs != null && !occurs[k]) || (onlyWhenParsing[k] && !parseSpecial)) continue;
             String needle = texts[k];
             List<Piece> next = new ArrayList<>(pieces.size() + 2);
             for (Piece p : pieces) {

