@@ -7,13 +7,17 @@ import io.vertx.redis.client.RedisConnection;
 import io.vertx.redis.client.Request;
 import io.vertx.redis.client.Response;
 
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Queue;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
@@ -29,21 +33,29 @@ import java.util.function.Supplier;
  * Each batch holds a pooled connection (on a cluster: one to every master) until it is answered; past the pool,
  * batches wait in the client's queue and past that queue they fail ("Failed to connect to all nodes of the
  * cluster": 40 of 64 concurrent batches, pool 6 and queue 24, Quarkus's defaults; a warm of 14 blocks lost 9
- * publications to timeouts in a loaded build). Waiting here, a publication is late, never lost to the pool.
+ * publications to timeouts in a loaded build). Waiting here, a publication is late, never lost to the pool. A batch
+ * unanswered after {@code slotTimeout} (the tier's own deadline) gives its place back all the same: a Redis that takes
+ * requests and never answers would otherwise hold every place for good and the batches behind it (a publication
+ * carries its block's bytes) would pile up here; so they go on to the client, whose bounded queue refuses them.
  */
 final class RedisBatches {
     private final Redis redis;
     private final boolean cluster;
     private final int connections;
     private final AtomicInteger sending = new AtomicInteger();
+    private final Duration slotTimeout;
     private final Queue<Runnable> reads = new ConcurrentLinkedQueue<>(), writes = new ConcurrentLinkedQueue<>();
 
-    /** @param connections batches with the client at once: its pool size ({@code quarkus.redis.max-pool-size}) */
-    RedisBatches(Redis redis, boolean cluster, int connections) {
+    /**
+     * @param connections batches with the client at once: its pool size ({@code quarkus.redis.max-pool-size})
+     * @param slotTimeout after this long an unanswered batch no longer counts against {@code connections}
+     */
+    RedisBatches(Redis redis, boolean cluster, int connections, Duration slotTimeout) {
         if (connections < 1) throw new IllegalArgumentException("connections must be >= 1, got " + connections);
         this.redis = redis;
         this.cluster = cluster;
         this.connections = connections;
+        this.slotTimeout = slotTimeout;
     }
 
     boolean cluster() { return cluster; }
@@ -61,15 +73,22 @@ final class RedisBatches {
     private Future<List<Response>> limited(Queue<Runnable> queue, Supplier<Future<List<Response>>> op) {
         Promise<List<Response>> answer = Promise.promise();
         queue.add(() -> {
+            AtomicBoolean out = new AtomicBoolean(true);
+            Runnable giveBack = () -> {
+                if (out.compareAndSet(true, false)) {
+                    sending.decrementAndGet();
+                    startWaiting();
+                }
+            };
             Future<List<Response>> f;
             try {
                 f = op.get();
             } catch (RuntimeException e) {
                 f = Future.failedFuture(e);
             }
+            if (!f.isComplete()) CompletableFuture.delayedExecutor(slotTimeout.toNanos(), TimeUnit.NANOSECONDS).execute(giveBack);
             f.onComplete(r -> {
-                sending.decrementAndGet();
-                startWaiting();
+                giveBack.run();
                 answer.handle(r);
             });
         });

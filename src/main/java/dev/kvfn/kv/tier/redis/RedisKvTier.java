@@ -108,7 +108,7 @@ public final class RedisKvTier implements RemoteKvTier {
         }
         this.keyPrefix = keyPrefix;
         this.secret = secret;
-        this.batches = new RedisBatches(redis, cluster, connections);
+        this.batches = new RedisBatches(redis, cluster, connections, lookupTimeout.plus(fetchTimeout));
         this.storeBytes = storeBytes;
         this.lookupTimeout = lookupTimeout;
         this.fetchTimeout = fetchTimeout;

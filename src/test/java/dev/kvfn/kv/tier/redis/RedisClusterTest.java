@@ -173,7 +173,7 @@ class RedisClusterTest {
         for (String url : cluster.urls()) o.addConnectionString(url);
         Redis small = Redis.createClient(vertx, o);
         try {
-            RedisBatches batches = new RedisBatches(small, true, 6);
+            RedisBatches batches = new RedisBatches(small, true, 6, Duration.ofMinutes(5));
             List<Throwable> failed = java.util.Collections.synchronizedList(new ArrayList<>());
             for (int round = 0; round < 3; round++) {
                 List<java.util.concurrent.CompletableFuture<List<io.vertx.redis.client.Response>>> sent = new ArrayList<>();
@@ -196,7 +196,7 @@ class RedisClusterTest {
 
     @Test
     void aBatchSplitBySlotAnswersInOrderAndAFailedSlotAnswersNulls() throws Exception {
-        RedisBatches batches = new RedisBatches(client, true, 8);
+        RedisBatches batches = new RedisBatches(client, true, 8, Duration.ofMinutes(5));
         List<Throwable> failed = java.util.Collections.synchronizedList(new ArrayList<>());
         Batch set = new Batch(20);
         Set<Integer> slots = new HashSet<>();

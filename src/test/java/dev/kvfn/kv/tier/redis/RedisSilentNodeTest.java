@@ -58,6 +58,16 @@ class RedisSilentNodeTest {
                 assertEquals(0, stats.published(), stats.toString());
                 assertEquals(0, stats.publishDropped(), "no publication dropped for want of a permit: " + stats);
                 assertTrue(stats.timeouts() >= 3L * permits, "each unanswered publication counted: " + stats);
+                // the silent node keeps every connection, and the tier gives each unanswered batch's place back after its
+                // deadline: later batches go on to the client, whose queue (2 connections + 64 waiting) refuses them
+                // once full, counted as errors, instead of piling up in the tier behind places that never come back
+                long errorsBefore = stats.errors();
+                int rounds = (2 + 64) / permits + 2;
+                for (int round = 0; round < rounds; round++) {
+                    for (int i = 0; i < permits; i++) tier.publish(key(1000 + round * permits + i), null, new int[16], false, null);
+                    assertTrue(tier.drain(Duration.ofMinutes(5)), "permits still held: " + tier.stats());
+                }
+                assertTrue(tier.stats().errors() > errorsBefore, "batches past the client's queue fail, counted: " + tier.stats());
             } finally {
                 vertx.close().toCompletionStage().toCompletableFuture().join();
                 for (Socket s : accepted) s.close();
