@@ -2,6 +2,9 @@ package dev.kvfn.runtime;
 
 import dev.kvfn.engine.Engine;
 import dev.kvfn.function.CacheReport;
+import dev.kvfn.engine.QueueFullException;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
@@ -23,23 +26,21 @@ public class EarlyRefusals {
 
     void install(@Observes Router router, Engine engine) {
         if (!(engine instanceof ServingEngine serving)) return;
+        // every refusal's body is fixed for the life of the process: encoded once, not per request of a burst
+        Refusal moved = new Refusal(404, CacheReport.MOVED, "invalid_request_error", null);
+        Refusal draining = new Refusal(503, "this replica is shutting down; send the request to another replica", "server_error", null);
+        QueueFullException full = serving.fullRefusal();
+        Refusal busy = new Refusal(429, full.getMessage(), "rate_limit_error", String.valueOf(full.retryAfterSeconds()));
         router.route().order(Integer.MIN_VALUE + 1).handler(ctx -> {
             if (movedToManagement(ctx)) {
-                refuse(ctx, 404, CacheReport.MOVED, "invalid_request_error", null);
-                return;
+                moved.send(ctx);
+            } else if (serving.draining()) {
+                draining.send(ctx);
+            } else if (generates(ctx) && serving.refusesNewRequest()) {
+                busy.send(ctx);
+            } else {
+                ctx.next();
             }
-            if (serving.draining()) {
-                refuse(ctx, 503, "this replica is shutting down; send the request to another replica", "server_error", null);
-                return;
-            }
-            if (generates(ctx)) {
-                var full = serving.refusalIfFull();
-                if (full != null) {
-                    refuse(ctx, 429, full.getMessage(), "rate_limit_error", String.valueOf(full.retryAfterSeconds()));
-                    return;
-                }
-            }
-            ctx.next();
         });
     }
 
@@ -62,14 +63,28 @@ public class EarlyRefusals {
         };
     }
 
-    static void refuse(RoutingContext ctx, int status, String message, String type, String retryAfter) {
-        boolean openAi = ctx.request().path().startsWith("/v1/");
-        JsonObject error = new JsonObject().put("message", message).put("type", type);
-        if (openAi) error.put("param", null).put("code", status == 503 ? "unavailable" : "queue_full");
-        else error.put("code", status);
-        var response = ctx.response().setStatusCode(status).putHeader("Content-Type", "application/json");
-        if (retryAfter != null) response.putHeader("Retry-After", retryAfter);
-        if (status == 503) response.putHeader("Connection", "close"); // the client should move to another replica
-        response.end(new JsonObject().put("error", error).encode());
+    /** One refusal in both error shapes: OpenAI's (under {@code /v1}) and kvfn's. */
+    record Refusal(int status, String retryAfter, Buffer kvfnBody, Buffer openAiBody) {
+        Refusal(int status, String message, String type, String retryAfter) {
+            this(status, retryAfter, body(status, message, type, false), body(status, message, type, true));
+        }
+
+        static Buffer body(int status, String message, String type, boolean openAi) {
+            JsonObject error = new JsonObject().put("message", message).put("type", type);
+            if (openAi) error.put("param", null).put("code", status == 503 ? "unavailable" : "queue_full");
+            else error.put("code", status);
+            return new JsonObject().put("error", error).toBuffer();
+        }
+
+        void send(RoutingContext ctx) {
+            boolean openAi = ctx.request().path().startsWith("/v1/");
+            var response = ctx.response().setStatusCode(status).putHeader(HttpHeaders.CONTENT_TYPE, JSON);
+            if (retryAfter != null) response.putHeader(RETRY_AFTER, retryAfter);
+            if (status == 503) response.putHeader(HttpHeaders.CONNECTION, HttpHeaders.CLOSE); // the client should move to another replica
+            response.end(openAi ? openAiBody : kvfnBody);
+        }
     }
+
+    private static final CharSequence JSON = HttpHeaders.createOptimized("application/json");
+    private static final CharSequence RETRY_AFTER = HttpHeaders.createOptimized("Retry-After");
 }

@@ -171,16 +171,17 @@ final class ServingEngine implements Engine {
     }
 
     /**
-     * The refusal a new request would get now because the replica is full, or null: checked before its body is read
+     * Whether a new request would be refused now because the replica is full (counted as a refusal): checked before its body is read
      * (a burst of prompts must not be parsed and tokenized only to be refused); {@link #submit} checks again.
      */
-    QueueFullException refusalIfFull() {
-        if (inFlight.get() < maxRequests) return null;
+    boolean refusesNewRequest() {
+        if (inFlight.get() < maxRequests) return false;
         rejected.increment();
-        return full();
+        return true;
     }
 
-    private QueueFullException full() {
+    /** What a request refused because the replica is full is told. */
+    QueueFullException fullRefusal() {
         return new QueueFullException("this replica already has " + maxRequests
                 + " requests running or waiting (kvfn.limits.max-requests); retry shortly", 1);
     }
@@ -193,7 +194,7 @@ final class ServingEngine implements Engine {
         if (inFlight.incrementAndGet() > maxRequests) {
             left();
             rejected.increment();
-            throw full();
+            throw fullRefusal();
         }
         Generation g;
         try {

@@ -30,7 +30,8 @@ import java.util.concurrent.TimeUnit;
 public final class RefusalBench {
     static final String PROMPT = "Once upon a time, in a land far away, there lived a curious little fox who loved stories. ".repeat(20);
 
-    record Round(int nice, List<RequestBurst.Result> open, List<RequestBurst.Result> connecting) {}
+    /** @param first the round's first burst, right after start-up (unmeasured warm-up: the JIT has compiled little yet) */
+    record Round(int nice, RequestBurst.Result first, List<RequestBurst.Result> open, List<RequestBurst.Result> connecting) {}
 
     public static void main(String[] args) throws Exception {
         int rounds = Integer.getInteger("kvfn.bench.repeat", 3) * 2;
@@ -56,6 +57,10 @@ public final class RefusalBench {
                         median(all.stream().mapToDouble(RequestBurst.Result::p50Millis).toArray()),
                         median(all.stream().mapToDouble(RequestBurst.Result::p99Millis).toArray()), all.size());
             }
+            List<RequestBurst.Result> first = results.stream().filter(r -> r.nice() == nice).map(Round::first).toList();
+            System.out.printf("| %d | first after start (connections open) | %.1f | %.1f | %d |%n", nice,
+                    median(first.stream().mapToDouble(RequestBurst.Result::p50Millis).toArray()),
+                    median(first.stream().mapToDouble(RequestBurst.Result::p99Millis).toArray()), first.size());
         }
         // ratio of p99s, nice 10 over nice 0, paired within each round
         List<Double> ratios = new ArrayList<>();
@@ -107,15 +112,15 @@ public final class RefusalBench {
                     // until the first token: the generation runs (4000 tokens outlast the bursts)
                 }
                 String generate = "{\"prompt\": \"" + PROMPT + "\", \"maxTokens\": 8}";
-                RequestBurst.send("127.0.0.1", port, "/generate", generate, 200, true); // warm-up
+                var first = check(RequestBurst.send("127.0.0.1", port, "/generate", generate, 200, true)); // warm-up
                 RequestBurst.send("127.0.0.1", port, "/generate", generate, 200, false);
                 List<RequestBurst.Result> open = new ArrayList<>(), connecting = new ArrayList<>();
                 for (int i = 0; i < 3; i++) {
                     open.add(check(RequestBurst.send("127.0.0.1", port, "/generate", generate, 200, true)));
                     connecting.add(check(RequestBurst.send("127.0.0.1", port, "/generate", generate, 200, false)));
                 }
-                System.out.printf("nice %2d: open %s | connecting %s%n", nice, open, connecting);
-                return new Round(nice, open, connecting);
+                System.out.printf("nice %2d: first %s | open %s | connecting %s%n", nice, first, open, connecting);
+                return new Round(nice, first, open, connecting);
             }
         } finally {
             app.destroy();
