@@ -22,6 +22,7 @@ import java.util.zip.CRC32C;
 import static dev.kvfn.kv.tier.HostStore.FILE_NAME;
 import static dev.kvfn.kv.tier.HostStore.HEADER_BYTES;
 import static dev.kvfn.kv.tier.HostStore.MAGIC;
+import static dev.kvfn.kv.tier.HostStore.MARK_OFFSET;
 import static dev.kvfn.kv.tier.HostStore.VERSION;
 
 /**
@@ -195,7 +196,7 @@ final class HostStoreFiles {
         b.putLong(MAGIC).putInt(VERSION).putInt(slots).putLong(format.blockBytes()).putInt(format.blockTokens()).putInt(text.length);
         b.put(Arrays.copyOf(fingerprint, 32)).put(text).putInt(sealed ? 1 : 0);
         var crc = new CRC32C();
-        crc.update(b.array(), 0, HEADER_BYTES - 4);
+        crc.update(b.array(), 0, MARK_OFFSET); // not the high-water mark, which changes as the store fills
         b.putInt(HEADER_BYTES - 4, (int) crc.getValue());
         return b.array();
     }
@@ -222,8 +223,9 @@ final class HostStoreFiles {
         if (a.getLong(0) != MAGIC) return Recorded.not("not a kvfn host store");
         if (a.getInt(8) != VERSION) return Recorded.not("format version " + a.getInt(8) + ", this build writes " + VERSION);
         var crc = new CRC32C();
-        crc.update(actual, 0, HEADER_BYTES - 4);
+        crc.update(actual, 0, MARK_OFFSET);
         if ((int) crc.getValue() != a.getInt(HEADER_BYTES - 4)) return Recorded.not("header checksum mismatch");
+        Arrays.fill(actual, MARK_OFFSET, MARK_OFFSET + 8, (byte) 0); // compared with a new header, which has none
         if (!Arrays.equals(actual, 32, 64, Arrays.copyOf(fingerprint, 32), 0, 32)) {
             return Recorded.not("written for another model (fingerprint differs)");
         }

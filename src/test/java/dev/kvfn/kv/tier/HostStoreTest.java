@@ -360,6 +360,76 @@ class HostStoreTest {
     }
 
     @Test
+    void anOpenReadsTheSlotTableOnlyBelowTheHighWaterMarkAndAllOfItWhenTheMarkDoesNotCheck() throws Exception {
+        Path file = dir.resolve(HostStore.FILE_NAME);
+        try (Arena arena = Arena.ofConfined()) {
+            try (HostStore s = open(dir, 8)) {
+                for (int i = 0; i < 3; i++) s.put(key(i), null, block(arena, i), 0);
+            }
+            assertEquals(3, mark(file), "the mark rose with each new slot");
+            writingEntry(file, 6); // junk past the mark: an open never looks at it
+            try (HostStore s = open(dir, 8)) {
+                assertEquals(3, s.size());
+                assertEquals(0, s.stats().faults(), "slot 6 is past the mark: not read");
+            }
+            try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
+                f.seek(HostStore.MARK_OFFSET);
+                f.write(new byte[] {3, 0, 0, 0, 0, 0, 0, 0}); // a mark whose complement does not check (a store of version 3 had zeros)
+            }
+            try (HostStore s = open(dir, 8)) {
+                assertEquals("attached", s.openOutcome(), "the mark is outside the header's checksum");
+                assertEquals(3, s.size());
+                assertEquals(1, s.stats().faults(), "a mark that does not check: the whole table read, slot 6 cleared");
+                assertEquals(3, mark(file), "and the mark written again, just past the last block");
+                MemorySegment dst = arena.allocate(LAYOUT.blockBytes());
+                for (int i = 0; i < 3; i++) assertTrue(HostStoreRestore.restore(s, key(i), dst, 0));
+            }
+        }
+    }
+
+    @Test
+    void aSlotDroppedBelowTheMarkIsReusedBeforeANewOneAndTheMarkComesDownOnOpen() throws Exception {
+        Path file = dir.resolve(HostStore.FILE_NAME);
+        try (Arena arena = Arena.ofConfined()) {
+            try (HostStore s = open(dir, 8)) {
+                for (int i = 0; i < 4; i++) s.put(key(i), null, block(arena, i), 0);
+            }
+            flipByteInData(file, 8, 3); // the last block goes bad: dropped at its restore
+            try (HostStore s = open(dir, 8)) {
+                assertFalse(HostStoreRestore.restore(s, key(3), arena.allocate(LAYOUT.blockBytes()), 0));
+                assertTrue(s.put(key(7), null, block(arena, 7), 0));
+                assertEquals(4, mark(file), "the dropped slot was reused: no new slot taken");
+                MemorySegment dst = arena.allocate(LAYOUT.blockBytes());
+                assertTrue(HostStoreRestore.restore(s, key(7), dst, 0));
+                assertEquals(-1, dst.mismatch(block(arena, 7)));
+            }
+            writingEntry(file, 3); // a process killed while rewriting the last slot
+            try (HostStore s = open(dir, 8)) {
+                assertEquals(3, s.size());
+                assertEquals(3, mark(file), "cleared, so the mark comes down to just past the last block");
+            }
+        }
+    }
+
+    /** The high-water mark in a store's header, or -1 if it does not check. */
+    static int mark(Path file) throws Exception {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            var b = java.nio.ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            ch.read(b, HostStore.MARK_OFFSET);
+            int mark = b.getInt(0);
+            return b.getInt(4) == ~mark ? mark : -1;
+        }
+    }
+
+    /** Sets slot {@code slot}'s entry to "writing": what a process killed mid-write leaves. */
+    static void writingEntry(Path file, int slot) throws Exception {
+        try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
+            f.seek(HostStore.HEADER_BYTES + (long) slot * HostStore.ENTRY_BYTES);
+            f.write(new byte[] {1, 0, 0, 0});
+        }
+    }
+
+    @Test
     void aDirectoryItCannotUseIsRefusedWithTheReason() throws Exception {
         // root ignores permission bits, so the EACCES case runs only as another user; ENOTDIR runs everywhere
         Path file = Files.writeString(dir.resolve("a-file"), "x");
