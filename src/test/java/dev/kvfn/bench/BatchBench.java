@@ -32,7 +32,7 @@ public final class BatchBench {
         String[] streamCounts = System.getProperty("kvfn.bench.streams", "1,4,16").split(",");
         Path dir = Path.of(System.getProperty("kvfn.bench.dir", "target/bench-models"));
         Files.createDirectories(dir);
-        String shape = System.getProperty("kvfn.bench.shape", "llama-1b");
+        String shape = Bench.shape("llama-1b");
         int pp = Integer.getInteger("kvfn.bench.pp", 512);
         Path file = dir.resolve(shape + "-Q8_0.gguf");
         if (!Files.exists(file)) {

@@ -25,7 +25,7 @@ public final class Bench {
 
     public static void main(String[] args) throws Exception {
         int threads = Integer.getInteger("kvfn.bench.threads", 2);
-        String shape = System.getProperty("kvfn.bench.shape", "llama-1b");
+        String shape = shape("llama-1b");
         String[] types = System.getProperty("kvfn.bench.types", "Q8_0,Q4_0").split(",");
         int repeat = Integer.getInteger("kvfn.bench.repeat", 3);
         Path dir = Path.of(System.getProperty("kvfn.bench.dir", "target/bench-models"));
@@ -79,6 +79,12 @@ public final class Bench {
         p[0] = bos;
         for (int i = 1; i < n; i++) p[i] = 3 + rnd.nextInt(vocab - 3);
         return p;
+    }
+
+    /** The model shape a benchmark runs: {@code kvfn.bench.shape}, or {@code fallback} when unset or empty (the pom's default). */
+    public static String shape(String fallback) {
+        String shape = System.getProperty("kvfn.bench.shape", "");
+        return shape.isBlank() ? fallback : shape.trim();
     }
 
     static String cpuName() {

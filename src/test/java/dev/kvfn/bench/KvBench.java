@@ -37,7 +37,7 @@ public final class KvBench {
     public static void main(String[] args) throws Exception {
         int threads = Integer.getInteger("kvfn.bench.threads", 2);
         int repeat = Integer.getInteger("kvfn.bench.repeat", 3);
-        String shapeName = System.getProperty("kvfn.bench.shape", "llama-1b");
+        String shapeName = Bench.shape("llama-1b");
         Path dir = Path.of(System.getProperty("kvfn.bench.dir", "target/bench-models"));
         Files.createDirectories(dir);
         GgmlType type = GgmlType.Q8_0;

@@ -33,7 +33,7 @@ public final class StructuredBench {
 
     public static void main(String[] args) throws Exception {
         int threads = Integer.getInteger("kvfn.bench.threads", 2);
-        String shape = System.getProperty("kvfn.bench.shape", "llama-135m");
+        String shape = Bench.shape("llama-135m");
         String type = System.getProperty("kvfn.bench.types", "Q8_0").split(",")[0].trim();
         int repeat = Integer.getInteger("kvfn.bench.repeat", 3);
         Path dir = Path.of(System.getProperty("kvfn.bench.dir", "target/bench-models"));

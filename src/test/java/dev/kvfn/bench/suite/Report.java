@@ -125,7 +125,7 @@ final class Report {
         target(md, most + " streams aggregate decode >= 0.8x kvfn's own " + prefillLabel() + " (" + first + ")",
                 r.ratio(new Cell(STREAMS + most, first, Peer.KVFN), new Cell(PREFILL, first, Peer.KVFN)), 0.8);
         if (o.quick()) {
-            md.append("\n--quick: short prompts and few rounds, to check that everything runs; the targets are for the full run.\n");
+            md.append("\n--quick: a small model, short prompts and few rounds, to check that everything runs; the targets are for the full run (llama-1b).\n");
         }
         return md.toString();
     }

@@ -318,7 +318,7 @@ public final class Suite {
         if (!joined.isEmpty()) c.append(" -Dkvfn.bench.args=\"").append(joined).append('"');
         if (!o.types().equals(List.of("Q8_0", "Q4_0"))) c.append(" -Dkvfn.bench.types=").append(String.join(",", o.types()));
         if (o.threads() != 2) c.append(" -Dkvfn.bench.threads=").append(o.threads());
-        if (!o.shape().equals("llama-1b")) c.append(" -Dkvfn.bench.shape=").append(o.shape());
+        if (!o.shape().equals(o.quick() ? "llama-135m" : "llama-1b")) c.append(" -Dkvfn.bench.shape=").append(o.shape());
         return c.toString();
     }
 }
