@@ -187,7 +187,10 @@ public final class Suite {
         return node;
     }
 
-    /** One untimed pass over every path that is timed later: the JITs compile, the caches and pages warm up. */
+    /**
+     * One untimed pass over every path that is timed later, with prompts of at most 128 tokens: the JITs compile the
+     * same code for 128 tokens as for 512, and the caches and pages warm up.
+     */
     private void warmUp() throws Exception {
         SplittableRandom rnd = new SplittableRandom(1);
         for (String type : o.types()) {
@@ -196,7 +199,7 @@ public final class Suite {
             for (Peer peer : List.copyOf(peers.get(type))) {
                 progress.step("warm-up " + peer.engine() + " " + type);
                 measure(peer, type, "warm-up", () -> {
-                    peer.prefill(Prompt.words(tokenizer, words, rnd, o.promptTokens()));
+                    peer.prefill(Prompt.words(tokenizer, words, rnd, Math.min(128, o.promptTokens())));
                     return peer.decode(Prompt.words(tokenizer, words, rnd, 2), 8);
                 });
             }
