@@ -26,7 +26,8 @@ import java.util.Map;
  * Variants: {@code aot} = {@code target/kvfn} with the Vector API module ({@code KVFN_VECTOR=on}) and the build's AOT
  * cache, what it does for a model of 4 MiB or more; {@code aot-scalar} = no Vector API module ({@code KVFN_VECTOR=off}:
  * the JDK's archived module graph stays usable, the kernels are scalar) with its own AOT cache, what it does for the
- * built-in model and smaller files; {@code plain} = {@code aot} without a cache ({@code KVFN_AOT_CACHE=off});
+ * built-in model and smaller files; {@code aot-scalar-c1} = {@code aot-scalar} with C1 only ({@code -XX:TieredStopAtLevel=1}:
+ * less JIT work at start-up, much slower code after it); {@code plain} = {@code aot} without a cache ({@code KVFN_AOT_CACHE=off});
  * {@code appcds} = {@code aot} with a dynamic AppCDS archive trained like the AOT cache instead; {@code fastjar} = Quarkus's fast-jar layout without a cache, from
  * {@code target/coldstart/fast-jar} (see README "Cold start" for the two commands that make it). Missing caches are
  * trained first ({@link AotTraining}); llama-1b Q8_0 is synthesized into {@code target/bench-models} when absent.
@@ -145,6 +146,10 @@ public final class ColdStartBench {
                 ensureCache(target, "aot", true);
                 yield new Variant(name, launcher, Map.of("KVFN_VECTOR", "off"));
             }
+            case "aot-scalar-c1" -> {
+                ensureCache(target, "aot", true);
+                yield new Variant(name, launcher, Map.of("KVFN_VECTOR", "off", "KVFN_JAVA_OPTS", "-XX:TieredStopAtLevel=1"));
+            }
             case "appcds" -> {
                 Path jsa = ensureCache(target, "appcds", false);
                 yield new Variant(name, launcher, Map.of("KVFN_VECTOR", "on", "KVFN_AOT_CACHE", "off", "KVFN_JAVA_OPTS", "-XX:SharedArchiveFile=" + jsa));
@@ -158,7 +163,7 @@ public final class ColdStartBench {
                 }
                 yield new Variant(name, fast, Map.of("KVFN_VECTOR", "on", "KVFN_AOT_CACHE", "off"));
             }
-            default -> throw new IllegalArgumentException("unknown variant " + name + ": aot, aot-scalar, appcds, plain or fastjar");
+            default -> throw new IllegalArgumentException("unknown variant " + name + ": aot, aot-scalar, aot-scalar-c1, appcds, plain or fastjar");
         };
     }
 
