@@ -28,6 +28,7 @@ import java.util.Map;
  * the JDK's archived module graph stays usable, the kernels are scalar) with its own AOT cache, what it does for the
  * built-in model and smaller files; {@code aot-scalar-c1} = {@code aot-scalar} with C1 only ({@code -XX:TieredStopAtLevel=1}:
  * less JIT work at start-up, much slower code after it); {@code plain} = {@code aot} without a cache ({@code KVFN_AOT_CACHE=off});
+ * {@code aot@FILE} = {@code aot} with the cache in FILE ({@code KVFN_AOT_CACHE=FILE}, e.g. one trained another way);
  * {@code appcds} = {@code aot} with a dynamic AppCDS archive trained like the AOT cache instead; {@code fastjar} = Quarkus's fast-jar layout without a cache, from
  * {@code target/coldstart/fast-jar} (see README "Cold start" for the two commands that make it). Missing caches are
  * trained first ({@link AotTraining}); llama-1b Q8_0 is synthesized into {@code target/bench-models} when absent.
@@ -137,6 +138,10 @@ public final class ColdStartBench {
 
     static Variant variant(String name, Path target) throws Exception {
         Path launcher = target.resolve("kvfn");
+        if (name.startsWith("aot@")) { // another cache file for the same launcher, e.g. one trained differently
+            Path cache = Path.of(name.substring(4)).toAbsolutePath();
+            return new Variant("aot@" + cache.getFileName(), launcher, Map.of("KVFN_VECTOR", "on", "KVFN_AOT_CACHE", cache.toString()));
+        }
         return switch (name) {
             case "aot" -> {
                 ensureCache(target, "aot", false);
