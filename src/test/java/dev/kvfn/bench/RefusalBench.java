@@ -25,13 +25,16 @@ import java.util.concurrent.TimeUnit;
  * one streaming generation holds the slot and both cores; then bursts of 200 {@code /generate} requests with
  * ~400-token prompts, all refused (429), timed by a one-thread NIO client from each request's write (connections
  * already open) or connect (opened all at once) to the end of its response headers. Each round runs the app with
- * compute threads at nice 0 and at the default nice 10, in alternating order; the table gives medians over rounds.
+ * compute threads at nice 0 and at the default nice 10, in alternating order; the table gives medians over rounds of
+ * the first burst after start-up, bursts 3-8 (after two unmeasured ones) and bursts 23-28 (after 14 more): the JIT
+ * is still compiling the HTTP path through the first thousands of requests.
  */
 public final class RefusalBench {
     static final String PROMPT = "Once upon a time, in a land far away, there lived a curious little fox who loved stories. ".repeat(20);
 
     /** @param first the round's first burst, right after start-up (unmeasured warm-up: the JIT has compiled little yet) */
-    record Round(int nice, RequestBurst.Result first, List<RequestBurst.Result> open, List<RequestBurst.Result> connecting) {}
+    record Round(int nice, RequestBurst.Result first, List<RequestBurst.Result> open, List<RequestBurst.Result> connecting,
+                 List<RequestBurst.Result> warmOpen, List<RequestBurst.Result> warmConnecting) {}
 
     public static void main(String[] args) throws Exception {
         int rounds = Integer.getInteger("kvfn.bench.repeat", 3) * 2;
@@ -50,10 +53,24 @@ public final class RefusalBench {
         System.out.println("| compute nice | burst | p50 ms (median of rounds) | p99 ms (median of rounds) | rounds |");
         System.out.println("|---|---|---|---|---|");
         for (int nice : new int[] {0, 10}) {
-            for (boolean open : new boolean[] {true, false}) {
+            for (int kind = 0; kind < 4; kind++) {
                 List<RequestBurst.Result> all = new ArrayList<>();
-                for (Round round : results) if (round.nice() == nice) all.addAll(open ? round.open() : round.connecting());
-                System.out.printf("| %d | %s | %.1f | %.1f | %d |%n", nice, open ? "connections open" : "connecting",
+                for (Round round : results) {
+                    if (round.nice() != nice) continue;
+                    all.addAll(switch (kind) {
+                        case 0 -> round.open();
+                        case 1 -> round.connecting();
+                        case 2 -> round.warmOpen();
+                        default -> round.warmConnecting();
+                    });
+                }
+                String name = switch (kind) {
+                    case 0 -> "connections open, bursts 3-8";
+                    case 1 -> "connecting, bursts 3-8";
+                    case 2 -> "connections open, bursts 23-28";
+                    default -> "connecting, bursts 23-28";
+                };
+                System.out.printf("| %d | %s | %.1f | %.1f | %d |%n", nice, name,
                         median(all.stream().mapToDouble(RequestBurst.Result::p50Millis).toArray()),
                         median(all.stream().mapToDouble(RequestBurst.Result::p99Millis).toArray()), all.size());
             }
@@ -119,8 +136,15 @@ public final class RefusalBench {
                     open.add(check(RequestBurst.send("127.0.0.1", port, "/generate", generate, 200, true)));
                     connecting.add(check(RequestBurst.send("127.0.0.1", port, "/generate", generate, 200, false)));
                 }
-                System.out.printf("nice %2d: first %s | open %s | connecting %s%n", nice, first, open, connecting);
-                return new Round(nice, first, open, connecting);
+                for (int i = 0; i < 14; i++) RequestBurst.send("127.0.0.1", port, "/generate", generate, 200, i % 2 == 0); // 2800 more refusals
+                List<RequestBurst.Result> warmOpen = new ArrayList<>(), warmConnecting = new ArrayList<>();
+                for (int i = 0; i < 3; i++) {
+                    warmOpen.add(check(RequestBurst.send("127.0.0.1", port, "/generate", generate, 200, true)));
+                    warmConnecting.add(check(RequestBurst.send("127.0.0.1", port, "/generate", generate, 200, false)));
+                }
+                System.out.printf("nice %2d: first %s | open %s | connecting %s | later, open %s | later, connecting %s%n", nice, first, open,
+                        connecting, warmOpen, warmConnecting);
+                return new Round(nice, first, open, connecting, warmOpen, warmConnecting);
             }
         } finally {
             app.destroy();
