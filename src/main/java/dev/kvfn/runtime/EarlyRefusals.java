@@ -1,8 +1,8 @@
 package dev.kvfn.runtime;
 
 import dev.kvfn.engine.Engine;
-import dev.kvfn.function.CacheReport;
 import dev.kvfn.engine.QueueFullException;
+import dev.kvfn.function.CacheReport;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.json.JsonObject;

@@ -180,7 +180,7 @@ final class ServingEngine implements Engine {
         return true;
     }
 
-    /** What a request refused because the replica is full is told. */
+    /** The refusal of a request that finds the replica full: its message and Retry-After. */
     QueueFullException fullRefusal() {
         return new QueueFullException("this replica already has " + maxRequests
                 + " requests running or waiting (kvfn.limits.max-requests); retry shortly", 1);
