@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.kvfn.engine.Engine;
 import dev.kvfn.engine.EngineStats;
 import dev.kvfn.kv.tier.TierStats;
+import io.quarkus.runtime.annotations.RegisterForReflection;
 import io.quarkus.vertx.http.ManagementInterface;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
@@ -28,10 +29,15 @@ public class CacheReport {
     public static final String MOVED = "the cache report is not served on this port: it moved to the management interface, GET "
             + PATH + " on the management port (quarkus.management.port, 9000 by default)";
 
+    // Tier and CacheOutput reach Jackson through this route's own ObjectMapper call, which no REST or Funqy signature
+    // declares (Quarkus registers only those): registered for the native image, where Jackson reads records reflectively.
+
     /** One tier's contents and counters; {@code state} as in {@link TierStats#state()} ({@code ok} for the pool). */
+    @RegisterForReflection
     public record Tier(String tier, String state, long blocks, long capacityBlocks, long bytes, long hitTokens, double hitRate,
                        long writes, long evictions, long faults, long dropped) {}
 
+    @RegisterForReflection
     public record CacheOutput(String model, long promptTokens, long cachedTokens, double hitRate, int waiting, int running,
                               long preemptions, List<Tier> tiers) {}
 

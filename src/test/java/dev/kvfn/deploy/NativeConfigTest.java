@@ -3,13 +3,22 @@ package dev.kvfn.deploy;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.kvfn.engine.trtllm.TrtllmNative;
+import io.quarkus.funqy.Funq;
+import io.quarkus.runtime.annotations.RegisterForReflection;
+import jakarta.ws.rs.HttpMethod;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
 import java.lang.foreign.MemoryLayout;
+import java.lang.reflect.GenericArrayType;
+import java.lang.reflect.Method;
 import java.lang.reflect.Modifier;
+import java.lang.reflect.ParameterizedType;
+import java.lang.reflect.RecordComponent;
+import java.lang.reflect.Type;
+import java.lang.reflect.WildcardType;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileSystems;
 import java.nio.file.Files;
@@ -256,5 +265,65 @@ class NativeConfigTest {
         }
         assertTrue(args.indexOf("-H:+UnlockExperimentalVMOptions") < args.indexOf("-H:+VectorAPISupport"),
                 "experimental options come after the unlock");
+    }
+
+    /**
+     * Jackson reads a record's components reflectively, and a native image answers that only for registered classes.
+     * Quarkus registers what REST resource methods and Funqy functions declare (and the records inside those); a
+     * record of the function layer that Jackson writes any other way — inside a map, through an ObjectMapper call of
+     * kvfn's own — must carry {@code @RegisterForReflection}. Every record there is one of the two, or named below as
+     * one Jackson never sees.
+     */
+    @Test
+    void everyFunctionRecordJacksonMayWriteIsRegistered() throws Exception {
+        Set<String> neverWritten = Set.of(
+                "dev.kvfn.function.GenerationRequests$Style", // how a request names its knobs
+                "dev.kvfn.function.GenerationRequests$Knobs", // a request's knobs, read from its fields
+                "dev.kvfn.function.openai.ToolCalls$Reply");  // taken apart into the response's maps
+        Path classes = Path.of("target", "classes");
+        List<Class<?>> records = new ArrayList<>();
+        Set<Class<?>> declared = new HashSet<>();
+        try (Stream<Path> files = Files.walk(classes.resolve("dev/kvfn/function"))) {
+            for (Path f : files.filter(p -> p.toString().endsWith(".class")).toList()) {
+                String name = classes.relativize(f).toString().replace('/', '.').replaceAll("\\.class$", "");
+                Class<?> c = Class.forName(name, false, getClass().getClassLoader());
+                if (c.isRecord()) records.add(c);
+                for (Method m : c.getDeclaredMethods()) {
+                    if (!m.isAnnotationPresent(Funq.class) && Arrays.stream(m.getAnnotations())
+                            .noneMatch(a -> a.annotationType().isAnnotationPresent(HttpMethod.class))) continue;
+                    collect(m.getGenericReturnType(), declared);
+                    for (Type t : m.getGenericParameterTypes()) collect(t, declared);
+                }
+            }
+        }
+        assertFalse(records.isEmpty(), "no records found under " + classes);
+        List<String> unregistered = records.stream()
+                .filter(r -> !declared.contains(r) && !r.isAnnotationPresent(RegisterForReflection.class)
+                        && !neverWritten.contains(r.getName()))
+                .map(Class::getName).sorted().toList();
+        assertTrue(unregistered.isEmpty(), "records Jackson may write that a native image cannot read: " + unregistered
+                + " (annotate them @RegisterForReflection, or name them here if Jackson never sees them)");
+        for (String name : neverWritten) Class.forName(name, false, getClass().getClassLoader()); // the list stays current
+    }
+
+    /** {@code type}, its type arguments, array components and record components, into {@code into}. */
+    private static void collect(Type type, Set<Class<?>> into) {
+        switch (type) {
+            case Class<?> c when c.isArray() -> collect(c.getComponentType(), into);
+            case Class<?> c -> {
+                if (into.add(c) && c.isRecord()) {
+                    for (RecordComponent rc : c.getRecordComponents()) collect(rc.getGenericType(), into);
+                }
+            }
+            case ParameterizedType p -> {
+                collect(p.getRawType(), into);
+                for (Type a : p.getActualTypeArguments()) collect(a, into);
+            }
+            case GenericArrayType g -> collect(g.getGenericComponentType(), into);
+            case WildcardType w -> {
+                for (Type u : w.getUpperBounds()) collect(u, into);
+            }
+            default -> { } // type variables: nothing Quarkus could register either
+        }
     }
 }

@@ -15,6 +15,7 @@ import dev.kvfn.engine.text.ChatTemplate;
 import dev.kvfn.tokenizer.LiteralSpans;
 import dev.kvfn.function.CacheHitReport;
 import dev.kvfn.function.GenerationRequests;
+import io.quarkus.runtime.annotations.RegisterForReflection;
 import io.vertx.core.http.HttpServerResponse;
 import jakarta.inject.Inject;
 import org.jboss.logging.Logger;
@@ -55,9 +56,13 @@ import java.util.function.Function;
 public class OpenAiResource {
     private static final Logger LOG = Logger.getLogger(OpenAiResource.class);
 
+    // Usage, Details and ModelCard reach Jackson inside maps, so Quarkus, which registers the types REST methods declare,
+    // does not see them: registered here for the native image (Jackson reads a record's components reflectively).
+    @RegisterForReflection
     record Details(@JsonProperty("cached_tokens") int cachedTokens) {}
 
     /** {@code prompt_tokens_details} is null unless the request may see its cache hits ({@link CacheHitReport}), as vLLM does. */
+    @RegisterForReflection
     record Usage(@JsonProperty("prompt_tokens") int promptTokens, @JsonProperty("completion_tokens") int completionTokens,
                  @JsonProperty("total_tokens") int totalTokens, @JsonProperty("prompt_tokens_details") Details details) {
         static Usage of(GenerationResult r, boolean showHits) {
@@ -66,6 +71,7 @@ public class OpenAiResource {
         }
     }
 
+    @RegisterForReflection
     record ModelCard(String id, String object, long created, @JsonProperty("owned_by") String ownedBy,
                      @JsonProperty("max_model_len") int maxModelLen) {}
 
