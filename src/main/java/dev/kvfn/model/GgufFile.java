@@ -267,7 +267,8 @@ public final class GgufFile implements AutoCloseable {
             long len = i64();
             if (len > Integer.MAX_VALUE) throw new ModelFormatException(path, "string length " + len + " at byte " + pos);
             need(len);
-            byte[] b = seg.asSlice(pos, len).toArray(ValueLayout.JAVA_BYTE);
+            byte[] b = new byte[(int) len];
+            MemorySegment.copy(seg, ValueLayout.JAVA_BYTE, pos, b, 0, b.length); // no slice per string: vocabularies have 100k+
             pos += len;
             return new String(b, StandardCharsets.UTF_8);
         }
@@ -312,7 +313,13 @@ public final class GgufFile implements AutoCloseable {
             }
             int n = (int) count;
             switch (type) {
-                case 0, 1, 2, 3, 4, 5 -> {
+                case 4, 5 -> { // token types: one bulk copy, not a boxed value per token
+                    need(4L * n);
+                    int[] a = seg.asSlice(pos, 4L * n).toArray(I32);
+                    pos += 4L * n;
+                    return a;
+                }
+                case 0, 1, 2, 3 -> {
                     int[] a = new int[n];
                     for (int i = 0; i < n; i++) a[i] = (Integer) value(type, depth);
                     return a;

@@ -55,11 +55,16 @@ final class BpeMerges {
                 mergedSymbol[rank] = symbol(p[0] + p[1]);
             }
         }
+        // lookup() of every one-character text, from the maps themselves (a cold start interprets this: 65k lookups of
+        // fresh strings were most of its cost); the vocabulary's last, as lookup() prefers it
         Arrays.fill(bmpChars, UNKNOWN);
-        for (char c = 0; c < Character.MAX_VALUE; c++) {
-            if (Character.isSurrogate(c)) continue;
-            Integer id = lookup(String.valueOf(c));
-            if (id != null) bmpChars[c] = id;
+        for (Map<String, Integer> texts : List.of(symbols, vocabulary)) {
+            for (Map.Entry<String, Integer> e : texts.entrySet()) {
+                String text = e.getKey();
+                if (text.length() != 1) continue;
+                char c = text.charAt(0);
+                if (!Character.isSurrogate(c)) bmpChars[c] = e.getValue();
+            }
         }
     }
 

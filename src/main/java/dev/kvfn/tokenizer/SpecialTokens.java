@@ -1,9 +1,9 @@
 package dev.kvfn.tokenizer;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
-import java.util.stream.IntStream;
 
 /**
  * Control, user-defined and unknown tokens: splitting text on their literal forms before normal tokenization
@@ -40,9 +40,11 @@ final class SpecialTokens {
     }
 
     static SpecialTokens from(String[] pieces, TokenAttributes attributes) {
-        int[] special = IntStream.range(0, pieces.length)
-                .filter(attributes::isSpecial)
-                .filter(i -> !pieces[i].isEmpty())
+        // a loop over the whole vocabulary, the stream only over the few special tokens (a cold start interprets this)
+        int[] found = new int[pieces.length];
+        int count = 0;
+        for (int i = 0; i < pieces.length; i++) if (attributes.isSpecial(i) && !pieces[i].isEmpty()) found[count++] = i;
+        int[] special = Arrays.stream(found, 0, count)
                 .boxed().sorted(Comparator.comparingInt((Integer i) -> -utf8Length(pieces[i])).thenComparingInt(i -> i))
                 .mapToInt(Integer::intValue).toArray();
         return new SpecialTokens(special, pieces, attributes);

@@ -88,23 +88,30 @@ final class TokenAttributes {
         Map<String, Integer> idOf = new HashMap<>(n * 2);
         for (int i = 0; i < n; i++) if (!pieces[i].isEmpty()) idOf.put(pieces[i], i);
 
+        // Lookups by text, not passes over the vocabulary: a cold start runs this interpreted, and scanning 100k+
+        // pieces once per role cost more than a tenth of a second there.
         Set<Integer> eog = new HashSet<>();
         for (Role role : ROLES) {
             int id = roleId(role, gguf, n);
             if (id < 0) { // llama.cpp takes the first match in hash order; the lowest id is our deterministic choice
-                for (int i = 0; i < n && id < 0; i++) {
-                    if (role.texts().contains(pieces[i]) && idOf.get(pieces[i]) == i) id = i;
+                for (String text : role.texts()) {
+                    Integer found = idOf.get(text);
+                    if (found != null && (id < 0 || found < id)) id = found;
                 }
                 if (id >= 0) attr[id] |= CONTROL;
             }
             if (id >= 0 && role.endsGeneration()) eog.add(id);
         }
-        for (var e : idOf.entrySet()) {
-            if (END_OF_GENERATION_TEXTS.contains(e.getKey())) {
-                eog.add(e.getValue());
-                attr[e.getValue()] |= CONTROL;
+        for (String text : END_OF_GENERATION_TEXTS) {
+            Integer id = idOf.get(text);
+            if (id != null) {
+                eog.add(id);
+                attr[id] |= CONTROL;
             }
-            if (ALWAYS_RENDERED.contains(e.getKey())) attr[e.getValue()] = USER_DEFINED;
+        }
+        for (String text : ALWAYS_RENDERED) {
+            Integer id = idOf.get(text);
+            if (id != null) attr[id] = USER_DEFINED;
         }
         if (eos >= 0 && eos < n) eog.add(eos);
         // gpt-oss (<|return|>, <|call|>) and solar-open (<|calls|>, <|flush|>): "<|end|>" ends a message, not the turn

@@ -22,6 +22,7 @@ import java.util.Map;
 import java.util.PriorityQueue;
 import java.util.SplittableRandom;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
@@ -149,6 +150,23 @@ class MergeOracleTest {
                             + Arrays.toString(Arrays.copyOfRange(ids, at, Math.min(ids.length, at + 8))));
                 }
             }
+        }
+    }
+
+    /**
+     * Single characters resolve as a lookup of their text does: U+FFFF (the last BMP character) when the vocabulary
+     * has it, and a character only the merge list names (outside the vocabulary), which still merges.
+     */
+    @Test
+    void everySingleCharacterResolvesAsItsTextDoes() {
+        Map<String, Integer> vocabulary = new HashMap<>(Map.of("a", 0, "\uFFFF", 1, "ab", 2, "ab\uFFFF", 3));
+        List<String[]> pairs = List.of(new String[] {"a", "b"}, new String[] {"ab", "\uFFFF"}, new String[] {"b", "\uFFFF"});
+        BpeMerges fast = new BpeMerges(vocabulary, vocabulary.size(), pairs);
+        BpeMerges.Scratch scratch = new BpeMerges.Scratch();
+        for (String word : List.of("\uFFFF", "a\uFFFF", "ab", "ab\uFFFF", "b", "b\uFFFF", "bab\uFFFFa", "z\uFFFFz")) {
+            BpeMerges.IntList got = new BpeMerges.IntList();
+            fast.encode(word, scratch, got, (text, start, end, out) -> out.add(-1 - end));
+            assertArrayEquals(referenceBpe(word, vocabulary, pairs), got.toArray(), "word " + word.replace("\uFFFF", "<U+FFFF>"));
         }
     }
 
