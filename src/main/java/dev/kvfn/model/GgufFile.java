@@ -36,7 +36,6 @@ public final class GgufFile implements AutoCloseable {
     private static final int MIN_KV_BYTES = 8 + 4 + 1, MIN_TENSOR_BYTES = 8 + 4 + 8 + 4 + 8;
 
     private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED;
-    private static final ValueLayout.OfLong I64 = ValueLayout.JAVA_LONG_UNALIGNED;
     private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED;
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
     private static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED;
@@ -244,10 +243,31 @@ public final class GgufFile implements AutoCloseable {
         final Path path;
         final MemorySegment seg;
         long pos;
+        // Lengths, counts and strings are read from a heap copy of the mapping, a MiB at a time: a cold start interprets
+        // this, where each segment access is a long chain of calls, and a vocabulary is 100k+ strings.
+        private static final int WINDOW = 1 << 20;
+        private byte[] window = new byte[0];
+        private long windowStart;
+        private int windowLength;
 
         Reader(Path path, MemorySegment seg) {
             this.path = path;
             this.seg = seg;
+        }
+
+        /** Where byte {@code pos} is in {@link #window}, with the {@code n} bytes from it there (checked against the file). */
+        private int window(long n) {
+            need(n);
+            long off = pos - windowStart;
+            if (off < 0 || off + n > windowLength) {
+                int size = (int) Math.min(left(), Math.max(WINDOW, n));
+                if (window.length < size) window = new byte[size];
+                MemorySegment.copy(seg, ValueLayout.JAVA_BYTE, pos, window, 0, size);
+                windowStart = pos;
+                windowLength = size;
+                off = 0;
+            }
+            return (int) off;
         }
 
         void need(long n) {
@@ -260,17 +280,27 @@ public final class GgufFile implements AutoCloseable {
             return seg.byteSize() - pos;
         }
 
-        int i32() { need(4); int v = seg.get(I32, pos); pos += 4; return v; }
-        long i64() { need(8); long v = seg.get(I64, pos); pos += 8; return v; }
+        int i32() {
+            int at = window(4);
+            byte[] b = window;
+            pos += 4;
+            return b[at] & 0xff | (b[at + 1] & 0xff) << 8 | (b[at + 2] & 0xff) << 16 | b[at + 3] << 24;
+        }
+
+        long i64() {
+            int at = window(8);
+            byte[] b = window;
+            pos += 8;
+            return b[at] & 0xffL | (b[at + 1] & 0xffL) << 8 | (b[at + 2] & 0xffL) << 16 | (b[at + 3] & 0xffL) << 24
+                    | (b[at + 4] & 0xffL) << 32 | (b[at + 5] & 0xffL) << 40 | (b[at + 6] & 0xffL) << 48 | (long) b[at + 7] << 56;
+        }
 
         String string() {
             long len = i64();
             if (len > Integer.MAX_VALUE) throw new ModelFormatException(path, "string length " + len + " at byte " + pos);
-            need(len);
-            byte[] b = new byte[(int) len];
-            MemorySegment.copy(seg, ValueLayout.JAVA_BYTE, pos, b, 0, b.length); // no slice per string: vocabularies have 100k+
+            int at = window(len);
             pos += len;
-            return new String(b, StandardCharsets.UTF_8);
+            return new String(window, at, (int) len, StandardCharsets.UTF_8);
         }
 
         /** A value of {@code type} inside {@code depth} enclosing arrays. */
